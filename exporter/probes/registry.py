@@ -1,0 +1,40 @@
+"""The one registry of probe kinds: kind name -> Probe subclass.
+
+Adding a probe kind means one new module in ``exporter.probes`` that calls :func:`register` on its
+class, plus its entry in ``_KIND_MODULES`` below.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+
+from exporter.probes.base import Probe, ProbeParams
+
+_KIND_MODULES = ("http", "tcp", "mysql", "smb", "winbind", "process", "ldap")
+
+_REGISTRY: dict[str, type[Probe[ProbeParams]]] = {}
+
+
+def register(cls: type[Probe[ProbeParams]]) -> type[Probe[ProbeParams]]:
+    """Class decorator: make a probe kind known to the config and the exporter."""
+    if cls.kind in _REGISTRY and _REGISTRY[cls.kind] is not cls:
+        raise RuntimeError(f"probe kind {cls.kind!r} registered twice")
+    _REGISTRY[cls.kind] = cls
+    return cls
+
+
+def probe_kinds() -> Mapping[str, type[Probe[ProbeParams]]]:
+    """Every registered probe kind, importing the built-in kinds on first use."""
+    if not _REGISTRY:
+        for module in _KIND_MODULES:
+            try:
+                importlib.import_module(f"exporter.probes.{module}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"exporter.probes.{module}":
+                    raise
+    return _REGISTRY
+
+
+def build_probe(kind: str, params: ProbeParams) -> Probe[ProbeParams]:
+    return probe_kinds()[kind](params)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install what gardien, its tests and its lab need on Debian 12 (root). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian's postinsts must not start the packaged daemons: the lab and tests run their own.
+if [ ! -x /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+fi
+
+PACKAGES=(
+  prometheus prometheus-alertmanager prometheus-blackbox-exporter
+  mariadb-server mariadb-client apache2 samba smbclient winbind tomcat10
+  samba-ad-dc samba-dsdb-modules samba-ad-provision slapd ldap-utils
+  smartmontools arping iputils-ping psmisc iproute2 e2fsprogs util-linux procps curl
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[test]'

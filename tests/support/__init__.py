@@ -1,0 +1,1 @@
+"""Helpers the tests share: network namespaces, nodes with private mount namespaces, daemons."""
