@@ -1,0 +1,1 @@
+"""Node-level collectors: volumes, VIPs, network reachability, SMART."""
