@@ -1,0 +1,1 @@
+"""Failover engine, node agent, Alertmanager webhook receiver and the operator CLI."""
