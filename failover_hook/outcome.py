@@ -37,10 +37,18 @@ class Outcome:
         return self.message
 
     def to_json(self) -> dict[str, Any]:
-        return {"status": str(self.status), "message": self.message, "group": self.group,
-                "details": self.details}
+        return {
+            "status": str(self.status),
+            "message": self.message,
+            "group": self.group,
+            "details": self.details,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outcome:
-        return cls(Status(data["status"]), str(data["message"]), data.get("group"),
-                   dict(data.get("details") or {}))
+        return cls(
+            Status(data["status"]),
+            str(data["message"]),
+            data.get("group"),
+            dict(data.get("details") or {}),
+        )

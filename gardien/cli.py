@@ -35,8 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"gardien {__version__}")
     parser.add_argument(
-        "--log.level", dest="log_level", default="info",
-        choices=["debug", "info", "warning", "error"], help="logging threshold (default info)",
+        "--log.level",
+        dest="log_level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="logging threshold (default info)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:

@@ -1,4 +1,4 @@
-"""The small exception hierarchy of gardien; only ``gardien.cli.main`` turns these into exit codes."""
+"""The small exception hierarchy of gardien; only ``gardien.cli.main`` maps them to exit codes."""
 
 
 class GardienError(Exception):

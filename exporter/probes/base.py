@@ -24,7 +24,7 @@ class ProbeParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: Name | None = None
-    """Label value ``probe`` of the probe's metrics; defaults to the kind (``http``, ``http_2``...)."""
+    """Label ``probe`` of the probe's metrics; defaults to the kind (``http``, ``http_2``...)."""
     timeout: PositiveDuration = 5.0
     """Hard limit for one run of the probe, in seconds."""
 
@@ -80,7 +80,9 @@ class Probe(abc.ABC, Generic[P]):
         started = time.monotonic()
         try:
             result = self.check(budget)
-        except Exception as exc:  # noqa: BLE001 - a probe must never raise into a scrape
+        except Exception as exc:
             result = ProbeResult.failure(f"{type(exc).__name__}: {exc}")
         duration = time.monotonic() - started
-        return ProbeResult(ok=result.ok, reason=result.reason, values=result.values, duration=duration)
+        return ProbeResult(
+            ok=result.ok, reason=result.reason, values=result.values, duration=duration
+        )

@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("file", help="the cluster config (YAML)")
     parser.add_argument(
-        "--skip-file-checks", action="store_true",
+        "--skip-file-checks",
+        action="store_true",
         help="do not require the files the config names (credentials, token) to exist on this host",
     )
     parser.set_defaults(func=run)

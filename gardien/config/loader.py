@@ -35,7 +35,7 @@ def _line_index(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> No
 
 
 def _place(path: KeyPath, lines: dict[KeyPath, int]) -> str:
-    """``line 12: groups.php4.vip.address``, using the deepest part of the path found in the file."""
+    """``line 12: groups.php4.vip.address``, from the deepest part of the path in the file."""
     for depth in range(len(path), -1, -1):
         if path[:depth] in lines:
             line = lines[path[:depth]]
@@ -70,8 +70,9 @@ def _duplicate_keys(node: yaml.Node, path: KeyPath, problems: list[tuple[KeyPath
             _duplicate_keys(item, (*path, i), problems)
 
 
-def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None,
-                 check_files: bool = True) -> ClusterConfig:
+def parse_config(
+    text: str, source: str = "<config>", base_dir: Path | None = None, check_files: bool = True
+) -> ClusterConfig:
     """Parse config text; raise :class:`ConfigError` listing every problem with its line."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)

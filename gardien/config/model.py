@@ -29,6 +29,9 @@ from exporter.probes.base import ProbeParams
 from exporter.probes.registry import probe_kinds
 from gardien.config.types import Command, Duration, Name, PositiveDuration, SecretFile
 
+Problem = tuple[tuple[str | int, ...], str]
+"""A problem found in the config: the key path it is about and what is wrong."""
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -65,13 +68,14 @@ class ProbeSpec:
                 return next(iter(type(value).model_fields))
             return None
 
-        union = Annotated[
-            Union[tuple(entries)],  # type: ignore[valid-type]  # noqa: UP007 - built at run time
+        union: Any = Annotated[
+            Union[tuple(entries)],  # noqa: UP007 - the union is built at run time
             Discriminator(
                 kind_of,
                 custom_error_type="probe_kind",
                 custom_error_message=(
-                    "a probe is a mapping with one key, its kind: one of " + ", ".join(sorted(kinds))
+                    "a probe is a mapping with one key, its kind: one of "
+                    + ", ".join(sorted(kinds))
                 ),
             ),
         ]
@@ -104,7 +108,8 @@ def _name_probes(probes: tuple[ProbeSpec, ...]) -> tuple[ProbeSpec, ...]:
         if spec.params.name is None:
             seen[spec.kind] = seen.get(spec.kind, 0) + 1
             if seen[spec.kind] > 1:
-                spec = ProbeSpec(f"{spec.kind}_{seen[spec.kind]}", spec.kind, spec.params)
+                named.append(ProbeSpec(f"{spec.kind}_{seen[spec.kind]}", spec.kind, spec.params))
+                continue
         named.append(spec)
     names = [s.name for s in named]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -168,7 +173,7 @@ class NetworkConfig(_Frozen):
 class DiskConfig(_Frozen):
     device: str = Field(pattern=r"^/dev/")
     type: str | None = None
-    """smartctl ``-d`` device type (``sat``, ``nvme``, ``megaraid,0``...); autodetected when absent."""
+    """smartctl ``-d`` device type (``sat``, ``nvme``, ``megaraid,0``...); detected when absent."""
     interval: PositiveDuration = 300.0
     """SMART data is read at most this often and cached (a read can take seconds)."""
     timeout: PositiveDuration = 30.0
@@ -289,52 +294,19 @@ class ClusterConfig(_Frozen):
             found.update({s.name: (group_name, s) for s in group.services})
         return found
 
-    def cross_check(self) -> list[tuple[tuple[str | int, ...], str]]:
+    def cross_check(self) -> list[Problem]:
         """Problems that span several keys, each with the key path it is about."""
-        problems: list[tuple[tuple[str | int, ...], str]] = []
-        known = set(self.nodes)
-        addresses: dict[str, str] = {}
-        for name, node in self.nodes.items():
-            other = addresses.setdefault(str(node.address), name)
-            if other != name:
-                problems.append((("nodes", name, "address"), f"same address as node {other!r}"))
-        for name in self.fencing:
-            if name not in known:
-                problems.append((("fencing", name), f"fencing names unknown node {name!r}"))
-        seen_services: dict[str, tuple[str | int, ...]] = {}
-        for i, service in enumerate(self.node_services):
-            seen_services.setdefault(service.name, ("node_services", i, "name"))
-        vips: dict[str, str] = {}
-        mounts: dict[str, str] = {}
-        for group_name, group in self.groups.items():
-            for j, node in enumerate(group.nodes):
-                if node not in known:
-                    problems.append(
-                        (("groups", group_name, "nodes", j), f"group names unknown node {node!r}")
-                    )
-            if len(set(group.nodes)) != len(group.nodes):
-                problems.append((("groups", group_name, "nodes"), "a node is listed twice"))
-            for j, service in enumerate(group.services):
-                where = ("groups", group_name, "services", j, "name")
-                first = seen_services.setdefault(service.name, where)
-                if first != where:
-                    place = ".".join(str(p) for p in first)
-                    problems.append((where, f"duplicate service name {service.name!r} (first at {place})"))
-            if group.vip:
-                ip = str(group.vip.address.ip)
-                other = vips.setdefault(ip, group_name)
-                if other != group_name:
-                    problems.append(
-                        (("groups", group_name, "vip", "address"), f"VIP {ip} is also group {other!r}'s")
-                    )
-            if group.volume:
-                for key, value in (("device", group.volume.device), ("mountpoint", group.volume.mountpoint)):
-                    other = mounts.setdefault(f"{key}:{value}", group_name)
-                    if other != group_name:
-                        problems.append(
-                            (("groups", group_name, "volume", key), f"{value} is also group {other!r}'s")
-                        )
-        return problems
+        return [
+            *_check_node_addresses(self.nodes),
+            *(
+                (("fencing", name), f"fencing names unknown node {name!r}")
+                for name in self.fencing
+                if name not in self.nodes
+            ),
+            *_check_group_nodes(self.groups, set(self.nodes)),
+            *_check_service_names(self.node_services, self.groups),
+            *_check_group_resources(self.groups),
+        ]
 
     def node_of_address(self, addresses: set[str]) -> str | None:
         """The configured node whose address is one of ``addresses`` (this host's own)."""
@@ -343,3 +315,63 @@ class ClusterConfig(_Frozen):
                 return name
         return None
 
+
+def _check_node_addresses(nodes: dict[str, NodeConfig]) -> list[Problem]:
+    problems: list[Problem] = []
+    addresses: dict[str, str] = {}
+    for name, node in nodes.items():
+        other = addresses.setdefault(str(node.address), name)
+        if other != name:
+            problems.append((("nodes", name, "address"), f"same address as node {other!r}"))
+    return problems
+
+
+def _check_group_nodes(groups: dict[str, GroupConfig], known: set[str]) -> list[Problem]:
+    problems: list[Problem] = []
+    for group_name, group in groups.items():
+        for j, node in enumerate(group.nodes):
+            if node not in known:
+                where = ("groups", group_name, "nodes", j)
+                problems.append((where, f"group names unknown node {node!r}"))
+        if len(set(group.nodes)) != len(group.nodes):
+            problems.append((("groups", group_name, "nodes"), "a node is listed twice"))
+    return problems
+
+
+def _check_service_names(
+    node_services: tuple[ServiceConfig, ...], groups: dict[str, GroupConfig]
+) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[str, tuple[str | int, ...]] = {}
+    places: list[tuple[tuple[str | int, ...], str]] = [
+        (("node_services", i, "name"), s.name) for i, s in enumerate(node_services)
+    ]
+    for group_name, group in groups.items():
+        places += [
+            (("groups", group_name, "services", j, "name"), s.name)
+            for j, s in enumerate(group.services)
+        ]
+    for where, name in places:
+        first = seen.setdefault(name, where)
+        if first != where:
+            place = ".".join(str(p) for p in first)
+            problems.append((where, f"duplicate service name {name!r} (first at {place})"))
+    return problems
+
+
+def _check_group_resources(groups: dict[str, GroupConfig]) -> list[Problem]:
+    """Two groups never share a VIP, a device or a mountpoint."""
+    problems: list[Problem] = []
+    owners: dict[str, str] = {}
+    for group_name, group in groups.items():
+        claims: list[tuple[tuple[str | int, ...], str]] = []
+        if group.vip:
+            claims.append((("vip", "address"), f"VIP {group.vip.address.ip}"))
+        if group.volume:
+            claims.append((("volume", "device"), f"device {group.volume.device}"))
+            claims.append((("volume", "mountpoint"), f"mountpoint {group.volume.mountpoint}"))
+        for key, what in claims:
+            other = owners.setdefault(what, group_name)
+            if other != group_name:
+                problems.append((("groups", group_name, *key), f"{what} is also group {other!r}'s"))
+    return problems

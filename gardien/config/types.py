@@ -15,7 +15,9 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 def parse_duration(value: Any) -> float:
     """Parse a Prometheus-style duration (``500ms``, ``10s``, ``1h30m``) or a number of seconds."""
     if isinstance(value, bool):
-        raise ValueError("a duration must be a number of seconds or a string like '10s', '5m', '1h'")
+        raise ValueError(
+            "a duration must be a number of seconds or a string like '10s', '5m', '1h'"
+        )
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
@@ -25,7 +27,9 @@ def parse_duration(value: Any) -> float:
             raise ValueError(f"invalid duration {value!r}: use e.g. '500ms', '10s', '5m', '1h30m'")
         seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
     else:
-        raise ValueError("a duration must be a number of seconds or a string like '10s', '5m', '1h'")
+        raise ValueError(
+            "a duration must be a number of seconds or a string like '10s', '5m', '1h'"
+        )
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds

@@ -24,15 +24,18 @@ TEST_SUPERNET = ipaddress.ip_network("10.213.0.0/16")
 _subnets = itertools.count((os.getpid() % 200) + 1)
 
 
-def run(argv: Sequence[str], check: bool = True, timeout: float = 30,
-        **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str], check: bool = True, timeout: float = 30, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # type: ignore[call-overload, no-any-return]
         list(argv), check=check, timeout=timeout, capture_output=True, text=True, **kwargs
     )
 
 
 def have_root_and_netns() -> bool:
-    return os.geteuid() == 0 and shutil.which("ip") is not None and shutil.which("nsenter") is not None
+    return (
+        os.geteuid() == 0 and shutil.which("ip") is not None and shutil.which("nsenter") is not None
+    )
 
 
 def guard_supernet() -> None:
@@ -64,9 +67,23 @@ class Node:
         run(["ip", "netns", "add", self.netns])
         run(["ip", "-n", self.netns, "link", "set", "lo", "up"])
         self._holder = subprocess.Popen(
-            ["ip", "netns", "exec", self.netns, "unshare", "-m", "-u", "--propagation", "slave",
-             "sh", "-c", f"hostname {hostname or name}; exec sleep infinity"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.netns,
+                "unshare",
+                "-m",
+                "-u",
+                "--propagation",
+                "slave",
+                "sh",
+                "-c",
+                f"hostname {hostname or name}; exec sleep infinity",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         self.pid = self._holder.pid
         deadline = time.monotonic() + 5
@@ -84,8 +101,9 @@ class Node:
         """argv prefix that runs a command on this node."""
         return ["nsenter", "-t", str(self.pid), "-m", "-u", "-n", "--"]
 
-    def run(self, argv: Sequence[str], check: bool = True, timeout: float = 30,
-            **kwargs: object) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, argv: Sequence[str], check: bool = True, timeout: float = 30, **kwargs: object
+    ) -> subprocess.CompletedProcess[str]:
         return run([*self.prefix(), *argv], check=check, timeout=timeout, **kwargs)
 
     def popen(self, argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
@@ -140,12 +158,28 @@ class Switch:
     def next_address(self) -> ipaddress.IPv4Address:
         return next(self._hosts)  # type: ignore[return-value]
 
-    def plug(self, node: Node, ifname: str = "eth0",
-             address: ipaddress.IPv4Address | None = None) -> ipaddress.IPv4Interface:
+    def plug(
+        self, node: Node, ifname: str = "eth0", address: ipaddress.IPv4Address | None = None
+    ) -> ipaddress.IPv4Interface:
         """Connect ``node`` to the switch as ``ifname`` with an address of the switch's subnet."""
         port = f"p{next(self._ports)}{uuid.uuid4().hex[:6]}"
-        run(["ip", "-n", self.netns, "link", "add", port, "type", "veth", "peer", "name", ifname,
-             "netns", node.netns])
+        run(
+            [
+                "ip",
+                "-n",
+                self.netns,
+                "link",
+                "add",
+                port,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                ifname,
+                "netns",
+                node.netns,
+            ]
+        )
         run(["ip", "-n", self.netns, "link", "set", port, "master", "br0", "up"])
         iface = ipaddress.ip_interface(f"{address or self.next_address()}/{self.subnet.prefixlen}")
         run(["ip", "-n", node.netns, "addr", "add", str(iface), "dev", ifname])

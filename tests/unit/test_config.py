@@ -1,0 +1,94 @@
+"""The cluster config: every invalid case names its problem and its place; valid files load."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gardien import exitcodes
+from gardien.config import load_config
+from gardien.errors import ConfigError
+
+CONFFILES = Path(__file__).parents[1] / "conffiles"
+REPO = Path(__file__).parents[2]
+
+# fixture file -> (line, key path, words of the message) of the problem it must report
+INVALID = {
+    "duplicate_service": (9, "groups.b.services.0.name", "duplicate service name 'web'"),
+    "unknown_probe_kind": (9, "groups.a.services.0.probes.0", "unknown probe kind 'gopher'"),
+    "unknown_node": (5, "groups.a.nodes.1", "unknown node 'node3'"),
+    "vip_without_prefix": (6, "groups.a.vip.address", "needs a prefix length"),
+    "missing_token_file": (3, "hook.token_file", "/nonexistent/gardien/token does not exist"),
+    "bad_duration": (3, "hook.cooldown", "invalid duration 'ten minutes'"),
+    "duplicate_key": (5, "groups.a", "key given twice"),
+    "invalid_yaml": (3, "", "invalid YAML"),
+    "unknown_key": (6, "groups.a.volumes", "Extra inputs are not permitted"),
+    "fencing_unknown_node": (4, "fencing.node9", "unknown node 'node9'"),
+    "duplicate_vip": (5, "groups.b.vip.address", "also group 'a'"),
+    "service_unit_and_commands": (7, "groups.a.services.0", "either 'unit' or 'start'/'stop'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INVALID))
+def test_invalid_config_names_problem_and_place(case: str) -> None:
+    line, path, words = INVALID[case]
+    with pytest.raises(ConfigError) as raised:
+        load_config(CONFFILES / f"{case}.yml")
+    problems = raised.value.problems
+    matching = [p for p in problems if words in p]
+    assert matching, problems
+    assert f"line {line}" in matching[0], matching
+    assert path in matching[0], matching
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(CONFFILES / "many_problems.yml")
+    text = "\n".join(raised.value.problems)
+    assert "line 3: nodes.node1.address" in text
+    assert "line 4: hook.max_moves" in text
+    assert "line 7: groups.a.nodes" in text
+    assert "line 8: groups.a.vip.address" in text
+
+
+def test_valid_config_is_typed_and_immutable() -> None:
+    config = load_config(CONFFILES / "valid.yml")
+    group = config.groups["web"]
+    assert group.nodes == ("node1", "node2")
+    assert str(group.vip.address) == "127.0.10.1/8" if group.vip else False
+    assert config.hook.cooldown == 300.0 and config.hook.settle == 0.5
+    assert config.hook.token_file == CONFFILES / "token.txt"
+    service = group.services[0]
+    assert [p.name for p in service.all_probes] == ["process", "http", "http_2"]
+    assert config.services["apache-web"][0] == "web"
+    with pytest.raises(Exception, match="frozen"):
+        config.groups["web"].nodes = ("node2",)  # type: ignore[misc]
+
+
+def _check_config(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gardien.cli", "check-config", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+
+
+def test_check_config_cli_exit_codes() -> None:
+    good = _check_config(str(CONFFILES / "valid.yml"))
+    assert good.returncode == exitcodes.OK, good.stderr
+    assert "valid" in good.stdout
+    bad = _check_config(str(CONFFILES / "many_problems.yml"))
+    assert bad.returncode == exitcodes.CONFIG_INVALID
+    assert len(bad.stderr.strip().splitlines()) >= 4
+
+
+def test_shipped_example_is_valid() -> None:
+    result = _check_config("examples/intranet.yml")
+    assert result.returncode == exitcodes.OK, result.stderr
+    assert "5 groups (php4, php5, mysql1, mysql2, java)" in result.stdout
