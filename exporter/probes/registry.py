@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from exporter.probes.base import Probe, ProbeParams
 
@@ -15,8 +16,10 @@ _KIND_MODULES = ("http", "tcp", "mysql", "smb", "winbind", "process", "ldap")
 
 _REGISTRY: dict[str, type[Probe[ProbeParams]]] = {}
 
+K = TypeVar("K", bound=type[Probe[Any]])
 
-def register(cls: type[Probe[ProbeParams]]) -> type[Probe[ProbeParams]]:
+
+def register(cls: K) -> K:
     """Class decorator: make a probe kind known to the config and the exporter."""
     if cls.kind in _REGISTRY and _REGISTRY[cls.kind] is not cls:
         raise RuntimeError(f"probe kind {cls.kind!r} registered twice")
