@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, ValidationInfo, WrapValidator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, WrapValidator
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -42,6 +42,18 @@ PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)
 
 Command = Annotated[list[str], Field(min_length=1)]
 """An argv list; gardien never passes a command line through a shell."""
+
+
+def _valid_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from exc
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_valid_regex)]
+"""A Python regular expression, checked when the config is loaded."""
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=63)]
 """A name used in metric labels, journal rows and URLs."""
