@@ -1,0 +1,92 @@
+"""``gardien exporter``: serve the probes and node collectors of this node on ``/metrics``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import queue
+import signal
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from exporter.collectors.base import NodeCollector
+from exporter.server import Exporter
+from gardien import exitcodes
+from gardien.config import ClusterConfig, default_config_path
+from gardien.errors import GardienError
+from gardien.state import DEFAULT_STATE_DIR
+from gardien.web import WebServer, load_web_config
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "exporter", help="run the Prometheus exporter of this node (probes, volumes, VIPs...)"
+    )
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        type=Path,
+        default=None,
+        help="cluster config (default: $GARDIEN_CONFIG or /etc/gardien/cluster.yml)",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        default=None,
+        help="HOST:PORT or :PORT to listen on (default :<exporter.port of the config>, :19480)",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        type=Path,
+        default=None,
+        help="TLS and basic auth, in the Prometheus exporter-toolkit web config format",
+    )
+    parser.add_argument(
+        "--state-dir",
+        dest="state_dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help=f"the node agent's state folder (default {DEFAULT_STATE_DIR})",
+    )
+    parser.set_defaults(func=run)
+
+
+def node_collectors(config: ClusterConfig) -> Sequence[NodeCollector]:
+    """One instance of every registered node collector kind."""
+    from exporter import collectors  # noqa: PLC0415
+
+    classes: Sequence[type[NodeCollector]] = getattr(collectors, "collector_classes", tuple)()
+    return [cls(config) for cls in classes]
+
+
+def run(args: argparse.Namespace) -> int:
+    web_config = load_web_config(args.web_config_file)
+    config_file = args.config_file or default_config_path()
+    exporter = Exporter(config_file, node_collectors)
+    listen = args.listen_address or f":{exporter.config.exporter.port}"
+    server = WebServer(exporter, listen, web_config)
+    events: queue.SimpleQueue[str] = queue.SimpleQueue()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        events.put("reload" if signum == signal.SIGHUP else "stop")
+
+    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    try:
+        server.start()
+    except OSError as exc:
+        exporter.close()
+        raise GardienError(f"cannot listen on {listen}: {exc}") from exc
+    try:
+        while events.get() != "stop":
+            log.info("SIGHUP: reloading %s", config_file)
+            exporter.reload()
+    finally:
+        log.info("stopping")
+        server.stop()
+        exporter.close()
+    return exitcodes.OK

@@ -1,0 +1,218 @@
+"""Run every probe and node collector of one scrape concurrently, within the scrape's budget.
+
+Prometheus gives up on a scrape after its scrape timeout, and a scrape that times out loses every
+sample, so the runner always answers within the budget: what is still running at the deadline is
+reported as failed and timed out, and its thread is left to finish on its own (a Python thread
+cannot be killed; probes bound themselves with their own timeout).  A probe whose previous run is
+still going is not started a second time: it is reported as timed out again, so a blackholed
+target never piles up threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from functools import partial
+from typing import cast
+
+from prometheus_client.metrics_core import Metric
+
+from exporter.collectors.base import NodeCollector
+from exporter.probes.base import Probe, ProbeParams, ProbeResult
+from exporter.probes.registry import build_probe
+from gardien.config import ClusterConfig, ProbeSpec
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+ProbeBuilder = Callable[[str, ProbeParams], Probe[ProbeParams]]
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    """One configured probe and where it belongs (``group`` is "" for node services)."""
+
+    group: str
+    service: str
+    spec: ProbeSpec
+
+
+def probe_targets(config: ClusterConfig) -> tuple[ProbeTarget, ...]:
+    """Every configured probe: node services first, then each group's services in order."""
+    targets = [
+        ProbeTarget("", service.name, spec)
+        for service in config.node_services
+        for spec in service.all_probes
+    ]
+    targets += [
+        ProbeTarget(group_name, service.name, spec)
+        for group_name, group in config.groups.items()
+        for service in group.services
+        for spec in service.all_probes
+    ]
+    return tuple(targets)
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    target: ProbeTarget
+    result: ProbeResult
+    timed_out: bool
+
+
+@dataclass(frozen=True)
+class CollectorOutcome:
+    name: str
+    ok: bool
+    duration: float
+    metrics: tuple[Metric, ...]
+
+
+@dataclass(frozen=True)
+class ScrapeReport:
+    """Everything one scrape found, in configuration order."""
+
+    probes: tuple[ProbeOutcome, ...]
+    probes_duration: float
+    collectors: tuple[CollectorOutcome, ...]
+
+
+class _Job:
+    """One probe or collector with its in-flight run (at most one at a time)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.future: Future[object] | None = None
+        self.started = 0.0
+
+
+class ScrapeRunner:
+    """Owns the probes and collectors of one config and the thread pool that runs them.
+
+    The pool has one thread per probe and collector and is reused across scrapes.  A job never
+    has two runs in flight: a scrape that finds a job still running (a hung target, or a
+    concurrent scrape from a second Prometheus) waits for that run instead of starting another,
+    so a hung job holds at most one thread.  Build a new runner for a new config and
+    :meth:`close` the old one.
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[ProbeTarget],
+        collectors: Sequence[NodeCollector],
+        build: ProbeBuilder = build_probe,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._probes = [(t, build(t.spec.kind, t.spec.params)) for t in targets]
+        self._collectors = list(collectors)
+        self._clock = clock
+        self._probe_jobs = [_Job(f"{t.group}/{t.service}/{t.spec.name}") for t in targets]
+        self._collector_jobs = [_Job(c.name) for c in collectors]
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, len(self._probes) + len(self._collectors)),
+            thread_name_prefix="scrape",
+        )
+        self._scrapes = 0
+        self._closing = False
+
+    def close(self) -> None:
+        """Release the pool once the scrapes in progress end; running probes finish on their own."""
+        with self._lock:
+            self._closing = True
+            if self._scrapes == 0:
+                self._pool.shutdown(wait=False)
+
+    def _run(self, job: _Job, fn: Callable[[], object], now: float) -> Future[object]:
+        """The run of ``job`` in flight, or a new one of ``fn``."""
+        with self._lock:
+            if job.future is None or job.future.done():
+                job.started = now
+                job.future = self._pool.submit(fn)
+            return job.future
+
+    def scrape(self, budget: float) -> ScrapeReport:
+        """Run everything at once; return within ``budget`` seconds whatever happens."""
+        with self._lock:
+            self._scrapes += 1
+        try:
+            return self._scrape(budget)
+        finally:
+            with self._lock:
+                self._scrapes -= 1
+                if self._closing and self._scrapes == 0:
+                    self._pool.shutdown(wait=False)
+
+    def _scrape(self, budget: float) -> ScrapeReport:
+        started = self._clock()
+        deadline = started + budget
+        probe_runs = [
+            self._run(job, partial(probe.run, budget), started)
+            for job, (_target, probe) in zip(self._probe_jobs, self._probes, strict=True)
+        ]
+        collector_runs = [
+            self._run(job, partial(self._collect, collector, budget), started)
+            for job, collector in zip(self._collector_jobs, self._collectors, strict=True)
+        ]
+        not_done = wait(probe_runs, timeout=max(0.0, deadline - self._clock())).not_done
+        probes_duration = self._clock() - started
+        wait(collector_runs, timeout=max(0.0, deadline - self._clock()))
+        if not_done:
+            log.warning("%d probe(s) still running at the scrape deadline", len(not_done))
+        probes = tuple(
+            self._probe_outcome(target, probe, job, run, budget)
+            for job, run, (target, probe) in zip(
+                self._probe_jobs, probe_runs, self._probes, strict=True
+            )
+        )
+        collectors = tuple(
+            self._collector_outcome(job, run, budget)
+            for job, run in zip(self._collector_jobs, collector_runs, strict=True)
+        )
+        return ScrapeReport(probes, probes_duration, collectors)
+
+    def _probe_outcome(
+        self,
+        target: ProbeTarget,
+        probe: Probe[ProbeParams],
+        job: _Job,
+        run: Future[object],
+        budget: float,
+    ) -> ProbeOutcome:
+        if not run.done():
+            age = self._clock() - job.started
+            reason = f"no answer within the scrape budget of {budget:.2f}s (running for {age:.1f}s)"
+            return ProbeOutcome(target, ProbeResult(False, reason, duration=age), timed_out=True)
+        result = cast(ProbeResult, run.result())
+        # A probe bounded by its own timeout fails after spending its whole budget.
+        own_budget = min(budget, probe.params.timeout)
+        timed_out = not result.ok and result.duration >= own_budget * 0.99
+        if not result.ok:
+            log.debug("probe %s failed: %s", job.name, result.reason)
+        return ProbeOutcome(target, result, timed_out)
+
+    def _collect(self, collector: NodeCollector, budget: float) -> tuple[tuple[Metric, ...], float]:
+        started = self._clock()
+        metrics = tuple(collector.collect(budget))
+        return metrics, self._clock() - started
+
+    def _collector_outcome(self, job: _Job, run: Future[object], budget: float) -> CollectorOutcome:
+        duration = self._clock() - job.started
+        if not run.done():
+            log.warning(
+                "collector %s did not finish within %.2fs (running for %.1fs)",
+                job.name,
+                budget,
+                duration,
+            )
+            return CollectorOutcome(job.name, False, duration, ())
+        error = run.exception()
+        if error is not None:
+            log.error("collector %s failed: %s: %s", job.name, type(error).__name__, error)
+            return CollectorOutcome(job.name, False, duration, ())
+        metrics, duration = cast(tuple[tuple[Metric, ...], float], run.result())
+        return CollectorOutcome(job.name, True, duration, metrics)
