@@ -54,6 +54,11 @@ def http_answers_argv(host: str, port: int, path: str = "/", prefix: Prefix = ()
     return [*prefix, sys.executable, "-c", _HTTP_ANSWERS, host, str(port), path]
 
 
+def http_url(address: str, port: int) -> str:
+    host = f"[{address}]" if ":" in address else address
+    return f"http://{host}:{port}/"
+
+
 def run_bounded(argv: Sequence[str], timeout: float) -> int | None:
     """Run ``argv`` in its own process group; kill the group at ``timeout``; None when killed."""
     proc = subprocess.Popen(

@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gardien.lab.daemons import Prefix, http_answers_argv, seen_from, wait_ready, write_file
+from gardien.lab.daemons import (
+    Prefix,
+    http_answers_argv,
+    http_url,
+    seen_from,
+    wait_ready,
+    write_file,
+)
 
 APACHE = "/usr/sbin/apache2"
 MODULES_DIR = Path("/usr/lib/apache2/modules")
@@ -32,6 +39,8 @@ class ApacheInstance:
     group: str = "www-data"
     status_from: tuple[str, ...] = ("127.0.0.1",)
     """Addresses allowed to read ``/server-status``."""
+    extra: str = ""
+    """Appended to the config as is (virtual hosts, locations)."""
 
     @property
     def conf_file(self) -> Path:
@@ -51,8 +60,7 @@ class ApacheInstance:
 
     @property
     def url(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"http://{host}:{self.port}/"
+        return http_url(self.address, self.port)
 
 
 def config_text(inst: ApacheInstance) -> str:
@@ -82,7 +90,7 @@ DirectoryIndex index.html
   SetHandler server-status
   Require ip {" ".join(inst.status_from)}
 </Location>
-"""
+{inst.extra}"""
 
 
 def write_config(

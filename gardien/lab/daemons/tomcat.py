@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gardien.lab.daemons import Prefix, http_answers_argv, seen_from, wait_ready, write_file
+from gardien.lab.daemons import (
+    Prefix,
+    http_answers_argv,
+    http_url,
+    seen_from,
+    wait_ready,
+    write_file,
+)
 
 CATALINA_HOME = Path("/usr/share/tomcat10")
 DEBIAN_CONF = Path("/etc/tomcat10")
@@ -44,8 +51,7 @@ class TomcatInstance:
 
     @property
     def url(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"http://{host}:{self.port}/"
+        return http_url(self.address, self.port)
 
 
 def server_xml(inst: TomcatInstance) -> str:
