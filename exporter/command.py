@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import queue
 import signal
-from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
+from exporter.collectors import collector_classes
 from exporter.collectors.base import NodeCollector
 from exporter.server import Exporter
 from gardien import exitcodes
@@ -55,18 +57,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def node_collectors(config: ClusterConfig) -> Sequence[NodeCollector]:
-    """One instance of every registered node collector kind."""
-    from exporter import collectors  # noqa: PLC0415
-
-    classes: Sequence[type[NodeCollector]] = getattr(collectors, "collector_classes", tuple)()
-    return [cls(config) for cls in classes]
+def node_collectors(config: ClusterConfig, state_dir: Path) -> list[NodeCollector]:
+    """One instance of every registered node collector; those with a ``state_dir`` get it."""
+    built = []
+    for cls in collector_classes().values():
+        wants_state = "state_dir" in inspect.signature(cls).parameters
+        built.append(cls(config, state_dir=state_dir) if wants_state else cls(config))  # type: ignore[call-arg]
+    return built
 
 
 def run(args: argparse.Namespace) -> int:
     web_config = load_web_config(args.web_config_file)
     config_file = args.config_file or default_config_path()
-    exporter = Exporter(config_file, node_collectors)
+    exporter = Exporter(config_file, partial(node_collectors, state_dir=args.state_dir))
     listen = args.listen_address or f":{exporter.config.exporter.port}"
     server = WebServer(exporter, listen, web_config)
     events: queue.SimpleQueue[str] = queue.SimpleQueue()

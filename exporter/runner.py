@@ -11,10 +11,11 @@ target never piles up threads.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from functools import partial
 from typing import cast
@@ -81,6 +82,55 @@ class ScrapeReport:
     collectors: tuple[CollectorOutcome, ...]
 
 
+class _DaemonThreadPool:
+    """A minimal thread pool whose threads are daemons.
+
+    ``ThreadPoolExecutor`` joins its threads when the interpreter exits, so one probe hung on a
+    blackholed target would hold a stopping exporter for the probe's whole timeout.  Threads are
+    started on demand, up to ``max_workers``, and reused.
+    """
+
+    def __init__(self, max_workers: int, name: str) -> None:
+        self._max = max_workers
+        self._name = name
+        self._work: queue.SimpleQueue[tuple[Future[object], Callable[[], object]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._idle = threading.Semaphore(0)
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[[], object]) -> Future[object]:
+        future: Future[object] = Future()
+        self._work.put((future, fn))
+        if not self._idle.acquire(blocking=False):
+            with self._lock:
+                if len(self._threads) < self._max:
+                    thread = threading.Thread(
+                        target=self._worker, name=f"{self._name}-{len(self._threads)}", daemon=True
+                    )
+                    thread.start()
+                    self._threads.append(thread)
+        return future
+
+    def _worker(self) -> None:
+        while (item := self._work.get()) is not None:
+            future, fn = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:  # handed to whoever waits on the future
+                    future.set_exception(exc)
+            del item, future, fn
+            self._idle.release()
+
+    def shutdown(self) -> None:
+        """Let every thread end once its current work is done."""
+        with self._lock:
+            for _ in self._threads:
+                self._work.put(None)
+
+
 class _Job:
     """One probe or collector with its in-flight run (at most one at a time)."""
 
@@ -113,10 +163,7 @@ class ScrapeRunner:
         self._probe_jobs = [_Job(f"{t.group}/{t.service}/{t.spec.name}") for t in targets]
         self._collector_jobs = [_Job(c.name) for c in collectors]
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(
-            max_workers=max(1, len(self._probes) + len(self._collectors)),
-            thread_name_prefix="scrape",
-        )
+        self._pool = _DaemonThreadPool(max(1, len(self._probes) + len(self._collectors)), "scrape")
         self._scrapes = 0
         self._closing = False
 
@@ -125,7 +172,7 @@ class ScrapeRunner:
         with self._lock:
             self._closing = True
             if self._scrapes == 0:
-                self._pool.shutdown(wait=False)
+                self._pool.shutdown()
 
     def _run(self, job: _Job, fn: Callable[[], object], now: float) -> Future[object]:
         """The run of ``job`` in flight, or a new one of ``fn``."""
@@ -145,7 +192,7 @@ class ScrapeRunner:
             with self._lock:
                 self._scrapes -= 1
                 if self._closing and self._scrapes == 0:
-                    self._pool.shutdown(wait=False)
+                    self._pool.shutdown()
 
     def _scrape(self, budget: float) -> ScrapeReport:
         started = self._clock()

@@ -1,0 +1,93 @@
+"""Start the real ``gardien exporter`` as a process and read what it exports (tests, benchmarks)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ExporterProcess:
+    """``gardien exporter`` started as its own process on a free loopback port."""
+
+    def __init__(self, config: Path, args: Sequence[str] = (), scheme: str = "http") -> None:
+        self.port = free_port()
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.log = config.with_suffix(".log")
+        self._log_file = self.log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gardien.cli", "--log.level", "debug", "exporter",
+             "--config.file", str(config), "--web.listen-address", f"127.0.0.1:{self.port}",
+             "--state-dir", str(config.parent / "state"), *args],
+            stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+    def wait_ready(self, **request_args: Any) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"exporter exited {self.process.returncode}:\n{self.output()}")
+            try:
+                requests.get(f"{self.url}/-/healthy", timeout=1, **request_args)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise AssertionError(f"exporter not ready within 20 s:\n{self.output()}")
+
+    def output(self) -> str:
+        self._log_file.flush()
+        return self.log.read_text(errors="replace")
+
+    def scrape(
+        self,
+        scrape_timeout: float = 2.0,
+        extra_headers: Mapping[str, str] | None = None,
+        **request_args: Any,
+    ) -> requests.Response:
+        """GET /metrics as Prometheus does, with its scrape timeout header."""
+        headers = {
+            "X-Prometheus-Scrape-Timeout-Seconds": str(scrape_timeout),
+            **(extra_headers or {}),
+        }
+        return requests.get(
+            f"{self.url}/metrics", headers=headers, timeout=scrape_timeout + 10, **request_args
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self._log_file.close()
+
+
+def samples(text: str, name: str) -> dict[frozenset[tuple[str, str]], float]:
+    """The samples of one metric in the text exposition, keyed by their label set."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                found[frozenset(sample.labels.items())] = sample.value
+    return found
+
+
+def labels(**pairs: str) -> frozenset[tuple[str, str]]:
+    return frozenset(pairs.items())
