@@ -1,27 +1,168 @@
-"""HTTP probe (placeholder of the config contract; the check is being written)."""
+"""HTTP probe: one request, its status and what the body says (Apache, Tomcat, any web app).
+
+requests' ``timeout`` bounds each socket operation, not the request: a server that accepts the
+connection and then trickles bytes would hold a probe for many timeouts.  The probe gives the
+connection plus the headers one combined budget (urllib3 ``Timeout(total=...)``), streams the body
+and, before each read, shrinks the socket timeout to what is left of the deadline.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+import ssl
+import time
+import warnings
+
+import requests
 from pydantic import Field
+from urllib3 import Timeout
+from urllib3.exceptions import HTTPError, InsecureRequestWarning, ReadTimeoutError
 
 from exporter.probes.base import Probe, ProbeParams, ProbeResult
 from exporter.probes.registry import register
+from gardien.config.types import Regex
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 16384
 
 
 class HttpParams(ProbeParams):
     url: str = Field(pattern=r"^https?://")
-    method: str = "GET"
-    expect_status: tuple[int, ...] = (200,)
-    expect_regex: str | None = None
-    fail_regex: str | None = None
+    method: str = Field("GET", pattern=r"^[A-Z]+$")
+    expect_status: tuple[int, ...] = Field((200,), min_length=1)
+    """The answer's status must be one of these."""
+    expect_regex: Regex | None = None
+    """The body must match (``re.search``)."""
+    fail_regex: Regex | None = None
+    """The body must not match (an error page served with status 200)."""
     host: str | None = None
+    """Host header to send (a name-based virtual host reached by address)."""
     verify_tls: bool = True
+    follow_redirects: bool = False
+    max_body_bytes: int = Field(1_048_576, gt=0)
+    """Only this much of the body is read and matched."""
+
+
+class _DeadlineError(Exception):
+    """The probe's time ran out while reading the body."""
 
 
 @register
 class HttpProbe(Probe[HttpParams]):
     kind = "http"
     params_model = HttpParams
+    values = {  # noqa: RUF012 - ClassVar of the base
+        "status_code": "HTTP status code of the answer (0 when none arrived).",
+        "content_failed": "1 when the body did not match expect_regex or matched fail_regex.",
+    }
+
+    def __init__(self, params: HttpParams, session: requests.Session | None = None) -> None:
+        super().__init__(params)
+        self._session = session
+        self._expect = re.compile(params.expect_regex) if params.expect_regex else None
+        self._fail = re.compile(params.fail_regex) if params.fail_regex else None
 
     def check(self, timeout: float) -> ProbeResult:
-        raise NotImplementedError
+        p = self.params
+        deadline = time.monotonic() + timeout
+        session = self._session or requests.Session()
+        session.trust_env = False  # no proxy from the environment: probe the service itself
+        headers = {"Host": p.host} if p.host else {}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", InsecureRequestWarning)
+                response = session.request(
+                    p.method,
+                    p.url,
+                    headers=headers,
+                    timeout=Timeout(total=timeout),  # type: ignore[arg-type]  # requests takes it
+                    verify=p.verify_tls,
+                    allow_redirects=p.follow_redirects,
+                    stream=True,
+                )
+            with response:
+                status = response.status_code
+                body = self._read_body(response, deadline)
+        except _DeadlineError:
+            return ProbeResult.failure(
+                f"timeout: body not read within {timeout:g} s", status_code=status, content_failed=0
+            )
+        except requests.Timeout:
+            return ProbeResult.failure(
+                f"timeout: no answer from {p.url} within {timeout:g} s",
+                status_code=0,
+                content_failed=0,
+            )
+        except (requests.RequestException, HTTPError) as exc:
+            return ProbeResult.failure(f"{p.url}: {_short(exc)}", status_code=0, content_failed=0)
+        finally:
+            if self._session is None:
+                session.close()
+        return self._judge(status, body)
+
+    def _read_body(self, response: requests.Response, deadline: float) -> str:
+        """Up to ``max_body_bytes`` of the body, read before ``deadline``."""
+        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+        chunks: list[bytes] = []
+        size = 0
+        while size < self.params.max_body_bytes:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _DeadlineError
+            if sock is not None:
+                sock.settimeout(remaining)
+            try:
+                # read1: at most one read from the socket, so the deadline is checked between
+                chunk = response.raw.read1(
+                    min(_CHUNK, self.params.max_body_bytes - size), decode_content=True
+                )
+            except ReadTimeoutError:
+                raise _DeadlineError from None
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
+
+    def _judge(self, status: int, body: str) -> ProbeResult:
+        p = self.params
+        if status not in p.expect_status:
+            wanted = ", ".join(str(s) for s in p.expect_status)
+            return ProbeResult.failure(
+                f"status {status}, expected {wanted}", status_code=status, content_failed=0
+            )
+        if self._expect and not self._expect.search(body):
+            return ProbeResult.failure(
+                f"body does not match {p.expect_regex!r}", status_code=status, content_failed=1
+            )
+        if self._fail and (found := self._fail.search(body)):
+            return ProbeResult.failure(
+                f"body matches fail_regex: {found.group(0)[:80]!r}",
+                status_code=status,
+                content_failed=1,
+            )
+        return ProbeResult.success(status_code=status, content_failed=0)
+
+
+def _short(exc: BaseException) -> str:
+    """The innermost error of a requests/urllib3 chain, in a few words ("Connection refused")."""
+    inner = exc
+    for _ in range(10):
+        reason = getattr(inner, "reason", None)
+        if isinstance(reason, BaseException):
+            nested: BaseException | None = reason
+        elif inner.args and isinstance(inner.args[0], BaseException):
+            nested = inner.args[0]
+        else:
+            nested = inner.__cause__
+        if nested is None:
+            break
+        inner = nested
+    if isinstance(inner, ssl.SSLCertVerificationError):
+        return f"TLS certificate verify failed: {inner.verify_message}"
+    if isinstance(inner, OSError) and inner.strerror:
+        return inner.strerror
+    text = str(inner).splitlines()[0][:200] if str(inner) else ""
+    return f"{type(inner).__name__}: {text}"

@@ -8,6 +8,7 @@ their own users (www-data, mysql, tomcat), so the folder is outside pytest's 070
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import random
 import shutil
@@ -95,14 +96,20 @@ class ApacheUnderTest:
     daemon: Running
 
 
+Extra = Callable[[apache.ApacheInstance], str]
+"""Config lines to add, made from the instance (its address, port and root)."""
+
+
 @contextlib.contextmanager
 def running_apache(
-    base: Path, name: str, pages: dict[str, str] | None = None, extra: str = ""
+    base: Path, name: str, pages: dict[str, str] | None = None, extra: Extra | None = None
 ) -> Iterator[ApacheUnderTest]:
     address = loopback()
     inst = apache.ApacheInstance(
-        name, base / name, address, free_port(address), status_from=(address,), extra=extra
+        name, base / name, address, free_port(address), status_from=(address,)
     )
+    if extra:
+        inst = dataclasses.replace(inst, extra=extra(inst))
     apache.write_config(inst, pages)
     daemon = start(apache.foreground_argv(inst), base / f"{name}.out")
     try:
@@ -114,11 +121,11 @@ def running_apache(
 
 @pytest.fixture
 def apache_factory(lab_dir: Path) -> Iterator[Callable[..., ApacheUnderTest]]:
-    """``factory(name, pages=None, extra="")`` -> a fresh Apache, stopped after the test."""
+    """``factory(name, pages=None, extra=None)`` -> a fresh Apache, stopped after the test."""
     with contextlib.ExitStack() as stack:
 
         def factory(
-            name: str, pages: dict[str, str] | None = None, extra: str = ""
+            name: str, pages: dict[str, str] | None = None, extra: Extra | None = None
         ) -> ApacheUnderTest:
             unique = f"{name}-{os.urandom(3).hex()}"
             return stack.enter_context(running_apache(lab_dir, unique, pages, extra))

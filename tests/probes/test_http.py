@@ -1,0 +1,167 @@
+"""The http probe against real Apache instances (and a Tomcat, in test_tomcat.py)."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import ApacheUnderTest, free_port, needs_root
+
+from exporter.probes.http import HttpParams, HttpProbe
+from gardien.lab.daemons.apache import ApacheInstance
+
+pytestmark = [needs_root, pytest.mark.timeout(120)]
+
+PAGES = {
+    "index.html": "welcome\n",
+    "health.php": "DB OK\n",
+    "broken.html": "Fatal error: cannot connect to the database\n",
+}
+
+
+def probe(url: str, **params: object) -> HttpProbe:
+    return HttpProbe(HttpParams(url=url, **params))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def two_apaches(
+    apache_factory: Callable[..., ApacheUnderTest],
+) -> tuple[ApacheUnderTest, ApacheUnderTest]:
+    return apache_factory("www1", PAGES), apache_factory("www2", {"health.php": "DB DOWN\n"})
+
+
+def test_two_instances_are_probed_independently(
+    two_apaches: tuple[ApacheUnderTest, ApacheUnderTest],
+) -> None:
+    www1, www2 = two_apaches
+    ok = probe(f"{www1.inst.url}health.php", expect_regex="DB OK").run()
+    bad = probe(f"{www2.inst.url}health.php", expect_regex="DB OK").run()
+
+    assert ok.ok, ok.reason
+    assert ok.values == {"status_code": 200, "content_failed": 0}
+    assert not bad.ok
+    assert bad.values == {"status_code": 200, "content_failed": 1}
+    assert "does not match 'DB OK'" in bad.reason
+
+
+def test_fail_regex_catches_an_error_page_served_with_200(
+    two_apaches: tuple[ApacheUnderTest, ApacheUnderTest],
+) -> None:
+    www1, _ = two_apaches
+    result = probe(f"{www1.inst.url}broken.html", fail_regex="Fatal error").run()
+    fine = probe(f"{www1.inst.url}index.html", fail_regex="Fatal error").run()
+
+    assert not result.ok
+    assert result.values["content_failed"] == 1
+    assert "matches fail_regex" in result.reason
+    assert fine.ok, fine.reason
+
+
+def test_wrong_status_fails_and_reports_the_code(
+    two_apaches: tuple[ApacheUnderTest, ApacheUnderTest],
+) -> None:
+    www1, _ = two_apaches
+    missing = probe(f"{www1.inst.url}nope.html").run()
+    expected_404 = probe(f"{www1.inst.url}nope.html", expect_status=[404]).run()
+
+    assert not missing.ok
+    assert missing.values == {"status_code": 404, "content_failed": 0}
+    assert missing.reason == "status 404, expected 200"
+    assert expected_404.ok
+
+
+def test_host_header_selects_the_virtual_host(
+    apache_factory: Callable[..., ApacheUnderTest],
+) -> None:
+    def vhosts(inst: ApacheInstance) -> str:
+        # name-based virtual hosts on the instance's one address: the Host header picks the site
+        return f"""
+<VirtualHost {inst.address}:{inst.port}>
+  ServerName default.lab.test
+  DocumentRoot {inst.htdocs}
+</VirtualHost>
+<VirtualHost {inst.address}:{inst.port}>
+  ServerName app.lab.test
+  DocumentRoot {inst.htdocs / "app"}
+</VirtualHost>
+"""
+
+    pages = {"index.html": "default site\n", "app/index.html": "APP UP\n"}
+    site = apache_factory("vhost", pages, vhosts)
+    by_name = probe(site.inst.url, host="app.lab.test", expect_regex="APP UP").run()
+    default = probe(site.inst.url, expect_regex="APP UP").run()
+
+    assert by_name.ok, by_name.reason
+    assert not default.ok
+    assert default.values["content_failed"] == 1
+
+
+def test_hung_apache_fails_within_the_timeout(
+    apache_factory: Callable[..., ApacheUnderTest],
+) -> None:
+    site = apache_factory("hung")
+    assert probe(site.inst.url, timeout=1).run().ok
+    site.daemon.signal_group(signal.SIGSTOP)  # the whole process group, as in LAB.md section 5
+    try:
+        result = probe(site.inst.url, timeout=1).run()
+    finally:
+        site.daemon.signal_group(signal.SIGCONT)
+
+    assert not result.ok
+    assert result.reason.startswith("timeout: no answer from")
+    assert result.values["status_code"] == 0
+
+
+def test_connection_refused_is_a_failure_not_an_exception() -> None:
+    result = probe("http://127.0.0.1:1/").run()
+
+    assert not result.ok
+    assert "Connection refused" in result.reason
+
+
+@pytest.fixture
+def tls_apache(
+    apache_factory: Callable[..., ApacheUnderTest], lab_dir: Path
+) -> tuple[ApacheUnderTest, str]:
+    """An Apache serving HTTPS with a self-signed certificate; returns it and its https URL."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed (needed to make a self-signed certificate)")
+    cert, key = lab_dir / "tls.crt", lab_dir / "tls.key"
+    if not cert.exists():
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=tls.lab.test", "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+    port = free_port("127.0.0.1")
+
+    def https(inst: ApacheInstance) -> str:
+        return f"""
+LoadModule ssl_module /usr/lib/apache2/modules/mod_ssl.so
+Listen {inst.address}:{port} https
+<VirtualHost {inst.address}:{port}>
+  SSLEngine on
+  SSLCertificateFile {cert}
+  SSLCertificateKeyFile {key}
+  DocumentRoot {inst.htdocs}
+</VirtualHost>
+"""
+
+    site = apache_factory("tls", PAGES, https)
+    return site, f"https://{site.inst.address}:{port}/health.php"
+
+
+def test_tls_verification_on_by_default_and_can_be_switched_off(
+    tls_apache: tuple[ApacheUnderTest, str],
+) -> None:
+    _, url = tls_apache
+    verified = probe(url, expect_regex="DB OK").run()
+    unverified = probe(url, expect_regex="DB OK", verify_tls=False).run()
+
+    assert not verified.ok
+    assert "TLS certificate verify failed: self-signed certificate" in verified.reason
+    assert unverified.ok, unverified.reason
