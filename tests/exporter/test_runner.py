@@ -1,0 +1,141 @@
+"""The scrape runner: concurrency, the scrape budget, no pile-up, isolated collectors."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+from exporter.collectors.base import NodeCollector
+from exporter.probes.base import Probe, ProbeParams, ProbeResult
+from exporter.probes.http import HttpParams
+from exporter.runner import ProbeTarget, ScrapeRunner
+from gardien.config import ClusterConfig, ProbeSpec, parse_config
+
+PROBES = 5
+
+
+@pytest.fixture
+def rendezvous_target() -> Iterator[str]:
+    """Answers 200 once PROBES requests are in flight at the same time (else 500 after 10 s)."""
+    barrier = threading.Barrier(PROBES, timeout=10)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            try:
+                barrier.wait()
+                status = 200
+            except threading.BrokenBarrierError:
+                status = 500
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_probes_of_one_scrape_run_at_the_same_time(rendezvous_target: str) -> None:
+    targets = [
+        ProbeTarget("g", f"s{i}", ProbeSpec("http", "http", HttpParams(url=rendezvous_target)))
+        for i in range(PROBES)
+    ]
+    runner = ScrapeRunner(targets, [])
+    try:
+        report = runner.scrape(budget=30)
+    finally:
+        runner.close()
+    assert [o.result.ok for o in report.probes] == [True] * PROBES, report
+    assert [o.result.values["status_code"] for o in report.probes] == [200] * PROBES
+
+
+class StuckProbe(Probe[ProbeParams]):
+    """A probe that ignores its timeout (the case the runner must survive) until released."""
+
+    kind = "stuck"
+    params_model = ProbeParams
+
+    def __init__(self) -> None:
+        super().__init__(ProbeParams())
+        self.release = threading.Event()
+        self.runs = 0
+
+    def check(self, timeout: float) -> ProbeResult:
+        self.runs += 1
+        self.release.wait(30)
+        return ProbeResult.success()
+
+
+def test_a_probe_still_running_is_reported_timed_out_and_not_started_again() -> None:
+    probe = StuckProbe()
+    target = ProbeTarget("", "svc", ProbeSpec("stuck", "stuck", ProbeParams()))
+    runner = ScrapeRunner([target], [], build=lambda _kind, _params: probe)
+    try:
+        first = runner.scrape(budget=0.2).probes[0]
+        second = runner.scrape(budget=0.2).probes[0]
+        assert first.timed_out and second.timed_out
+        assert not first.result.ok and "no answer within the scrape budget" in first.result.reason
+        assert probe.runs == 1
+        probe.release.set()
+        third = runner.scrape(budget=10).probes[0]
+    finally:
+        probe.release.set()
+        runner.close()
+    # the third scrape either joined the released run or started a new one; both pass
+    assert third.result.ok and not third.timed_out
+    assert probe.runs <= 2
+
+
+class Failing(NodeCollector):
+    name = "failing"
+
+    def collect(self, timeout: float) -> Iterable[Metric]:
+        raise OSError("cannot read /proc/nothing")
+
+
+class Hanging(NodeCollector):
+    name = "hanging"
+    release = threading.Event()
+
+    def collect(self, timeout: float) -> Iterable[Metric]:
+        self.release.wait(30)
+        return []
+
+
+class Working(NodeCollector):
+    name = "working"
+
+    def collect(self, timeout: float) -> Iterable[Metric]:
+        yield GaugeMetricFamily("gardien_test_value", "A value.", value=7)
+
+
+def _config() -> ClusterConfig:
+    return parse_config("cluster: t\nnodes: {n1: {address: 127.0.0.1}}\n")
+
+
+def test_a_failing_or_hanging_collector_does_not_spoil_the_others() -> None:
+    config = _config()
+    runner = ScrapeRunner([], [Failing(config), Hanging(config), Working(config)])
+    try:
+        report = runner.scrape(budget=0.3)
+    finally:
+        Hanging.release.set()
+        runner.close()
+    assert [(c.name, c.ok) for c in report.collectors] == [
+        ("failing", False),
+        ("hanging", False),
+        ("working", True),
+    ]
+    (metric,) = report.collectors[2].metrics
+    assert metric.name == "gardien_test_value"
