@@ -1,0 +1,82 @@
+"""Faults the demo, the lab tests and the benchmark inject (each acts on one machine of the lab)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+from gardien.lab import services
+from gardien.lab.topology import Lab, running, set_links
+
+
+def _pid_on(lab: Lab, node: str, pidfile: str) -> int:
+    return int((lab.fs_root(node) / pidfile.lstrip("/")).read_text().split()[0])
+
+
+def service_pid(lab: Lab, node: str, group: str, index: int = 0) -> int:
+    """PID (from its pid file) of the group's ``index``-th service on ``node``."""
+    service = services.lab_groups(lab)[group].services[index]
+    return _pid_on(lab, node, str(service.process["pidfile"]))
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def kill_apache(lab: Lab, node: str, group: str) -> None:
+    """Crash: SIGKILL of the whole process group of the group's Apache (master and workers)."""
+    os.killpg(os.getpgid(service_pid(lab, node, group)), signal.SIGKILL)
+
+
+def hang_apache(lab: Lab, node: str, group: str) -> None:
+    """Hang: SIGSTOP of Apache's whole process group (the master alone keeps serving: LAB.md 5)."""
+    os.killpg(os.getpgid(service_pid(lab, node, group)), signal.SIGSTOP)
+
+
+def kill_apache_workers(lab: Lab, node: str, group: str) -> list[int]:
+    """Master alive but no worker: the master is stopped (else it forks new workers at once) and
+    every worker killed.  Returns the killed workers."""
+    master = service_pid(lab, node, group)
+    os.kill(master, signal.SIGSTOP)
+    workers = children(master)
+    for pid in workers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return workers
+
+
+def kill_service(lab: Lab, node: str, group: str, index: int = 0) -> None:
+    os.kill(service_pid(lab, node, group, index), signal.SIGKILL)
+
+
+def hang_service(lab: Lab, node: str, group: str, index: int = 0) -> None:
+    """SIGSTOP of the service's main process (a hung MariaDB keeps accepting TCP: LAB.md 9.6)."""
+    os.kill(service_pid(lab, node, group, index), signal.SIGSTOP)
+
+
+def public_link(lab: Lab, node: str, up: bool) -> None:
+    """The node's public link (eth0) down or up; its cluster link stays up."""
+    set_links(lab, node, up=up, names=("eth0",))
+
+
+def router(lab: Lab, up: bool) -> None:
+    """The router's link down or up: every internal and external target unreachable from both."""
+    set_links(lab, "router", up=up, names=("eth0",))
+
+
+def freeze_agents(lab: Lab, node: str, frozen: bool = True) -> None:
+    """Hard freeze of gardien on ``node``: its exporter and hook stopped (SIGSTOP), services left
+    running.  ``frozen=False`` thaws them."""
+    for name in ("exporter", "hook"):
+        pid = running(lab, node, name)
+        if pid is not None:
+            os.kill(pid, signal.SIGSTOP if frozen else signal.SIGCONT)

@@ -1,0 +1,46 @@
+"""The lab's fence agent: "power off" a node, then check that it is off.
+
+Powering off a lab node means: kill every process of the node (everything in its network namespace
+or its mount namespace, the holder included, so the mount namespace and every volume mounted in it
+vanish: LAB.md section 3) and down its links.  As fence-agents do, the state is verified after
+acting; the agent succeeds (exit 0) only when the node has no process left and no link up.
+``gardien lab up`` powers a fenced node on again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from gardien.lab.topology import Lab, kill_machine, machine_processes, netns_exists, run, set_links
+
+log = logging.getLogger(__name__)
+
+LINKS = ("eth0", "eth1")
+
+
+def links_up(lab: Lab, node: str) -> list[str]:
+    ns = lab.netns(node)
+    if not netns_exists(ns):
+        return []
+    up = []
+    for ifname in LINKS:
+        out = run(["ip", "-n", ns, "-o", "link", "show", ifname], check=False).stdout
+        flags = out.split("<", 1)[1].split(">", 1)[0].split(",") if "<" in out else []
+        if "UP" in flags:
+            up.append(ifname)
+    return up
+
+
+def fence(lab: Lab, node: str) -> list[str]:
+    """Power ``node`` off; returns what is still on (empty: fenced)."""
+    set_links(lab, node, up=False, names=LINKS)
+    kill_machine(lab, node, grace=0, include_holder=True)
+    problems = []
+    left = machine_processes(lab, node, include_holder=True)
+    if left:
+        problems.append(f"processes still running: {left}")
+    up = links_up(lab, node)
+    if up:
+        problems.append(f"links still up: {', '.join(up)}")
+    log.info("fence %s: %s", node, "; ".join(problems) or "off (no process, links down)")
+    return problems

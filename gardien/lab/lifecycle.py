@@ -1,0 +1,99 @@
+"""``lab up`` (idempotent, also powers fenced nodes back on), ``lab down`` (even after a crash)
+and ``lab status``."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+
+from gardien.lab import agents, clusterconfig, monitoring, services, topology, volumes
+from gardien.lab.topology import MACHINES, NODES, Lab, LabError
+
+log = logging.getLogger(__name__)
+
+
+def up(lab: Lab, with_agents: bool = True) -> dict[str, str]:
+    """Build what is missing and start what is not running; returns the groups' placement."""
+    if not lab.dir.is_dir() and lab.root.is_dir() and any(lab.root.iterdir()):
+        log.info("other lab instances exist in %s", lab.root)
+    topology.build(lab)
+    for group in services.lab_groups(lab):
+        volumes.ensure_volume(lab, group)
+    placement = services.place_groups(lab, NODES)
+    clusterconfig.write_config(lab)
+    if with_agents:
+        for node in NODES:
+            agents.start(lab, node)
+        monitoring.start(lab)
+    return placement
+
+
+def down(lab: Lab) -> list[str]:
+    """Remove every process, mount, loop device and namespace of the lab, then its folder and
+    the root namespace's route guard; returns what could not be removed (empty: all clean)."""
+    problems = topology.teardown(lab)
+    problems += volumes.detach_all(lab)
+    if not problems:
+        shutil.rmtree(lab.dir, ignore_errors=True)
+        topology.unguard_supernet(lab)
+    return problems
+
+
+@dataclass
+class Status:
+    machines: dict[str, bool] = field(default_factory=dict)
+    placement: dict[str, list[str]] = field(default_factory=dict)
+    answering: dict[str, bool] = field(default_factory=dict)
+    agents: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    monitoring: dict[str, bool] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+
+
+def status(lab: Lab) -> Status:
+    if not lab.dir.is_dir():
+        raise LabError(f"lab {lab.name!r} does not exist (try 'gardien lab up')")
+    st = Status(machines={m: lab.holder(m) is not None for m in MACHINES})
+    up_nodes = [n for n in NODES if st.machines[n]]
+    for name, group in services.lab_groups(lab).items():
+        st.placement[name] = services.where(lab, group, up_nodes)
+        st.answering[name] = st.machines["client"] and services.answers_from_client(lab, group)
+    st.agents = {n: agents.state(lab, n) for n in NODES}
+    st.monitoring = monitoring.is_running(lab)
+    st.urls = {
+        "prometheus": monitoring.prometheus_url(lab),
+        "alertmanager": monitoring.alertmanager_url(lab),
+        **{f"exporter {n}": f"{agents.exporter_url(lab, n)}/metrics" for n in NODES},
+        **{f"hook {n}": agents.hook_url(lab, n) for n in NODES},
+        "config": str(clusterconfig.config_path(lab)),
+    }
+    return st
+
+
+def format_status(lab: Lab, st: Status) -> str:
+    lines = [f"lab {lab.name!r} in {lab.dir}"]
+    lines.append(
+        "machines: " + ", ".join(f"{m} {'up' if ok else 'OFF'}" for m, ok in st.machines.items())
+    )
+    lines.append("groups:")
+    for group, nodes in st.placement.items():
+        where = ", ".join(nodes) if nodes else "nowhere"
+        if len(nodes) > 1:
+            where += "  (!! ACTIVE ON SEVERAL NODES)"
+        answer = "answers" if st.answering.get(group) else "NOT ANSWERING"
+        lines.append(f"  {group:8} on {where:14} {answer} on its VIP from the client")
+    lines.append(
+        "agents: "
+        + "; ".join(
+            f"{n}: "
+            + ", ".join(f"{a} {'running' if pid else 'STOPPED'}" for a, pid in agents_.items())
+            for n, agents_ in st.agents.items()
+        )
+    )
+    lines.append(
+        "monitoring: "
+        + ", ".join(f"{m} {'running' if ok else 'STOPPED'}" for m, ok in st.monitoring.items())
+    )
+    lines.append("URLs (reach them with 'gardien lab exec mon -- curl -s URL'):")
+    lines += [f"  {name:16} {url}" for name, url in st.urls.items()]
+    return "\n".join(lines)

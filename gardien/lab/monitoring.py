@@ -1,0 +1,181 @@
+"""Prometheus and Alertmanager (Debian packages) in the ``mon`` machine, fed by ``gardien render``.
+
+``gardien render prometheus|rules|alertmanager`` writes the files for the lab's cluster config;
+they are checked with ``promtool`` and ``amtool`` before the daemons start (LAB.md section 6).
+Both listen on every address of ``mon`` (its cluster address is reachable from the nodes, and
+127.0.0.1 from ``lab exec mon``); the root namespace never reaches them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gardien.lab import clusterconfig
+from gardien.lab.topology import Lab, LabError, on, run, running, spawn
+
+log = logging.getLogger(__name__)
+
+PROMETHEUS_PORT = 9090
+ALERTMANAGER_PORT = 9093
+
+
+def mon_dir(lab: Lab) -> Path:
+    return lab.dir / "mon"
+
+
+def prometheus_url(lab: Lab) -> str:
+    return f"http://{lab.cluster_address('mon')}:{PROMETHEUS_PORT}"
+
+
+def alertmanager_url(lab: Lab) -> str:
+    return f"http://{lab.cluster_address('mon')}:{ALERTMANAGER_PORT}"
+
+
+def _render(lab: Lab, kind: str, *flags: str) -> Path:
+    out = mon_dir(lab) / kind
+    out.mkdir(parents=True, exist_ok=True)
+    config = str(clusterconfig.config_path(lab))
+    run(
+        [
+            sys.executable,
+            "-m",
+            "gardien.cli",
+            "render",
+            kind,
+            "--config.file",
+            config,
+            "--out",
+            str(out),
+            *flags,
+        ],
+        timeout=60,
+    )
+    found = sorted(out.glob("*.yml"))
+    if not found:
+        raise LabError(f"'gardien render {kind}' wrote no .yml file in {out}")
+    return found[0]
+
+
+def _hook_scrape_authorized(lab: Lab, prom_conf: Path) -> None:
+    """The hooks' /metrics want the bearer token: add it to their scrape job if render did not."""
+    data: dict[str, Any] = yaml.safe_load(prom_conf.read_text())
+    changed = False
+    for job in data.get("scrape_configs", []):
+        targets = [t for sc in job.get("static_configs", []) for t in sc.get("targets", [])]
+        hooks = any(t.endswith(f":{clusterconfig.HOOK_PORT}") for t in targets)
+        if hooks and "authorization" not in job:
+            job["authorization"] = {
+                "type": "Bearer",
+                "credentials_file": str(clusterconfig.token_file(lab)),
+            }
+            changed = True
+    if changed:
+        log.warning("render's scrape config has no token for the hooks: added it (%s)", prom_conf)
+        prom_conf.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def render(lab: Lab) -> tuple[Path, Path]:
+    """Render rules, Alertmanager and Prometheus files; returns their prometheus.yml and
+    alertmanager.yml."""
+    rules = _render(lab, "rules")
+    am_conf = _render(lab, "alertmanager")
+    prom_conf = _render(
+        lab,
+        "prometheus",
+        "--rule-file",
+        str(rules),
+        "--alertmanager",
+        f"127.0.0.1:{ALERTMANAGER_PORT}",
+    )
+    _hook_scrape_authorized(lab, prom_conf)
+    return prom_conf, am_conf
+
+
+def start(lab: Lab) -> None:
+    """Render, check, and start Alertmanager then Prometheus in ``mon`` (idempotent)."""
+    prom_conf, am_conf = render(lab)
+    run(["promtool", "check", "config", str(prom_conf)], timeout=60)
+    run(["amtool", "check-config", str(am_conf)], timeout=60)
+    for name in ("alertmanager", "prometheus"):
+        pid = running(lab, "mon", name)
+        if pid is not None:  # already up: reload the files rendered again
+            os.kill(pid, signal.SIGHUP)
+    data = mon_dir(lab) / "data"
+    spawn(
+        lab,
+        "mon",
+        "alertmanager",
+        [
+            "prometheus-alertmanager",
+            f"--config.file={am_conf}",
+            f"--storage.path={data / 'alertmanager'}",
+            f"--web.listen-address=:{ALERTMANAGER_PORT}",
+            "--cluster.listen-address=",
+        ],
+    )
+    spawn(
+        lab,
+        "mon",
+        "prometheus",
+        [
+            "prometheus",
+            f"--config.file={prom_conf}",
+            f"--storage.tsdb.path={data / 'prometheus'}",
+            f"--web.listen-address=:{PROMETHEUS_PORT}",
+            "--web.enable-lifecycle",
+        ],
+    )
+    for name, url in (
+        ("alertmanager", f"{alertmanager_url(lab)}/-/ready"),
+        ("prometheus", f"{prometheus_url(lab)}/-/ready"),
+    ):
+        wait_http(lab, "mon", url, 30, name)
+
+
+def wait_http(lab: Lab, machine: str, url: str, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if http_get(lab, machine, url) is not None:
+            return
+        time.sleep(0.2)
+    raise LabError(f"{what} did not answer {url} from {machine} within {timeout:g} s")
+
+
+def http_get(lab: Lab, machine: str, url: str, timeout: float = 3) -> str | None:
+    """Body of ``GET url`` fetched from ``machine`` (None on any failure)."""
+    done = on(
+        lab, machine, ["curl", "-fsS", "-m", f"{timeout:g}", url], check=False, timeout=timeout + 5
+    )
+    return done.stdout if done.returncode == 0 else None
+
+
+def query(lab: Lab, promql: str, **params: str) -> list[dict[str, Any]]:
+    """Result of a Prometheus query (``query`` or, with ``start``/``end``/``step``,
+    ``query_range``); empty when Prometheus does not answer."""
+    endpoint = "query_range" if "start" in params else "query"
+    qs = urllib.parse.urlencode({"query": promql, **params})
+    body = http_get(lab, "mon", f"{prometheus_url(lab)}/api/v1/{endpoint}?{qs}", timeout=10)
+    if body is None:
+        return []
+    result: list[dict[str, Any]] = json.loads(body).get("data", {}).get("result", [])
+    return result
+
+
+def alerts(lab: Lab) -> list[dict[str, Any]]:
+    """Alerts Alertmanager currently holds (firing or suppressed)."""
+    body = http_get(lab, "mon", f"{alertmanager_url(lab)}/api/v2/alerts", timeout=5)
+    return [] if body is None else list(json.loads(body))
+
+
+def is_running(lab: Lab) -> dict[str, bool]:
+    return {name: running(lab, "mon", name) is not None for name in ("prometheus", "alertmanager")}

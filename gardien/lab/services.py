@@ -1,0 +1,348 @@
+"""The lab's groups: which real daemons each one runs, from its volume, on its VIP.
+
+* ``php4``, ``php5``: an Apache serving a page from the volume, a Samba server sharing the volume;
+* ``mysql1``, ``mysql2``: one MariaDB each, own datadir on the volume, own port and socket;
+* ``java``: a Tomcat serving a webapp from its volume.
+
+Every file a service needs (config, data, pid file, socket) lives on the group's volume, so the
+start and stop commands of the cluster config work on whichever node mounted it; they run
+without a prefix because the hook that runs them already lives inside the node.  The first
+placement at ``lab up`` is done here (mount, VIP, start in order); every later move is the
+failover engine's.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gardien import state
+from gardien.lab import volumes
+from gardien.lab.daemons import apache, mariadb, samba, tomcat, wait_ready
+from gardien.lab.topology import Lab, LabError, run
+
+log = logging.getLogger(__name__)
+
+PAGE = "check.html"
+"""The page whose content the http probes and the tests check (it lives on the volume)."""
+
+
+READY_MARKER = ".gardien-lab-ready"
+"""Written on a volume once it is laid out and seeded (a crash before leaves it to be redone)."""
+
+
+def page_text(group: str) -> str:
+    return f"gardien lab {group}: volume OK\n"
+
+
+@dataclass(frozen=True)
+class LabService:
+    name: str
+    start: list[str]
+    stop: list[str]
+    ready: list[str]
+    """argv run on the node: exits 0 once the service answers."""
+    process: dict[str, Any]
+    probes: list[dict[str, Any]]
+    start_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class LabGroup:
+    name: str
+    nodes: tuple[str, str]
+    """Preference order; the first one runs the group after ``lab up``."""
+    vip: ipaddress.IPv4Interface
+    mountpoint: str
+    services: tuple[LabService, ...]
+    prepare: Callable[[Path, Sequence[str]], None]
+    """Lays out a fresh volume: (node's filesystem as seen from here, argv prefix of the node)."""
+    client_check: list[str]
+    """argv run on the client machine: exits 0 when the group's service answers on its VIP."""
+    seed: Callable[[Sequence[str]], None] | None = field(default=None)
+    """Runs once on a fresh volume after the services started (argv prefix of the node)."""
+
+
+def secrets_dir(lab: Lab) -> Path:
+    return lab.dir / "secrets"
+
+
+def node_state_dir(lab: Lab, node: str) -> Path:
+    """The node's ``--state-dir`` (journal, held groups) for its hook and exporter."""
+    return lab.dir / node / "state"
+
+
+def mysql_credentials(lab: Lab, group: str) -> Path:
+    return secrets_dir(lab) / f"{group}.cnf"
+
+
+def client_credentials(lab: Lab) -> Path:
+    """Option file of the ``lab`` database user the client and the tests use."""
+    return secrets_dir(lab) / "client.cnf"
+
+
+def page_check(url: str, group: str) -> list[str]:
+    """argv exiting 0 when ``url`` answers with the group's page (its content from the volume)."""
+    return [
+        "sh",
+        "-c",
+        'curl -fsS -m 2 "$1" | grep -q "$2"',
+        "page-check",
+        url,
+        f"{group}: volume OK",
+    ]
+
+
+def _php(lab: Lab, group: str, vip_host: int, nodes: tuple[str, str]) -> LabGroup:
+    mnt = volumes.mountpoint(lab, group)
+    vip = lab.vip(vip_host)
+    www = apache.ApacheInstance(
+        name=group,
+        root=Path(mnt) / "apache",
+        address=str(vip.ip),
+        status_from=("127.0.0.1", str(lab.public)),
+    )
+    smb = samba.SmbdInstance(
+        base_dir=Path(mnt) / "samba",
+        address=str(vip.ip),
+        netbios_name=group.upper(),
+        shares=(samba.Share(name=group, path=Path(mnt) / "share", force_user="root"),),
+    )
+
+    def prepare(fs_root: Path, _prefix: Sequence[str]) -> None:
+        apache.write_config(
+            www, {"index.html": f"gardien lab {group}\n", PAGE: page_text(group)}, fs_root=fs_root
+        )
+        smb.write_config(fs_root=fs_root)
+
+    services = (
+        LabService(
+            name=f"apache-{group}",
+            start=apache.start_argv(www),
+            stop=apache.stop_argv(www),
+            ready=apache.ready_argv(www),
+            process={"pidfile": str(www.pidfile), "min_children": 1},
+            probes=[
+                {
+                    "http": {
+                        "url": f"http://{vip.ip}/{PAGE}",
+                        "expect_regex": f"{group}: volume OK",
+                        "timeout": "2s",
+                    }
+                }
+            ],
+        ),
+        LabService(
+            name=f"samba-{group}",
+            start=smb.daemon_argv(),
+            stop=smb.stop_argv(),
+            ready=smb.ready_argv(),
+            process={"pidfile": str(smb.pid_file)},
+            probes=[{"smb": {"server": str(vip.ip), "share": group, "timeout": "3s"}}],
+        ),
+    )
+    return LabGroup(group, nodes, vip, mnt, services, prepare, page_check(www.url + PAGE, group))
+
+
+def _mysql(lab: Lab, group: str, vip_host: int, port: int, nodes: tuple[str, str]) -> LabGroup:
+    mnt = volumes.mountpoint(lab, group)
+    vip = lab.vip(vip_host)
+    db = mariadb.MariadbInstance(
+        name=group, root=Path(mnt) / "mariadb", address=str(vip.ip), port=port
+    )
+    credentials = mysql_credentials(lab, group)
+
+    def prepare(fs_root: Path, prefix: Sequence[str]) -> None:
+        mariadb.write_config(db, fs_root=fs_root)
+        run(mariadb.install_db_argv(db, prefix), timeout=120)
+
+    def seed(prefix: Sequence[str]) -> None:
+        password = secrets.token_hex(12)
+        mariadb.run_sql(
+            db,
+            (
+                f"CREATE USER IF NOT EXISTS 'gardien'@'%' IDENTIFIED BY '{password}';\n"
+                "GRANT USAGE ON *.* TO 'gardien'@'%';\n"
+                "CREATE DATABASE IF NOT EXISTS lab;\n"
+                "CREATE TABLE IF NOT EXISTS lab.rows"
+                " (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64));\n"
+                "CREATE USER IF NOT EXISTS 'lab'@'%' IDENTIFIED BY 'lab';\n"
+                "GRANT ALL ON lab.* TO 'lab'@'%';\n"
+            ),
+            prefix=prefix,
+        )
+        credentials.parent.mkdir(parents=True, exist_ok=True)
+        credentials.touch(mode=0o600)
+        credentials.write_text(f"[client]\nuser=gardien\npassword={password}\n")
+
+    probe: dict[str, Any] = {
+        "host": str(vip.ip),
+        "port": port,
+        "credentials_file": str(credentials),
+        "timeout": "2s",
+    }
+    services = (
+        LabService(
+            name=group,
+            start=mariadb.start_argv(db),
+            stop=mariadb.stop_argv(db, grace=20),
+            ready=mariadb.ready_argv(db),
+            process={"pidfile": str(db.pidfile)},
+            probes=[{"mysql": probe}],
+        ),
+    )
+    check = [
+        "mariadb",
+        f"--defaults-file={client_credentials(lab)}",
+        "-h",
+        str(vip.ip),
+        "-P",
+        str(port),
+        "--connect-timeout=2",
+        "-e",
+        "SELECT COUNT(*) FROM lab.rows",
+    ]
+    return LabGroup(group, nodes, vip, mnt, services, prepare, check, seed)
+
+
+def _java(lab: Lab, group: str, vip_host: int, nodes: tuple[str, str]) -> LabGroup:
+    mnt = volumes.mountpoint(lab, group)
+    vip = lab.vip(vip_host)
+    cat = tomcat.TomcatInstance(name=group, base=Path(mnt) / "tomcat", address=str(vip.ip))
+
+    def prepare(fs_root: Path, _prefix: Sequence[str]) -> None:
+        tomcat.write_config(
+            cat,
+            {"index.html": f"gardien lab {group}\n", "health": "UP\n", PAGE: page_text(group)},
+            fs_root=fs_root,
+        )
+
+    services = (
+        LabService(
+            name="tomcat",
+            start=tomcat.start_argv(cat),
+            stop=tomcat.stop_argv(cat),
+            ready=tomcat.ready_argv(cat),
+            process={"pidfile": str(cat.pidfile)},
+            probes=[
+                {
+                    "http": {
+                        "url": f"http://{vip.ip}:{cat.port}/{PAGE}",
+                        "expect_regex": f"{group}: volume OK",
+                        "timeout": "3s",
+                    }
+                }
+            ],
+            start_timeout=90.0,
+        ),
+    )
+    return LabGroup(group, nodes, vip, mnt, services, prepare, page_check(cat.url + PAGE, group))
+
+
+def lab_groups(lab: Lab) -> dict[str, LabGroup]:
+    groups = [
+        _php(lab, "php4", 41, ("node1", "node2")),
+        _php(lab, "php5", 42, ("node2", "node1")),
+        _mysql(lab, "mysql1", 51, 3306, ("node1", "node2")),
+        _mysql(lab, "mysql2", 52, 3307, ("node2", "node1")),
+        _java(lab, "java", 61, ("node2", "node1")),
+    ]
+    return {g.name: g for g in groups}
+
+
+# -- placement --------------------------------------------------------------------------------
+
+
+def vip_holders(lab: Lab, group: LabGroup, nodes: Sequence[str]) -> list[str]:
+    found = []
+    for node in nodes:
+        if lab.holder(node) is None:
+            continue
+        out = run(
+            ["ip", "-n", lab.netns(node), "-o", "addr", "show", "dev", "eth0"], check=False
+        ).stdout
+        if f" {group.vip.ip}/" in out:
+            found.append(node)
+    return found
+
+
+def where(lab: Lab, group: LabGroup, nodes: Sequence[str]) -> list[str]:
+    """Nodes holding any part of the group (its volume mounted or its VIP)."""
+    device = volumes.loop_of(volumes.image(lab, group.name))
+    held = set(vip_holders(lab, group, nodes))
+    if device:
+        held.update(volumes.holders_of(lab, device, tuple(nodes)))
+    return sorted(held)
+
+
+def start_group(lab: Lab, group: LabGroup, node: str, device: str) -> None:
+    """First placement: mount, lay out a fresh volume, VIP + gratuitous ARP, services in order."""
+    prefix = lab.prefix_argv(node)
+    volumes.mount(lab, node, device, group.mountpoint)
+    marker = lab.fs_root(node) / group.mountpoint.lstrip("/") / READY_MARKER
+    fresh = not marker.exists()
+    if fresh:
+        log.info("%s: laying out the fresh volume on %s", group.name, node)
+        group.prepare(lab.fs_root(node), prefix)
+    run([*prefix, "ip", "addr", "replace", str(group.vip), "dev", "eth0"])
+    run(
+        [
+            *prefix,
+            "arping",
+            "-q",
+            "-U",
+            "-S",
+            str(group.vip.ip),
+            "-c",
+            "1",
+            "-w",
+            "0",
+            "-i",
+            "eth0",
+            str(group.vip.ip),
+        ],
+        check=False,
+    )
+    for service in group.services:
+        run([*prefix, *service.start], timeout=service.start_timeout)
+        wait_ready([*prefix, *service.ready], service.start_timeout, f"{service.name} on {node}")
+    if fresh:
+        if group.seed:
+            group.seed(prefix)
+        marker.touch()
+    state.mark_held(node_state_dir(lab, node), group.name, True)
+    log.info("%s: running on %s", group.name, node)
+
+
+def answers_from_client(lab: Lab, group: LabGroup) -> bool:
+    done = run([*lab.prefix_argv("client"), *group.client_check], check=False, timeout=10)
+    return done.returncode == 0
+
+
+def place_groups(lab: Lab, nodes: Sequence[str]) -> dict[str, str]:
+    """Each group not running anywhere starts on its first preferred node; returns placement."""
+    placement = {}
+    client = client_credentials(lab)
+    if not client.exists():
+        client.parent.mkdir(parents=True, exist_ok=True)
+        client.touch(mode=0o600)
+        client.write_text("[client]\nuser=lab\npassword=lab\n")
+    for group in lab_groups(lab).values():
+        device = volumes.ensure_volume(lab, group.name)
+        held = where(lab, group, nodes)
+        if len(held) > 1:
+            raise LabError(f"group {group.name} is active on {held}: fix by hand before 'lab up'")
+        if held:
+            placement[group.name] = held[0]
+            continue
+        target = next((n for n in group.nodes if lab.holder(n) is not None), None)
+        if target is None:
+            raise LabError(f"no node of {group.nodes} is running to start {group.name}")
+        start_group(lab, group, target, device)
+        placement[group.name] = target
+    return placement
