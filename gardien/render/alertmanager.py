@@ -1,0 +1,107 @@
+"""Alertmanager config for a cluster (``gardien render alertmanager``).
+
+Failover alerts (``failover="true"``) go at once to the hook of every node: each hook computes
+the same target and only the target acts.  They also reach the people, like every other alert,
+through the notification receiver, which is a placeholder for the operator to fill in.
+
+Inhibition, and what is deliberately not inhibited:
+
+* a network-wide outage inhibits every failover alert of the cluster: moving would not help;
+* a node that is down inhibits the "exporter down" and "hook down" notifications of that node
+  (one page, not three);
+* node down / node isolated do NOT inhibit ``GardienGroupFailed`` on the same node.  The hook
+  handles a node-level alert group by group and answers "already in progress" to the second
+  signal, so the duplicate is harmless; an inhibition would instead hide the group's failure if
+  the node-level alert resolves or its move is refused for one group (frozen, anti-flap).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gardien.config import ClusterConfig
+from gardien.render.common import prom_duration
+from gardien.render.prometheus import host_port
+
+HOOKS_RECEIVER = "gardien-hooks"
+NOTIFY_RECEIVER = "gardien-notify"
+WEBHOOK_PATH = "/api/v1/alerts"
+
+
+@dataclass(frozen=True)
+class AlertmanagerOptions:
+    group_wait: float = 0.0
+    """How long Alertmanager waits to batch a new failover alert group before sending it.
+    0 s sends at once: with ``group_by`` down to (alertname, group, node) there is nothing to
+    batch, and every second here is a second of outage."""
+    group_interval: float = 5.0
+    """Delay before sending an update of a group already notified (a resolution, a change)."""
+    repeat_interval: float = 300.0
+    """A still-firing failover alert is re-sent this often, so a hook that restarted (or refused
+    because of a safety gate that has since cleared) hears of it again."""
+    max_alerts: int = 10
+    """Alerts per webhook body; a group holds one alert, so this only bounds a storm."""
+
+
+def _webhooks(config: ClusterConfig, options: AlertmanagerOptions) -> list[dict[str, Any]]:
+    hooks = []
+    for node in config.nodes.values():
+        hook: dict[str, Any] = {
+            "url": f"http://{host_port(node.address, config.hook.port)}{WEBHOOK_PATH}",
+            "send_resolved": True,
+            "max_alerts": options.max_alerts,
+        }
+        if config.hook.token_file is not None:
+            hook["http_config"] = {
+                "authorization": {"type": "Bearer", "credentials_file": str(config.hook.token_file)}
+            }
+        hooks.append(hook)
+    return hooks
+
+
+def render_alertmanager(
+    config: ClusterConfig, options: AlertmanagerOptions | None = None
+) -> dict[str, Any]:
+    """The alertmanager.yml as data."""
+    options = options or AlertmanagerOptions()
+    group_by = ["alertname", "cluster", "group", "node"]
+    return {
+        "route": {
+            "receiver": NOTIFY_RECEIVER,
+            "group_by": group_by,
+            "group_wait": "30s",
+            "group_interval": "5m",
+            "repeat_interval": "4h",
+            "routes": [
+                {
+                    "receiver": HOOKS_RECEIVER,
+                    "matchers": ['failover="true"'],
+                    "group_by": group_by,
+                    "group_wait": prom_duration(options.group_wait),
+                    "group_interval": prom_duration(options.group_interval),
+                    "repeat_interval": prom_duration(options.repeat_interval),
+                    "continue": True,
+                },
+                # Failover alerts continue to here too: people hear of every alert.
+                {"receiver": NOTIFY_RECEIVER},
+            ],
+        },
+        "inhibit_rules": [
+            {
+                "source_matchers": ['alertname="GardienNetworkOutage"'],
+                "target_matchers": ['failover="true"'],
+                "equal": ["cluster"],
+            },
+            {
+                "source_matchers": ['alertname="GardienNodeDown"'],
+                "target_matchers": ['alertname=~"GardienExporterDown|GardienHookDown"'],
+                "equal": ["cluster", "node"],
+            },
+        ],
+        "receivers": [
+            {"name": HOOKS_RECEIVER, "webhook_configs": _webhooks(config, options)},
+            # Placeholder: add email_configs, slack_configs... for the people on call.
+            {"name": NOTIFY_RECEIVER},
+        ],
+    }

@@ -1,0 +1,504 @@
+"""Grafana dashboards for a cluster (``gardien render dashboards``), built with the
+grafana-foundation-sdk (Grafana 11.6 models), plus the file-provisioning YAML that loads them.
+
+Three dashboards with fixed uids: the cluster overview (where each group runs, its health, every
+probe), the node detail (network reachability, link, volumes, VIPs, SMART) and the failover
+history (moves, durations, outcomes, with an annotation per move).  The data source is a template
+variable; ``$cluster``, ``$node`` and ``$group`` come from label values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import prometheus, stat, statetimeline, table, timeseries
+from grafana_foundation_sdk.builders.common import ReduceDataOptions
+from grafana_foundation_sdk.cog.builder import Builder
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+from gardien.config import ClusterConfig
+
+DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
+C = 'cluster="$cluster"'
+CN = 'cluster="$cluster", node=~"$node"'
+CG = 'cluster="$cluster", group=~"$group"'
+
+UP_DOWN: list[model.ValueMapping] = [
+    model.ValueMap(
+        options={
+            "0": model.ValueMappingResult(text="down", color="red", index=0),
+            "1": model.ValueMappingResult(text="up", color="green", index=1),
+        }
+    )
+]
+HELD: list[model.ValueMapping] = [
+    model.ValueMap(
+        options={
+            "0": model.ValueMappingResult(text="-", color="transparent", index=0),
+            "1": model.ValueMappingResult(text="active", color="green", index=1),
+        }
+    )
+]
+
+
+@dataclass(frozen=True)
+class Query:
+    expr: str
+    legend: str = ""
+    instant: bool = False
+
+
+def _target(query: Query, ref_id: str) -> prometheus.Dataquery:
+    target = prometheus.Dataquery().expr(query.expr).ref_id(ref_id).datasource(DATASOURCE)
+    if query.legend:
+        target = target.legend_format(query.legend)
+    if query.instant:
+        target = target.instant().format(PromQueryFormat.TABLE)
+    return target
+
+
+PanelBuilder = table.Panel | stat.Panel | statetimeline.Panel | timeseries.Panel
+
+
+def _with(
+    panel: PanelBuilder,
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    *,
+    width: int,
+    height: int,
+) -> PanelBuilder:
+    panel = panel.title(title).description(description).datasource(DATASOURCE)
+    for i, query in enumerate(queries):
+        panel = panel.with_target(_target(query, chr(ord("A") + i)))
+    return panel.span(width).height(height)
+
+
+def _matrix(
+    title: str,
+    description: str,
+    expr: str,
+    *,
+    rows: str,
+    columns: str,
+    mappings: list[model.ValueMapping],
+    width: int = 12,
+) -> table.Panel:
+    """A rows x columns table of an instant 0/1 query (e.g. group x node)."""
+    panel = (
+        table.Panel()
+        .mappings(mappings)
+        .with_transformation(
+            model.DataTransformerConfig(
+                id_val="groupingToMatrix",
+                options={"columnField": columns, "rowField": rows, "valueField": "Value"},
+            )
+        )
+    )
+    result = _with(panel, title, description, [Query(expr, instant=True)], width=width, height=8)
+    assert isinstance(result, table.Panel)
+    return result
+
+
+def _timeline(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    *,
+    mappings: list[model.ValueMapping],
+    width: int = 24,
+) -> statetimeline.Panel:
+    result = _with(
+        statetimeline.Panel().mappings(mappings), title, description, queries, width=width, height=8
+    )
+    assert isinstance(result, statetimeline.Panel)
+    return result
+
+
+def _series(
+    title: str, description: str, queries: Sequence[Query], *, unit: str, width: int = 12
+) -> timeseries.Panel:
+    result = _with(
+        timeseries.Panel().unit(unit), title, description, queries, width=width, height=8
+    )
+    assert isinstance(result, timeseries.Panel)
+    return result
+
+
+def _stat(
+    title: str,
+    description: str,
+    queries: Sequence[Query],
+    *,
+    unit: str = "none",
+    mappings: list[model.ValueMapping] | None = None,
+    width: int = 6,
+) -> stat.Panel:
+    panel = stat.Panel().unit(unit).reduce_options(ReduceDataOptions().calcs(["lastNotNull"]))
+    if mappings:
+        panel = panel.mappings(mappings)
+    result = _with(panel, title, description, queries, width=width, height=5)
+    assert isinstance(result, stat.Panel)
+    return result
+
+
+def _variables(board: dash.Dashboard, *extra: str) -> dash.Dashboard:
+    """``datasource`` and ``cluster`` always; ``node`` and ``group`` as asked."""
+    board = board.with_variable(
+        dash.DatasourceVariable("datasource").label("Data source").type("prometheus")
+    )
+    label_queries = {
+        "cluster": "label_values(gardien_build_info, cluster)",
+        "node": 'label_values(gardien_build_info{cluster="$cluster"}, node)',
+        "group": 'label_values(gardien_group_active{cluster="$cluster"}, group)',
+    }
+    for name in ("cluster", *extra):
+        variable = (
+            dash.QueryVariable(name)
+            .label(name.capitalize())
+            .datasource(DATASOURCE)
+            .query({"query": label_queries[name], "refId": f"{name}-values"})
+            .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(model.VariableSort.ALPHABETICAL_ASC)
+        )
+        if name != "cluster":
+            variable = variable.multi(True).include_all(True).all_value(".*")
+        board = board.with_variable(variable)
+    return board
+
+
+def _dashboard(uid: str, title: str, description: str, variables: Sequence[str]) -> dash.Dashboard:
+    board = (
+        dash.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["gardien"])
+        .refresh("10s")
+        .time("now-1h", "now")
+        .timezone("browser")
+        .readonly()
+    )
+    return _variables(board, *variables)
+
+
+def overview() -> dash.Dashboard:
+    board = _dashboard(
+        "gardien-overview",
+        "Gardien / Cluster overview",
+        "Where each group runs, whether it is healthy, and every probe.",
+        ["node", "group"],
+    )
+    panels: list[Builder[Any]] = [
+        _matrix(
+            "Placement (group x node)",
+            "1 where the node holds the group (volume and VIP).",
+            f"max by (group, node) (gardien_group_active{{{C}}})",
+            rows="group",
+            columns="node",
+            mappings=HELD,
+        ),
+        _matrix(
+            "Group health on its active node",
+            "0 when a probe of the group fails on the node that holds it.",
+            f"group_node:gardien_probe_success:min{{{CG}}}"
+            " and on (cluster, group, node) (gardien_group_active == 1)",
+            rows="group",
+            columns="node",
+            mappings=UP_DOWN,
+        ),
+        _stat(
+            "Nodes holding each group",
+            "1 is right; 0 is down; 2 is split brain.",
+            [Query(f"group:gardien_group_active:sum{{{CG}}}", "{{group}}")],
+            width=12,
+        ),
+        _stat(
+            "Daemons up",
+            "Exporter and hook of each node, as Prometheus scrapes them.",
+            [Query(f'up{{{CN}, job=~"gardien-exporter|gardien-hook"}}', "{{node}} {{job}}")],
+            mappings=UP_DOWN,
+            width=12,
+        ),
+        _timeline(
+            "Probe status",
+            "Every probe of every service (node services have no group).",
+            [
+                Query(
+                    f'gardien_probe_success{{{CN}, group=~"$group|"}}',
+                    "{{node}} {{service}}/{{probe}}",
+                )
+            ],
+            mappings=UP_DOWN,
+        ),
+        _series(
+            "Probe latency",
+            "Time each probe took (a hung service shows its timeout).",
+            [
+                Query(
+                    f'gardien_probe_duration_seconds{{{CN}, group=~"$group|"}}',
+                    "{{node}} {{service}}/{{probe}}",
+                )
+            ],
+            unit="s",
+            width=24,
+        ),
+    ]
+    for panel in panels:
+        board = board.with_panel(panel)
+    return board
+
+
+def node_detail() -> dash.Dashboard:
+    board = _dashboard(
+        "gardien-node",
+        "Gardien / Node detail",
+        "Network reachability, link, volumes, VIPs and disks of a node.",
+        ["node"],
+    )
+    panels: list[Builder[Any]] = [
+        _matrix(
+            "Network reachability (target x node)",
+            "1 when the node's ICMP echo to the target is answered.",
+            f"max by (target, node) (gardien_network_target_up{{{CN}}})",
+            rows="target",
+            columns="node",
+            mappings=UP_DOWN,
+        ),
+        _stat(
+            "Network verdict",
+            "1 when the link is up and at least one target answers.",
+            [Query(f"node:gardien_network_reachable:bool{{{CN}}}", "{{node}}")],
+            mappings=UP_DOWN,
+            width=6,
+        ),
+        _stat(
+            "Link",
+            "Operstate up and carrier.",
+            [Query(f"gardien_network_link_up{{{CN}}}", "{{node}} {{interface}}")],
+            mappings=UP_DOWN,
+            width=6,
+        ),
+        _series(
+            "Round trip time",
+            "Last answered echo per target (0 when none).",
+            [Query(f"gardien_network_target_rtt_seconds{{{CN}}}", "{{node}} {{target}}")],
+            unit="s",
+            width=24,
+        ),
+        _timeline(
+            "Volumes mounted and writable",
+            "Per group volume, on the nodes that mount it.",
+            [
+                Query(f"gardien_group_volume_mounted{{{CN}}}", "{{node}} {{group}} mounted"),
+                Query(f"gardien_group_volume_writable{{{CN}}}", "{{node}} {{group}} writable"),
+            ],
+            mappings=UP_DOWN,
+            width=12,
+        ),
+        _series(
+            "Volume usage",
+            "Used fraction of each mounted volume.",
+            [
+                Query(
+                    f"1 - gardien_group_volume_free_bytes{{{CN}}}"
+                    f" / gardien_group_volume_size_bytes{{{CN}}}",
+                    "{{node}} {{group}}",
+                )
+            ],
+            unit="percentunit",
+        ),
+        _timeline(
+            "VIPs",
+            "1 when the group's virtual IP is on its interface.",
+            [Query(f"gardien_group_vip_present{{{CN}}}", "{{node}} {{group}} {{address}}")],
+            mappings=UP_DOWN,
+            width=12,
+        ),
+        _stat(
+            "SMART health",
+            "smartctl's overall verdict per disk.",
+            [Query(f"gardien_smart_healthy{{{CN}}}", "{{node}} {{device}}")],
+            mappings=UP_DOWN,
+            width=12,
+        ),
+        _series(
+            "Disk temperature",
+            "Per disk.",
+            [Query(f"gardien_smart_temperature_celsius{{{CN}}}", "{{node}} {{device}}")],
+            unit="celsius",
+        ),
+        _series(
+            "Bad sectors",
+            "Reallocated, pending and offline uncorrectable sectors per disk.",
+            [
+                Query(f"gardien_smart_reallocated_sectors{{{CN}}}", "{{node}} {{device}} realloc"),
+                Query(f"gardien_smart_pending_sectors{{{CN}}}", "{{node}} {{device}} pending"),
+                Query(
+                    f"gardien_smart_offline_uncorrectable_sectors{{{CN}}}",
+                    "{{node}} {{device}} offline unc.",
+                ),
+            ],
+            unit="none",
+        ),
+    ]
+    for panel in panels:
+        board = board.with_panel(panel)
+    return board
+
+
+def failover_history() -> dash.Dashboard:
+    board = _dashboard(
+        "gardien-failover",
+        "Gardien / Failover history",
+        "Moves of each group: how many, how long, how they ended.",
+        ["group"],
+    ).annotation(
+        dash.AnnotationQuery()
+        .name("Moves")
+        .datasource(DATASOURCE)
+        .enable(True)
+        .icon_color("orange")
+        .expr(f"changes(gardien_hook_last_move_timestamp_seconds{{{CG}}}[1m]) > 0")
+    )
+    panels: list[Builder[Any]] = [
+        _stat(
+            "Moves in range",
+            "Moves each hook ran as target, per group.",
+            [
+                Query(
+                    f"sum by (group) (increase(gardien_hook_moves_total{{{CG}}}[$__range]))",
+                    "{{group}}",
+                )
+            ],
+            width=8,
+        ),
+        _stat(
+            "Failed moves in range",
+            "Moves that ended in error.",
+            [
+                Query(
+                    f"sum by (group) (increase(gardien_hook_moves_failed_total{{{CG}}}[$__range]))",
+                    "{{group}}",
+                )
+            ],
+            width=8,
+        ),
+        _stat(
+            "Since last move",
+            "Per group.",
+            [
+                Query(
+                    f"time() - max by (group) (gardien_hook_last_move_timestamp_seconds{{{CG}}})",
+                    "{{group}}",
+                )
+            ],
+            unit="s",
+            width=8,
+        ),
+        _series(
+            "Move duration",
+            "Median and 95th percentile of move durations.",
+            [
+                Query(
+                    "histogram_quantile(0.5, sum by (group, le) (rate("
+                    f"gardien_hook_move_duration_seconds_bucket{{{CG}}}[$__rate_interval])))",
+                    "{{group}} p50",
+                ),
+                Query(
+                    "histogram_quantile(0.95, sum by (group, le) (rate("
+                    f"gardien_hook_move_duration_seconds_bucket{{{CG}}}[$__rate_interval])))",
+                    "{{group}} p95",
+                ),
+            ],
+            unit="s",
+        ),
+        _series(
+            "Decisions",
+            "What the hooks decided on alerts (moved, skipped, refused, not_mine...).",
+            [
+                Query(
+                    "sum by (action) (increase("
+                    f"gardien_hook_decisions_total{{{C}}}[$__rate_interval]))",
+                    "{{action}}",
+                )
+            ],
+            unit="none",
+        ),
+        _timeline(
+            "Moving, settling, frozen",
+            "Per group, on any node's hook.",
+            [
+                Query(
+                    f"max by (group) (gardien_hook_move_in_progress{{{CG}}})", "{{group}} moving"
+                ),
+                Query(
+                    f"max by (group) (gardien_hook_group_settling{{{CG}}})", "{{group}} settling"
+                ),
+                Query(f"max by (group) (gardien_hook_group_frozen{{{CG}}})", "{{group}} frozen"),
+            ],
+            mappings=[],
+        ),
+        _series(
+            "Webhook requests",
+            "Alertmanager notifications received, by HTTP status.",
+            [
+                Query(
+                    "sum by (node, code) (increase("
+                    f"gardien_hook_webhook_requests_total{{{C}}}[$__rate_interval]))",
+                    "{{node}} {{code}}",
+                )
+            ],
+            unit="none",
+            width=24,
+        ),
+    ]
+    for panel in panels:
+        board = board.with_panel(panel)
+    return board
+
+
+DASHBOARDS = {
+    "gardien-overview.json": overview,
+    "gardien-node.json": node_detail,
+    "gardien-failover.json": failover_history,
+}
+
+
+def render_dashboards(config: ClusterConfig) -> dict[str, dict[str, Any]]:
+    """File name -> dashboard JSON (as data).
+
+    The dashboards do not depend on the cluster config (every name comes from label values);
+    the config is taken for the same signature as the other renderers.
+    """
+    del config
+    rendered: dict[str, dict[str, Any]] = {}
+    for name, build in DASHBOARDS.items():
+        data = json.loads(json.dumps(build().build(), cls=JSONEncoder))
+        for number, panel in enumerate(data["panels"], start=1):
+            panel["id"] = number  # stable ids: links to a panel survive a re-render
+        rendered[name] = data
+    return rendered
+
+
+def render_provisioning(dashboards_path: str) -> dict[str, Any]:
+    """Grafana's file provisioning of the dashboards folder."""
+    return {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": "gardien",
+                "folder": "Gardien",
+                "type": "file",
+                "disableDeletion": True,
+                "allowUiUpdates": False,
+                "options": {"path": dashboards_path, "foldersFromFilesStructure": False},
+            }
+        ],
+    }

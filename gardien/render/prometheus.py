@@ -1,0 +1,71 @@
+"""Prometheus scrape config for a cluster (``gardien render prometheus``).
+
+Two jobs, ``gardien-exporter`` and ``gardien-hook``, one static target per node, each labelled
+``node`` and ``cluster``: the daemons never label themselves, the rules match on these labels.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from gardien.config import ClusterConfig
+from gardien.render.common import prom_duration
+from gardien.render.rules import EXPORTER_JOB, HOOK_JOB
+
+
+@dataclass(frozen=True)
+class PrometheusOptions:
+    scrape_interval: float = 1.0
+    """Detection time is about one scrape plus one evaluation: keep both short."""
+    scrape_timeout: float = 0.9
+    """The exporter bounds its probes by this (minus its margin), so a hung service answers
+    "failed" within the scrape instead of failing the scrape."""
+    evaluation_interval: float = 1.0
+    rule_files: tuple[str, ...] = ("rules.yml",)
+    alertmanagers: tuple[str, ...] = ("127.0.0.1:9093",)
+    scheme: str = "http"
+    """``https`` when the exporters and hooks run with a ``--web.config.file`` serving TLS."""
+
+
+def host_port(address: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> str:
+    """``10.0.0.1:19480`` or ``[fd00::1]:19480``."""
+    host = f"[{address}]" if address.version == 6 else str(address)
+    return f"{host}:{port}"
+
+
+def _job(config: ClusterConfig, name: str, port: int, scheme: str) -> dict[str, Any]:
+    return {
+        "job_name": name,
+        "scheme": scheme,
+        "static_configs": [
+            {
+                "targets": [host_port(node.address, port)],
+                "labels": {"node": node_name, "cluster": config.cluster},
+            }
+            for node_name, node in config.nodes.items()
+        ],
+    }
+
+
+def render_prometheus(
+    config: ClusterConfig, options: PrometheusOptions | None = None
+) -> dict[str, Any]:
+    """The prometheus.yml as data."""
+    options = options or PrometheusOptions()
+    return {
+        "global": {
+            "scrape_interval": prom_duration(options.scrape_interval),
+            "scrape_timeout": prom_duration(options.scrape_timeout),
+            "evaluation_interval": prom_duration(options.evaluation_interval),
+        },
+        "rule_files": list(options.rule_files),
+        "alerting": {
+            "alertmanagers": [{"static_configs": [{"targets": list(options.alertmanagers)}]}]
+        },
+        "scrape_configs": [
+            _job(config, EXPORTER_JOB, config.exporter.port, options.scheme),
+            _job(config, HOOK_JOB, config.hook.port, options.scheme),
+        ],
+    }
