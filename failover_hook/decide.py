@@ -1,0 +1,251 @@
+"""From a firing alert to a decision: which group fails where, and whether this hook moves it.
+
+Pure functions over a :class:`ClusterView` (every node's reported status, ``None`` for a node
+whose hook did not answer: unknown, never assumed down).  Every hook receives every notification
+and computes the same target, the first healthy node of the group's preference list other than the
+failed one; only that node's hook acts.  Each safety gate is a function returning an
+:class:`Outcome` that explains why not to act, or ``None``, in the manner of Patroni's
+``failover_limitation()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from failover_hook.outcome import Outcome, Status
+from failover_hook.status import NodeStatus
+from failover_hook.webhook import GROUP_FAILED, NODE_DOWN, Alert
+from gardien.config import ClusterConfig
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """The statuses of every configured node, gathered just before deciding."""
+
+    me: str
+    statuses: dict[str, NodeStatus | None]
+
+    def status(self, node: str) -> NodeStatus | None:
+        return self.statuses.get(node)
+
+    def holders(self, group: str) -> list[str]:
+        return [
+            name
+            for name, s in self.statuses.items()
+            if s is not None and group in s.groups and s.groups[group].held
+        ]
+
+    def cluster_frozen(self) -> bool:
+        return any(s is not None and s.cluster_frozen for s in self.statuses.values())
+
+    def frozen(self, group: str) -> bool:
+        return any(
+            s is not None and group in s.groups and s.groups[group].frozen
+            for s in self.statuses.values()
+        )
+
+    def last_change_age(self, group: str) -> float | None:
+        ages = [
+            s.groups[group].last_change_age
+            for s in self.statuses.values()
+            if s is not None and group in s.groups and s.groups[group].last_change_age is not None
+        ]
+        return min(ages) if ages else None  # type: ignore[type-var]
+
+    def move_ages(self, group: str) -> list[float]:
+        """Ages of the group's recent moves; each move is journaled by the node that ran it."""
+        return sorted(
+            age
+            for s in self.statuses.values()
+            if s is not None and group in s.groups
+            for age in s.groups[group].move_ages
+        )
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One group failed on one node, as an alert says."""
+
+    group: str
+    node: str
+    alertname: str
+    node_down: bool = False
+
+
+@dataclass(frozen=True)
+class Move:
+    """The decision to move ``group`` from ``source`` (``None``: runs nowhere) to ``target``."""
+
+    group: str
+    source: str | None
+    target: str
+
+    def describe(self) -> str:
+        return f"{self.group} {self.source or '(nowhere)'} -> {self.target}"
+
+
+def failures(alert: Alert, config: ClusterConfig, view: ClusterView) -> list[Failure]:
+    """The failed groups an alert reports (labels were checked by ``webhook.check_labels``).
+
+    ``GardienNodeIsolated``/``GardienNodeDown`` name a node: every group active on it fails.  When
+    that node's hook does not answer, the groups it may run that no reachable node holds count.
+    """
+    node = alert.labels["node"]
+    if alert.alertname == GROUP_FAILED:
+        return [Failure(alert.labels["group"], node, alert.alertname)]
+    status = view.status(node)
+    if status is not None:
+        groups = [g for g in config.groups if g in status.groups and status.groups[g].held]
+    else:
+        groups = [g for g, gc in config.groups.items() if node in gc.nodes and not view.holders(g)]
+    return [Failure(g, node, alert.alertname, alert.alertname == NODE_DOWN) for g in groups]
+
+
+Gate = Callable[[Failure, ClusterView, ClusterConfig], Outcome | None]
+
+
+def gate_frozen(f: Failure, view: ClusterView, _config: ClusterConfig) -> Outcome | None:
+    if view.cluster_frozen():
+        return Outcome(Status.SKIPPED, f"skipped: cluster frozen ({f.group} on {f.node})", f.group)
+    if view.frozen(f.group):
+        return Outcome(Status.SKIPPED, f"skipped: {f.group} frozen", f.group)
+    return None
+
+
+def gate_settle(f: Failure, view: ClusterView, config: ClusterConfig) -> Outcome | None:
+    """Right after a move the group's services are still starting and both nodes alert about it
+    (LAB.md section 7): no alert about the group starts a move meanwhile, whatever its node."""
+    age = view.last_change_age(f.group)
+    if age is not None and age < config.hook.settle:
+        return Outcome(
+            Status.SKIPPED,
+            f"skipped: {f.group} moved {age:.0f} s ago (settle {config.hook.settle:g} s)",
+            f.group,
+            {"gate": "settle", "age": age},
+        )
+    return None
+
+
+def gate_held_elsewhere(f: Failure, view: ClusterView, _config: ClusterConfig) -> Outcome | None:
+    holders = view.holders(f.group)
+    others = [n for n in holders if n != f.node]
+    if len(holders) > 1:
+        return Outcome(
+            Status.REFUSED,
+            f"refused: {f.group} held by {' and '.join(holders)} (split brain)",
+            f.group,
+            {"gate": "held"},
+        )
+    if others:
+        return Outcome(
+            Status.NOTHING_TO_DO,
+            f"nothing to do: {f.group} already active on {others[0]} (alert about {f.node})",
+            f.group,
+        )
+    return None
+
+
+def gate_outage(f: Failure, view: ClusterView, _config: ClusterConfig) -> Outcome | None:
+    """Not a local failure: no other node reaches the network targets either."""
+    source = view.status(f.node)
+    if source is not None and source.network != "failed":
+        return None
+    others = [s for n, s in view.statuses.items() if n != f.node and s is not None]
+    if others and all(s.network == "failed" for s in others):
+        return Outcome(Status.SKIPPED, "skipped: network-wide outage", f.group, {"gate": "outage"})
+    return None
+
+
+def gate_anti_flap(f: Failure, view: ClusterView, config: ClusterConfig) -> Outcome | None:
+    hook = config.hook
+    ages = [a for a in view.move_ages(f.group) if a < hook.window]
+    if ages and ages[0] < hook.cooldown:
+        return Outcome(
+            Status.SKIPPED,
+            f"skipped: {f.group} moved {ages[0]:.0f} s ago (cooldown {hook.cooldown:g} s)",
+            f.group,
+            {"gate": "cooldown"},
+        )
+    if len(ages) >= hook.max_moves:
+        return Outcome(
+            Status.SKIPPED,
+            f"skipped: {f.group} moved {len(ages)} times in {hook.window:g} s "
+            f"(max_moves {hook.max_moves})",
+            f.group,
+            {"gate": "max_moves"},
+        )
+    return None
+
+
+def unhealthy_reason(node: str, view: ClusterView) -> str | None:
+    """Why ``node`` cannot take a group, or None."""
+    status = view.status(node)
+    if status is None:
+        return "unreachable"
+    if status.network == "failed":
+        return "network failed"
+    return None
+
+
+def choose_target(
+    group: str, failed: str, config: ClusterConfig, view: ClusterView
+) -> tuple[str | None, list[str]]:
+    """The first healthy node of the preference list other than ``failed``; and why not others."""
+    why_not: list[str] = []
+    for node in config.groups[group].nodes:
+        if node == failed:
+            continue
+        reason = unhealthy_reason(node, view)
+        if reason is None:
+            return node, why_not
+        why_not.append(f"{node}: {reason}")
+    return None, why_not
+
+
+def gate_fencing(f: Failure, view: ClusterView, config: ClusterConfig) -> Outcome | None:
+    """A source that cannot be asked to release must be fenced first; no fence agent, no move."""
+    if f.node in config.fencing:
+        return None
+    if view.status(f.node) is None:
+        why = "unreachable"
+    elif f.node_down:
+        why = "down"
+    else:
+        return None
+    return Outcome(
+        Status.REFUSED, f"refused: {f.node} {why} and no fence agent", f.group, {"gate": "fencing"}
+    )
+
+
+GATES: tuple[Gate, ...] = (
+    gate_frozen,
+    gate_settle,
+    gate_held_elsewhere,
+    gate_outage,
+    gate_anti_flap,
+)
+
+
+def decide(f: Failure, config: ClusterConfig, view: ClusterView) -> Outcome | Move:
+    """The gates in order, then the target; a :class:`Move` only on the target's own hook."""
+    for gate in GATES:
+        outcome = gate(f, view, config)
+        if outcome is not None:
+            return outcome
+    target, why_not = choose_target(f.group, f.node, config, view)
+    if target is None:
+        return Outcome(
+            Status.REFUSED,
+            f"refused: no healthy node to take {f.group} ({'; '.join(why_not)})",
+            f.group,
+            {"gate": "target"},
+        )
+    if target != view.me:
+        return Outcome(
+            Status.NOT_MINE, f"not mine: target is {target}", f.group, {"target": target}
+        )
+    fencing = gate_fencing(f, view, config)
+    if fencing is not None:
+        return fencing
+    return Move(f.group, f.node, target)

@@ -1,0 +1,40 @@
+"""What a hook reports at ``GET /api/v1/status``: the facts other hooks and the CLI decide on.
+
+Ages are seconds measured on the reporting node, so the nodes' clocks need not agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from failover_hook.network import Verdict
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class GroupStatus(_Model):
+    held: bool
+    """This node's agent holds the group (volume mounted, VIP present, services started)."""
+    frozen: bool = False
+    move_in_progress: bool = False
+    settling: bool = False
+    last_change_age: float | None = None
+    """Seconds since this node last moved, acquired or released the group."""
+    move_ages: tuple[float, ...] = ()
+    """Seconds since each move of the group this node ran within ``hook.window``."""
+    agent: dict[str, Any] = {}
+    """The agent's own report of the group's resources."""
+
+
+class NodeStatus(_Model):
+    node: str
+    cluster: str
+    network: Verdict
+    network_targets: dict[str, bool] = {}
+    cluster_frozen: bool = False
+    dry_run: bool = False
+    groups: dict[str, GroupStatus]
