@@ -1,0 +1,212 @@
+"""The node agent: acquire and release a group on this node, idempotently, journaled.
+
+``acquire`` starts the group's resources in order (volume, VIP, services) and on a failure stops
+what it started, in reverse, so a failed acquire leaves nothing behind.  ``release`` stops them in
+reverse order; each stop is a force operation, and it goes on with the others when one fails (a VIP
+should not stay up because a daemon would not die), reporting the first failure.  The groups held
+are recorded in the state folder for the exporter (:mod:`gardien.state`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from failover_hook.commands import CommandRunner
+from failover_hook.journal import Journal
+from failover_hook.outcome import Outcome, Status
+from failover_hook.plan import StepState
+from failover_hook.resources.base import Resource, ResourceError, State
+from failover_hook.resources.registry import BuildContext, build_resources
+from gardien import state
+from gardien.config.model import ClusterConfig
+
+log = logging.getLogger(__name__)
+
+
+class LocalAgent:
+    def __init__(
+        self,
+        config: ClusterConfig,
+        node: str,
+        state_dir: Path,
+        runner: CommandRunner | None = None,
+        journal: Journal | None = None,
+    ) -> None:
+        if node not in config.nodes:
+            raise ValueError(f"unknown node {node!r}")
+        self.config = config
+        self.node = node
+        self.state_dir = state_dir
+        self.runner = runner or CommandRunner()
+        self.journal = journal or Journal.in_state_dir(state_dir)
+        self._busy: dict[str, threading.Lock] = {g: threading.Lock() for g in config.groups}
+
+    def resources(self, group: str) -> list[Resource]:
+        context = BuildContext(group, self.runner, self.state_dir / "logs" / group)
+        return build_resources(self.config.groups[group], context)
+
+    def describe(self, group: str) -> str:
+        """What acquiring does, for plans: ``mount ... on ..., vip ..., start apache-php4``."""
+        return ", ".join(r.name for r in self.resources(group))
+
+    def _check(self, group: str, acquiring: bool) -> Outcome | None:
+        if group not in self.config.groups:
+            return Outcome(Status.REFUSED, f"unknown group {group!r}", group)
+        nodes = self.config.groups[group].nodes
+        if acquiring and self.node not in nodes:
+            return Outcome(
+                Status.REFUSED,
+                f"{group} cannot run on {self.node} (its nodes: {', '.join(nodes)})",
+                group,
+            )
+        return None
+
+    def acquire(self, group: str, trigger: str = "api") -> Outcome:
+        return self._exclusive(group, True, lambda: self._acquire(group, trigger))
+
+    def release(self, group: str, trigger: str = "api") -> Outcome:
+        return self._exclusive(group, False, lambda: self._release(group, trigger))
+
+    def _exclusive(self, group: str, acquiring: bool, action: Callable[[], Outcome]) -> Outcome:
+        """Run ``action`` unless it is refused or another action on the group is running."""
+        refusal = self._check(group, acquiring)
+        if refusal:
+            return refusal
+        lock = self._busy[group]
+        if not lock.acquire(blocking=False):
+            return Outcome(
+                Status.IN_PROGRESS, f"an action on {group} is already in progress", group
+            )
+        try:
+            return action()
+        finally:
+            lock.release()
+
+    def _acquire(self, group: str, trigger: str) -> Outcome:
+        started = time.monotonic()
+        resources = self.resources(group)
+        entry = self.journal.begin_local(
+            group, self.node, "acquire", [f"start {r.name}" for r in resources], trigger
+        )
+        already = 0
+        for i, resource in enumerate(resources):
+            self.journal.step_started(entry, i)
+            try:
+                message = resource.start()
+            except ResourceError as exc:
+                self.journal.step_finished(entry, i, StepState.FAILED, str(exc))
+                undone = self._rollback(entry, resources[: i + 1])
+                outcome = Outcome(
+                    Status.FAILED,
+                    f"acquire {group} failed at {resource.name}: {exc}; {undone}",
+                    group,
+                    {"node": self.node, "failed_step": resource.name},
+                )
+                self.journal.finish(entry, outcome)
+                log.warning("%s", outcome)
+                return outcome
+            already += message.endswith("already running")
+            self.journal.step_finished(entry, i, StepState.DONE, message)
+        state.mark_held(self.state_dir, group, True)
+        took = time.monotonic() - started
+        if already == len(resources):
+            outcome = Outcome(Status.NOTHING_TO_DO, f"{group} already held by {self.node}", group)
+        else:
+            outcome = Outcome(
+                Status.DONE,
+                f"acquired {group} on {self.node} in {took:.1f} s",
+                group,
+                {"node": self.node, "duration": took},
+            )
+        self.journal.finish(entry, outcome)
+        log.info("%s", outcome)
+        return outcome
+
+    def _rollback(self, entry: int, started: list[Resource]) -> str:
+        """Stop, in reverse, what a failed acquire started; say how it went."""
+        failures = []
+        for resource in reversed(started):
+            try:
+                resource.stop()
+            except ResourceError as exc:
+                failures.append(f"{resource.name}: {exc}")
+        index = len(started) - 1
+        if failures:
+            self.journal.step_finished(
+                entry, index, StepState.FAILED, "rollback failed: " + "; ".join(failures)
+            )
+            return "rollback failed: " + "; ".join(failures)
+        return "rolled back"
+
+    def _release(self, group: str, trigger: str) -> Outcome:
+        started = time.monotonic()
+        resources = list(reversed(self.resources(group)))
+        entry = self.journal.begin_local(
+            group, self.node, "release", [f"stop {r.name}" for r in resources], trigger
+        )
+        failures: list[str] = []
+        already = 0
+        for i, resource in enumerate(resources):
+            self.journal.step_started(entry, i)
+            try:
+                message = resource.stop()
+            except ResourceError as exc:
+                failures.append(f"{resource.name}: {exc}")
+                self.journal.step_finished(entry, i, StepState.FAILED, str(exc))
+                continue
+            already += message.endswith("already stopped")
+            self.journal.step_finished(entry, i, StepState.DONE, message)
+        took = time.monotonic() - started
+        if failures:
+            outcome = Outcome(
+                Status.FAILED,
+                f"release {group} failed at {failures[0]}"
+                + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""),
+                group,
+                {"node": self.node, "failures": failures},
+            )
+        else:
+            state.mark_held(self.state_dir, group, False)
+            if already == len(resources):
+                outcome = Outcome(Status.NOTHING_TO_DO, f"{group} not held by {self.node}", group)
+            else:
+                outcome = Outcome(
+                    Status.DONE,
+                    f"released {group} on {self.node} in {took:.1f} s",
+                    group,
+                    {"node": self.node, "duration": took},
+                )
+        self.journal.finish(entry, outcome)
+        log.info("%s", outcome)
+        return outcome
+
+    def status(self, group: str) -> dict[str, Any]:
+        """Held (as recorded), each resource's state, healthy (every resource running)."""
+        resources = self.resources(group)
+        states = {r.name: r.monitor() for r in resources}
+        kinds = {r.name: r.kind for r in resources}
+        present = [s for name, s in states.items() if kinds[name] in ("volume", "vip")]
+        return {
+            "group": group,
+            "node": self.node,
+            "held": group in state.held_groups(self.state_dir),
+            "active": bool(present) and all(s.running for s in present),
+            "healthy": all(s.running for s in states.values()),
+            "resources": {name: s.to_json() for name, s in states.items()},
+            "anything_running": any(s.state is not State.NOT_RUNNING for s in states.values()),
+        }
+
+    def held(self) -> set[str]:
+        return state.held_groups(self.state_dir) & set(self.config.groups)
+
+    def status_all(self) -> dict[str, Any]:
+        """The held-groups view of this node: every group it may run, with its status."""
+        groups = {
+            g: self.status(g) for g, cfg in self.config.groups.items() if self.node in cfg.nodes
+        }
+        return {"node": self.node, "held": sorted(self.held()), "groups": groups}

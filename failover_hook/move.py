@@ -1,0 +1,370 @@
+"""The mover: plan a group's move, run it step by step through the journal, recover after a crash.
+
+The one safety rule: the target never acquires before the source released the group or was fenced.
+An unreachable source, or one that fails to release, is fenced; with no fence agent the move is
+refused (an operator may override with ``force``).  A failed acquire rolls back what the move did
+(the source gets the group back).  After a crash, :meth:`Mover.recover` finishes a move whose source
+had already let go (release or fence done) and rolls back one that had not.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from failover_hook.agent import LocalAgent
+from failover_hook.fencing import Fencer
+from failover_hook.journal import Journal, MoveRecord
+from failover_hook.outcome import Outcome, Status
+from failover_hook.peers import PeerClient, PeerUnreachable
+from failover_hook.plan import Action, Plan, Step, StepState
+from gardien.config.model import ClusterConfig
+from gardien.errors import GardienError
+
+log = logging.getLogger(__name__)
+
+
+class PlanError(GardienError):
+    """The asked move makes no sense (unknown group or node, target not among the group's nodes)."""
+
+
+@dataclass
+class _Progress:
+    """What the steps run so far established."""
+
+    released: bool = False
+    """The source no longer runs the group (released, fenced, or there was no source)."""
+    failure: str | None = None
+    """Why the release did not happen ("node1 unreachable", "release of php4 ... failed")."""
+    source_reachable: bool = True
+
+
+class Mover:
+    def __init__(  # noqa: PLR0917 - the API other parts call
+        self,
+        config: ClusterConfig,
+        node: str,
+        journal: Journal,
+        agent: LocalAgent,
+        peers: Mapping[str, PeerClient],
+        fencer: Fencer,
+    ) -> None:
+        self.config = config
+        self.node = node
+        self.journal = journal
+        self.agent = agent
+        self.peers = peers
+        self.fencer = fencer
+        self._moving: dict[str, threading.Lock] = {g: threading.Lock() for g in config.groups}
+
+    # -- planning ------------------------------------------------------------------------------
+
+    def plan(self, group: str, source: str | None, target: str, trigger: str = "manual") -> Plan:
+        if group not in self.config.groups:
+            raise PlanError(f"unknown group {group!r}")
+        nodes = self.config.groups[group].nodes
+        if target not in nodes:
+            raise PlanError(f"{group} cannot run on {target!r} (its nodes: {', '.join(nodes)})")
+        if source is not None and source not in self.config.nodes:
+            raise PlanError(f"unknown node {source!r}")
+        if source == target:
+            raise PlanError(f"{group}: source and target are both {target}")
+        steps: list[Step] = []
+        notes: list[str] = []
+        if source is not None:
+            steps.append(Step(source, Action.RELEASE, group, local=source == self.node))
+            if source != self.node:
+                fence = self.config.fencing.get(source)
+                steps.append(
+                    Step(
+                        source,
+                        Action.FENCE,
+                        group,
+                        local=False,
+                        detail=fence.command[0] if fence else "",
+                        only_if_failed=0,
+                    )
+                )
+                if fence is None:
+                    notes.append(
+                        f"no fence agent for {source}: the move is refused if {source} "
+                        "cannot release (unless forced)"
+                    )
+        steps.append(
+            Step(
+                target,
+                Action.ACQUIRE,
+                group,
+                local=target == self.node,
+                detail=self.agent.describe(group),
+            )
+        )
+        return Plan(group, source, target, tuple(steps), trigger, tuple(notes))
+
+    # -- execution -----------------------------------------------------------------------------
+
+    def in_progress(self, group: str) -> bool:
+        return group in self._moving and self._moving[group].locked()
+
+    def execute(self, plan: Plan, force: bool = False) -> Outcome:
+        lock = self._moving.get(plan.group)
+        if lock is None:
+            return Outcome(Status.REFUSED, f"unknown group {plan.group!r}", plan.group)
+        if not lock.acquire(blocking=False):
+            return Outcome(
+                Status.IN_PROGRESS, f"a move of {plan.group} is already in progress", plan.group
+            )
+        try:
+            move_id = self.journal.begin_move(plan)
+            log.info("move #%d: %s", move_id, plan.describe().replace("\n", " |"))
+            outcome = self._run(move_id, plan, force, 0, _Progress(released=plan.source is None))
+            self.journal.finish(move_id, outcome)
+            log.info("move #%d: %s", move_id, outcome)
+            return outcome
+        finally:
+            lock.release()
+
+    def _call(self, step: Step, action: Action, trigger: str) -> Outcome:
+        """Run release/acquire of ``step``'s group on its node (raises PeerUnreachable)."""
+        if step.node == self.node:
+            run = self.agent.release if action is Action.RELEASE else self.agent.acquire
+            return run(step.group, trigger=trigger)
+        peer = self.peers.get(step.node)
+        if peer is None:
+            raise PeerUnreachable(f"no client for node {step.node}")
+        return peer.release(step.group) if action is Action.RELEASE else peer.acquire(step.group)
+
+    def _run(
+        self, move_id: int, plan: Plan, force: bool, first: int, progress: _Progress
+    ) -> Outcome:
+        started = time.monotonic()
+        trigger = f"move #{move_id}"
+        for i in range(first, len(plan.steps)):
+            step = plan.steps[i]
+            self.journal.step_started(move_id, i)
+            if step.action is Action.RELEASE:
+                try:
+                    result = self._call(step, Action.RELEASE, trigger)
+                except PeerUnreachable as exc:
+                    progress.source_reachable = False
+                    progress.failure = f"{step.node} unreachable"
+                    self.journal.step_finished(
+                        move_id, i, StepState.FAILED, f"{progress.failure}: {exc}"
+                    )
+                    continue
+                if result.ok:
+                    progress.released = True
+                    self.journal.step_finished(move_id, i, StepState.DONE, result.message)
+                else:
+                    progress.failure = (
+                        f"release of {plan.group} on {step.node} failed ({result.message})"
+                    )
+                    self.journal.step_finished(move_id, i, StepState.FAILED, result.message)
+                    if step.local:
+                        return self._fail(move_id, plan, i, progress.failure + "; nothing acquired")
+            elif step.action is Action.FENCE:
+                stop = self._fence(move_id, plan, i, force, progress)
+                if stop is not None:
+                    return stop
+            else:
+                if not progress.released:
+                    reason = progress.failure or "the source did not release"
+                    return self._fail(move_id, plan, i, f"{reason}; nothing acquired")
+                try:
+                    result = self._call(step, Action.ACQUIRE, trigger)
+                except PeerUnreachable as exc:
+                    result = Outcome(Status.FAILED, f"{step.node} unreachable: {exc}", plan.group)
+                if not result.ok:
+                    self.journal.step_finished(move_id, i, StepState.FAILED, result.message)
+                    undone = self._undo(move_id, plan, i)
+                    return Outcome(
+                        Status.FAILED,
+                        f"move {plan.group} {plan.source} -> {plan.target} "
+                        f"failed: {result.message}{undone}",
+                        plan.group,
+                        {"move_id": move_id},
+                    )
+                self.journal.step_finished(move_id, i, StepState.DONE, result.message)
+        took = time.monotonic() - started
+        verb = f"moved {plan.group} {plan.source} ->" if plan.source else f"started {plan.group} on"
+        return Outcome(
+            Status.DONE,
+            f"{verb} {plan.target} in {took:.1f} s",
+            plan.group,
+            {"move_id": move_id, "duration": took, "source": plan.source, "target": plan.target},
+        )
+
+    def _fence(
+        self, move_id: int, plan: Plan, i: int, force: bool, progress: _Progress
+    ) -> Outcome | None:
+        """Fence the source when it did not release; an Outcome ends the move."""
+        node = plan.steps[i].node
+        if progress.released:
+            self.journal.step_finished(
+                move_id, i, StepState.SKIPPED, f"not needed: {node} released"
+            )
+            return None
+        if not self.fencer.can_fence(node):
+            if force:
+                self.journal.step_finished(
+                    move_id, i, StepState.SKIPPED, "forced by the operator without fencing"
+                )
+                progress.released = True
+                return None
+            reason = f"{progress.failure} and no fence agent"
+            self.journal.step_finished(move_id, i, StepState.FAILED, reason)
+            restored = self._restore_source(plan) if progress.source_reachable else ""
+            return Outcome(
+                Status.REFUSED, f"refused: {reason}{restored}", plan.group, {"move_id": move_id}
+            )
+        fenced = self.fencer.fence(node)
+        if not fenced.ok:
+            self.journal.step_finished(move_id, i, StepState.FAILED, fenced.message)
+            return Outcome(
+                Status.FAILED,
+                f"move {plan.group} {plan.source} -> {plan.target} failed: "
+                f"{progress.failure}; {fenced.message}; nothing acquired",
+                plan.group,
+                {"move_id": move_id},
+            )
+        self.journal.step_finished(move_id, i, StepState.DONE, fenced.message)
+        progress.released = True
+        return None
+
+    def _fail(self, move_id: int, plan: Plan, i: int, reason: str) -> Outcome:
+        self.journal.step_finished(move_id, i, StepState.FAILED, reason)
+        return Outcome(
+            Status.FAILED,
+            f"move {plan.group} {plan.source} -> {plan.target} failed: {reason}",
+            plan.group,
+            {"move_id": move_id},
+        )
+
+    def _restore_source(self, plan: Plan) -> str:
+        """Give the group back to a source that failed to release it part way."""
+        step = next(s for s in plan.steps if s.action is Action.RELEASE)
+        try:
+            result = self._call(step, Action.ACQUIRE, "undo")
+        except PeerUnreachable as exc:
+            return f"; {plan.group} not restarted on {step.node}: {exc}"
+        return (
+            f"; {plan.group} restarted on {step.node}"
+            if result.ok
+            else (f"; {plan.group} could not be restarted on {step.node}: {result.message}")
+        )
+
+    def _undo(self, move_id: int, plan: Plan, failed: int) -> str:
+        """Undo the done steps before ``failed``, in reverse (a fenced node stays off)."""
+        notes = []
+        for i in range(failed - 1, -1, -1):
+            step = plan.steps[i]
+            done = self.journal.get(move_id).steps[i].state is StepState.DONE
+            if not done or step.undo is None:
+                continue
+            try:
+                result = self._call(step, step.undo, f"undo of move #{move_id}")
+            except PeerUnreachable as exc:
+                result = Outcome(Status.FAILED, f"{step.node} unreachable: {exc}", plan.group)
+            if result.ok:
+                self.journal.step_finished(move_id, i, StepState.UNDONE, result.message)
+                notes.append(
+                    f"{plan.group} restarted on {step.node}"
+                    if step.undo is Action.ACQUIRE
+                    else f"{plan.group} released on {step.node}"
+                )
+            else:
+                notes.append(f"undo on {step.node} failed: {result.message}")
+        return "; rolled back: " + ", ".join(notes) if notes else ""
+
+    # -- recovery ------------------------------------------------------------------------------
+
+    def recover(self) -> list[Outcome]:
+        """Finish or roll back the moves (and local actions) a crash left unfinished."""
+        outcomes: list[Outcome] = []
+        moves = self.journal.unfinished("move")
+        pending = {m.id for m in moves}
+        for entry in self.journal.unfinished():
+            if entry.kind == "move":
+                continue
+            parent = _parent_move(entry.trigger)
+            if parent in pending:
+                self.journal.finish(
+                    entry.id,
+                    Outcome(
+                        Status.FAILED, f"interrupted; recovered with move #{parent}", entry.group
+                    ),
+                )
+                continue
+            outcomes.append(self._recover_local(entry))
+        for move in moves:
+            outcomes.append(self._recover_move(move))
+        return outcomes
+
+    def _recover_local(self, entry: MoveRecord) -> Outcome:
+        """An interrupted acquire is rolled back, an interrupted release finished: both release."""
+        word = "rolled back" if entry.kind == "acquire" else "finished"
+        result = self.agent.release(entry.group, trigger=f"recovery of #{entry.id}")
+        outcome = Outcome(
+            result.status if not result.ok else Status.DONE,
+            f"recovered interrupted {entry.kind} #{entry.id} of {entry.group}: "
+            f"{word} ({result.message})",
+            entry.group,
+            {"entry": entry.id},
+        )
+        self.journal.finish(entry.id, outcome)
+        log.warning("%s", outcome)
+        return outcome
+
+    def _recover_move(self, move: MoveRecord) -> Outcome:
+        assert move.plan is not None
+        plan = move.plan
+        states = [s.state for s in move.steps]
+        released = plan.source is None or any(
+            step.action in (Action.RELEASE, Action.FENCE) and states[i] is StepState.DONE
+            for i, step in enumerate(plan.steps)
+        )
+        label = f"recovered move #{move.id} ({plan.group} {plan.source} -> {plan.target})"
+        lock = self._moving[plan.group]
+        with lock:
+            if released:
+                first = next(
+                    i for i, s in enumerate(states) if s not in (StepState.DONE, StepState.SKIPPED)
+                )
+                result = self._run(move.id, plan, False, first, _Progress(released=True))
+                outcome = _relabel(result, f"{label}: finished: {result.message}")
+            else:
+                restored = self._restore_source(plan)
+                if "restarted on" in restored:
+                    for i, step in enumerate(plan.steps):
+                        if states[i] is not StepState.PENDING or step.action is Action.RELEASE:
+                            self.journal.step_finished(move.id, i, StepState.UNDONE, "rolled back")
+                    outcome = Outcome(
+                        Status.FAILED,
+                        f"{label}: rolled back{restored}",
+                        plan.group,
+                        {"move_id": move.id},
+                    )
+                else:
+                    result = self._run(move.id, plan, False, 0, _Progress())
+                    outcome = _relabel(
+                        result, f"{label}: source unreachable, finished: {result.message}"
+                    )
+        self.journal.finish(move.id, outcome)
+        log.warning("%s", outcome)
+        return outcome
+
+
+def _parent_move(trigger: str) -> int | None:
+    if trigger.startswith("move #"):
+        try:
+            return int(trigger.removeprefix("move #"))
+        except ValueError:
+            return None
+    return None
+
+
+def _relabel(outcome: Outcome, message: str) -> Outcome:
+    return Outcome(outcome.status, message, outcome.group, outcome.details)

@@ -1,0 +1,31 @@
+"""How the engine talks to another node's agent: the PeerClient protocol.
+
+The hook's HTTP client implements it against ``POST /api/v1/groups/<g>/release|acquire`` and
+``GET /api/v1/status``.  An unreachable peer is *unknown*, never *down*: calls raise
+:class:`PeerUnreachable` and the mover decides (fence, or refuse).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from failover_hook.outcome import Outcome
+from gardien.errors import GardienError
+
+
+class PeerUnreachable(GardienError):  # noqa: N818 - the name the hook uses
+    """The peer's agent did not answer (connection refused, timeout, broken answer)."""
+
+
+class PeerClient(Protocol):
+    def release(self, group: str) -> Outcome:
+        """Release ``group`` on the peer; its own outcome (FAILED when it could not)."""
+        ...
+
+    def acquire(self, group: str) -> Outcome:
+        """Acquire ``group`` on the peer (the undo of a release, when a move rolls back)."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """The peer agent's status document (its held groups and their health)."""
+        ...

@@ -1,0 +1,1 @@
+"""Resource kinds of a group (volume, VIP, service), each behind the contract of :mod:`.base`."""

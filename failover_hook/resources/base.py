@@ -1,0 +1,130 @@
+"""The contract every resource kind implements, in the manner of OCF resource agents.
+
+``start`` succeeds if the resource is already started, ``stop`` succeeds if it is already stopped
+and is a *force* operation (it kills what stands in its way), ``monitor`` tells "not running" apart
+from "error".  The public methods own the shared procedure (check, act, verify, deadline);
+subclasses fill the private hooks.  Both actions return a short readable sentence of what they did
+and raise :class:`ResourceError` with the reason when they fail.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar
+
+from failover_hook.commands import CommandRunner
+from gardien.errors import GardienError
+
+
+class ResourceError(GardienError):
+    """A resource action failed or was refused; the message says why, for an operator."""
+
+
+class State(StrEnum):
+    RUNNING = "running"
+    NOT_RUNNING = "not_running"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class ResourceState:
+    state: State
+    reason: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.state is State.RUNNING
+
+    def to_json(self) -> dict[str, str]:
+        return {"state": str(self.state), "reason": self.reason}
+
+
+RUNNING = ResourceState(State.RUNNING)
+
+
+class Deadline:
+    """The end of an action's time budget; every wait and command inside it uses what is left."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def left(self, at_least: float = 0.0) -> float:
+        return max(self.end - time.monotonic(), at_least)
+
+    @property
+    def passed(self) -> bool:
+        return time.monotonic() >= self.end
+
+
+def wait_until(check: Callable[[], bool], deadline: Deadline, interval: float = 0.05) -> bool:
+    """Poll ``check`` until it is true or the deadline passes; the last answer."""
+    while True:
+        if check():
+            return True
+        if deadline.passed:
+            return False
+        time.sleep(min(interval, deadline.left()))
+
+
+class Resource(abc.ABC):
+    """One idempotent, verified step of a group (its undo is the opposite action)."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, runner: CommandRunner) -> None:
+        self.runner = runner
+
+    @property
+    @abc.abstractmethod
+    def name(self) -> str:
+        """``volume /srv/php4``, ``vip 10.0.0.41/24``, ``service apache-php4``."""
+
+    @property
+    @abc.abstractmethod
+    def start_timeout(self) -> float: ...
+
+    @property
+    @abc.abstractmethod
+    def stop_timeout(self) -> float: ...
+
+    def __str__(self) -> str:
+        return self.name
+
+    @abc.abstractmethod
+    def monitor(self) -> ResourceState:
+        """What the resource is now; never raises."""
+
+    @abc.abstractmethod
+    def _start(self, deadline: Deadline) -> str:
+        """Bring the resource up (it is known not to be running); raise ResourceError."""
+
+    @abc.abstractmethod
+    def _stop(self, deadline: Deadline) -> str:
+        """Take the resource down by any means (it is known to be present); raise ResourceError."""
+
+    def start(self) -> str:
+        current = self.monitor()
+        if current.running:
+            return f"{self.name} already running"
+        done = self._start(Deadline(self.start_timeout))
+        after = self.monitor()
+        if not after.running:
+            raise ResourceError(
+                f"{self.name} not running after start: {after.reason or after.state}"
+            )
+        return done
+
+    def stop(self) -> str:
+        if self.monitor().state is State.NOT_RUNNING:
+            return f"{self.name} already stopped"
+        done = self._stop(Deadline(self.stop_timeout))
+        after = self.monitor()
+        if after.state is not State.NOT_RUNNING:
+            raise ResourceError(
+                f"{self.name} still present after stop: {after.reason or after.state}"
+            )
+        return done

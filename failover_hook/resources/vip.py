@@ -1,0 +1,140 @@
+"""VIP resource: the group's address on this node's interface, announced with gratuitous ARP.
+
+Before adding the address, duplicate address detection asks the network whether anyone already
+answers for it (``arping -0``: probes from 0.0.0.0, so no neighbour cache is poisoned; rc 0 when a
+reply came).  Debian's arping is Thomas Habets' 2.23 (LAB.md sections 2 and 9): the interface is
+``-i``, a gratuitous announcement needs ``-U -S VIP`` and returns 1 because nobody replies.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import time
+
+from failover_hook.commands import CommandRunner
+from failover_hook.resources.base import (
+    RUNNING,
+    Deadline,
+    Resource,
+    ResourceError,
+    ResourceState,
+    State,
+)
+from failover_hook.resources.registry import BuildContext, register
+from gardien.config.model import GroupConfig, VipConfig
+
+log = logging.getLogger(__name__)
+
+DAD_ARGS = ("-0", "-c", "3", "-W", "0.1", "-w", "0.5")
+"""Three probes 0.1 s apart, 0.5 s in all (verified against a namespace holding the address)."""
+_COMMAND_TIMEOUT = 5.0
+_MAC = re.compile(r"bytes from ([0-9a-f:]{17})")
+
+
+class Vip(Resource):
+    kind = "vip"
+
+    def __init__(self, config: VipConfig, runner: CommandRunner) -> None:
+        super().__init__(runner)
+        self.config = config
+        self.address = config.address
+        self.interface = config.interface
+
+    @property
+    def name(self) -> str:
+        return f"vip {self.address}"
+
+    @property
+    def start_timeout(self) -> float:
+        return 10.0 + self.config.garp_count * self.config.garp_interval
+
+    @property
+    def stop_timeout(self) -> float:
+        return 10.0
+
+    def _addresses(self) -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
+        result = self.runner.run(
+            ["ip", "-o", "addr", "show", "dev", self.interface], timeout=_COMMAND_TIMEOUT
+        )
+        if not result.ok:
+            raise ResourceError(
+                f"cannot list the addresses of {self.interface}: {result.describe()}"
+            )
+        found = re.findall(r"\binet6? (\S+)", result.stdout)
+        return [ipaddress.ip_interface(a) for a in found]
+
+    def monitor(self) -> ResourceState:
+        try:
+            present = self._addresses()
+        except ResourceError as exc:
+            return ResourceState(State.ERROR, str(exc))
+        if self.address in present:
+            return RUNNING
+        if any(a.ip == self.address.ip for a in present):
+            return ResourceState(
+                State.ERROR, f"{self.address.ip} is on {self.interface} with another prefix length"
+            )
+        return ResourceState(State.NOT_RUNNING, f"{self.address} not on {self.interface}")
+
+    def _duplicate(self, deadline: Deadline) -> str | None:
+        """The MAC that answers for the address, or None when nobody does."""
+        result = self.runner.run(
+            ["arping", *DAD_ARGS, "-i", self.interface, str(self.address.ip)],
+            timeout=min(_COMMAND_TIMEOUT, deadline.left(1)),
+        )
+        mac = _MAC.search(result.stdout)
+        if result.rc == 0 and mac:
+            return mac.group(1)
+        if result.rc == 1 and not result.timed_out and ("unanswered" in result.stdout):
+            return None
+        raise ResourceError(f"cannot check whether {self.address.ip} is free: {result.describe()}")
+
+    def _start(self, deadline: Deadline) -> str:
+        if self.monitor().state is State.ERROR:
+            raise ResourceError(f"refusing to add {self.address}: {self.monitor().reason}")
+        ipv4 = self.address.version == 4
+        if ipv4:
+            owner = self._duplicate(deadline)
+            if owner:
+                raise ResourceError(
+                    f"refusing to add {self.address}: {self.address.ip} already "
+                    f"answers on the network (MAC {owner})"
+                )
+        result = self.runner.run(
+            ["ip", "addr", "add", str(self.address), "dev", self.interface],
+            timeout=min(_COMMAND_TIMEOUT, deadline.left(1)),
+        )
+        if not result.ok:
+            raise ResourceError(f"adding {self.address} failed: {result.describe()}")
+        if ipv4:
+            self._announce(deadline)
+        return f"added {self.address} on {self.interface}"
+
+    def _announce(self, deadline: Deadline) -> None:
+        """Gratuitous ARP so neighbours forget the old node's MAC (rc 1 is normal: no reply)."""
+        ip = str(self.address.ip)
+        for i in range(self.config.garp_count):
+            if i:
+                time.sleep(min(self.config.garp_interval, deadline.left()))
+            result = self.runner.run(
+                ["arping", "-q", "-U", "-S", ip, "-i", self.interface, "-c", "1", "-w", "0", ip],
+                timeout=min(_COMMAND_TIMEOUT, deadline.left(1)),
+            )
+            if result.rc not in (0, 1):
+                log.warning("gratuitous ARP for %s failed: %s", ip, result.describe())
+
+    def _stop(self, deadline: Deadline) -> str:
+        result = self.runner.run(
+            ["ip", "addr", "del", str(self.address), "dev", self.interface],
+            timeout=min(_COMMAND_TIMEOUT, deadline.left(1)),
+        )
+        if not result.ok and self.monitor().state is not State.NOT_RUNNING:
+            raise ResourceError(f"removing {self.address} failed: {result.describe()}")
+        return f"removed {self.address} from {self.interface}"
+
+
+@register("vip")
+def _build(group: GroupConfig, context: BuildContext) -> list[Resource]:
+    return [Vip(group.vip, context.runner)] if group.vip else []

@@ -1,0 +1,173 @@
+"""Volume resource: the group's filesystem mounted at its mountpoint on this node only.
+
+Stopping is a force operation: when the filesystem is busy, the processes holding it are found
+(``fuser -m``, only once ``mountpoint -q`` said it *is* a mountpoint: on a plain directory fuser
+would match every process of the root filesystem, LAB.md section 4), sent TERM, then KILL, and the
+unmount is retried in a loop because killing is asynchronous.  A stop is never reported done while
+the volume is still mounted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from failover_hook import processes
+from failover_hook.commands import CommandRunner
+from failover_hook.resources.base import (
+    RUNNING,
+    Deadline,
+    Resource,
+    ResourceError,
+    ResourceState,
+    State,
+)
+from failover_hook.resources.registry import BuildContext, register
+from gardien.config.model import GroupConfig, VolumeConfig
+
+log = logging.getLogger(__name__)
+
+_RETRY = 0.05
+"""Pause between two unmount attempts while holders die."""
+_COMMAND_TIMEOUT = 10.0
+_OCTAL = re.compile(r"\\([0-7]{3})")
+
+
+def _unescape(field: str) -> str:
+    return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mounts(table: Path = Path("/proc/self/mounts")) -> list[tuple[str, str]]:
+    """(device, mountpoint) of every mount seen by this process's mount namespace."""
+    found = []
+    for line in table.read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 2:
+            found.append((_unescape(fields[0]), _unescape(fields[1])))
+    return found
+
+
+def _same_device(a: str, b: str) -> bool:
+    """``/dev/mapper/x`` and ``/dev/dm-3`` are the same block device; compare device numbers."""
+    if a == b:
+        return True
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return sa.st_rdev != 0 and sa.st_rdev == sb.st_rdev
+
+
+class Volume(Resource):
+    kind = "volume"
+
+    def __init__(
+        self,
+        config: VolumeConfig,
+        runner: CommandRunner,
+        mount_table: Path = Path("/proc/self/mounts"),
+    ) -> None:
+        super().__init__(runner)
+        self.config = config
+        self.mountpoint = os.path.normpath(config.mountpoint)
+        self.mount_table = mount_table
+
+    @property
+    def name(self) -> str:
+        return f"volume {self.mountpoint}"
+
+    @property
+    def start_timeout(self) -> float:
+        return 120.0 if self.config.fsck else 30.0
+
+    @property
+    def stop_timeout(self) -> float:
+        return self.config.stop_timeout
+
+    def monitor(self) -> ResourceState:
+        try:
+            table = mounts(self.mount_table)
+        except OSError as exc:
+            return ResourceState(State.ERROR, f"cannot read the mount table: {exc.strerror}")
+        here = [dev for dev, mp in table if mp == self.mountpoint]
+        if here and _same_device(here[-1], self.config.device):
+            return RUNNING
+        if here:
+            return ResourceState(State.ERROR, f"{here[-1]} is mounted on {self.mountpoint}")
+        elsewhere = [mp for dev, mp in table if _same_device(dev, self.config.device)]
+        if elsewhere:
+            return ResourceState(State.ERROR, f"{self.config.device} is mounted on {elsewhere[0]}")
+        return ResourceState(State.NOT_RUNNING, f"{self.mountpoint} not mounted")
+
+    def _start(self, deadline: Deadline) -> str:
+        current = self.monitor()
+        if current.state is State.ERROR:
+            raise ResourceError(f"refusing to mount {self.config.device}: {current.reason}")
+        os.makedirs(self.mountpoint, exist_ok=True)
+        if self.config.fsck:
+            result = self.runner.run(["fsck", "-p", self.config.device], timeout=deadline.left(1))
+            if result.timed_out or result.rc >= 4:
+                raise ResourceError(f"fsck of {self.config.device} failed: {result.describe()}")
+        argv = ["mount", "-t", self.config.fstype]
+        if self.config.options:
+            argv += ["-o", ",".join(self.config.options)]
+        result = self.runner.run(
+            [*argv, self.config.device, self.mountpoint], timeout=deadline.left(1)
+        )
+        if not result.ok:
+            raise ResourceError(f"mount of {self.config.device} failed: {result.describe()}")
+        return f"mounted {self.config.device} on {self.mountpoint}"
+
+    def _stop(self, deadline: Deadline) -> str:
+        if self.monitor().state is State.ERROR:
+            raise ResourceError(f"not unmounting {self.mountpoint}: {self.monitor().reason}")
+        started = time.monotonic()
+        term_until = started + min(2.0, self.stop_timeout / 3)
+        killed: set[int] = set()
+        last = ""
+        while True:
+            result = self.runner.run(
+                ["umount", self.mountpoint], timeout=min(_COMMAND_TIMEOUT, deadline.left(1))
+            )
+            if result.ok or self.monitor().state is State.NOT_RUNNING:
+                how = f", after ending {len(killed)} process(es) holding it" if killed else ""
+                return f"unmounted {self.mountpoint}{how}"
+            last = result.describe()
+            if deadline.passed:
+                break
+            holders = self._holders(deadline)
+            sig = signal.SIGTERM if time.monotonic() < term_until else signal.SIGKILL
+            fresh = set(holders) - killed if sig == signal.SIGTERM else set(holders)
+            if fresh:
+                log.info("%s busy: sending %s to %s", self.mountpoint, sig.name, sorted(fresh))
+                processes.signal_all(fresh, sig)
+                killed |= fresh
+            time.sleep(min(_RETRY, deadline.left()))
+        holders = self._holders(Deadline(_COMMAND_TIMEOUT))
+        held = f"; held by pid(s) {', '.join(map(str, holders))}" if holders else ""
+        took = time.monotonic() - started
+        raise ResourceError(f"{self.mountpoint} still mounted after {took:.1f} s: {last}{held}")
+
+    def _holders(self, deadline: Deadline) -> Sequence[int]:
+        """Processes using the filesystem, asked only while it is a mountpoint here."""
+        check = self.runner.run(
+            ["mountpoint", "-q", self.mountpoint], timeout=min(_COMMAND_TIMEOUT, deadline.left(1))
+        )
+        if not check.ok:
+            return ()
+        found = self.runner.run(
+            ["fuser", "-m", self.mountpoint], timeout=min(_COMMAND_TIMEOUT, deadline.left(1))
+        )
+        me = os.getpid()
+        pids = [int(p) for p in re.findall(r"\d+", found.stdout)]
+        return [pid for pid in pids if pid != me]
+
+
+@register("volume")
+def _build(group: GroupConfig, context: BuildContext) -> list[Resource]:
+    return [Volume(group.volume, context.runner)] if group.volume else []
