@@ -1,0 +1,129 @@
+"""Winbind probe: resolve a domain user (and/or uid, group) and optionally ping winbindd and check
+the domain trust.
+
+Lookups go through NSS by default (``getent``: what the services on the node see, through
+nsswitch.conf and libnss-winbind), or straight to winbindd with ``via: winbindd`` (``wbinfo``), for
+nodes where NSS does not use winbind.  ``getent`` rather than Python's ``pwd``/``grp``: an NSS
+lookup stuck on a dead winbindd would block the probe's thread for good, a child process is killed
+at the deadline.  Every command runs under :class:`~exporter.probes.command.CommandRunner`
+(``wbinfo -t`` takes about 18 s to fail when the DC is gone: LAB.md section 5), and all of them
+share the probe's budget: a check that gets no time left fails as "not run".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import ClassVar, Literal, Self
+
+from pydantic import Field, model_validator
+
+from exporter.probes.base import Probe, ProbeParams, ProbeResult
+from exporter.probes.command import CommandResult, CommandRunner
+from exporter.probes.registry import register
+
+_NOT_FOUND = 2
+"""getent's exit status for "no such key" (wbinfo exits 1 for everything)."""
+
+
+class WinbindParams(ProbeParams):
+    user: str | None = Field(default=None, min_length=1)
+    """A user to resolve, e.g. ``INTRANET\\svc-probe``."""
+    uid: int | None = Field(default=None, ge=0)
+    """A uid to resolve to a user."""
+    group: str | None = Field(default=None, min_length=1)
+    """A group to resolve, e.g. ``INTRANET\\domain users``."""
+    via: Literal["nss", "winbindd"] = "nss"
+    """Resolve through NSS (``getent``) or by asking winbindd directly (``wbinfo``)."""
+    ping: bool = False
+    """Also check that winbindd answers (``wbinfo -p``)."""
+    trust: bool = False
+    """Also check the trust to the domain (``wbinfo -t``: asks a DC)."""
+
+    @model_validator(mode="after")
+    def _something_to_check(self) -> Self:
+        if not (self.user or self.uid is not None or self.group or self.ping or self.trust):
+            raise ValueError("give at least one of 'user', 'uid', 'group', 'ping', 'trust'")
+        return self
+
+
+_Check = tuple[str, list[str], str, Callable[[CommandResult], bool]]
+
+
+@register
+class WinbindProbe(Probe[WinbindParams]):
+    kind = "winbind"
+    params_model = WinbindParams
+    values: ClassVar[dict[str, str]] = {
+        "ping_ok": "1 when winbindd answered a ping (ping checks only).",
+        "trust_ok": "1 when the trust to the domain was verified (trust checks only).",
+        "user_resolved": "1 when the user was found (user checks only).",
+        "uid_resolved": "1 when the uid was found (uid checks only).",
+        "group_resolved": "1 when the group was found (group checks only).",
+    }
+
+    def __init__(self, params: WinbindParams, runner: CommandRunner | None = None) -> None:
+        super().__init__(params)
+        self.runner = runner or CommandRunner()
+
+    def checks(self) -> list[_Check]:
+        """(value name, argv, what it is about, success test), cheapest first."""
+        p = self.params
+        nss = p.via == "nss"
+        found = _found_by_getent if nss else _found_by_wbinfo
+        checks: list[_Check] = []
+        if p.ping:
+            checks.append(("ping_ok", ["wbinfo", "-p"], "winbindd ping", _found_by_wbinfo))
+        if p.user:
+            argv = ["getent", "passwd", p.user] if nss else ["wbinfo", "-i", p.user]
+            checks.append(("user_resolved", argv, f"user {p.user}", found))
+        if p.uid is not None:
+            argv = ["getent", "passwd", str(p.uid)] if nss else ["wbinfo", "-U", str(p.uid)]
+            checks.append(("uid_resolved", argv, f"uid {p.uid}", found))
+        if p.group:
+            argv = ["getent", "group", p.group] if nss else ["wbinfo", "--group-info", p.group]
+            checks.append(("group_resolved", argv, f"group {p.group}", found))
+        if p.trust:
+            checks.append(("trust_ok", ["wbinfo", "-t"], "domain trust", _found_by_wbinfo))
+        return checks
+
+    def check(self, timeout: float) -> ProbeResult:
+        deadline = time.monotonic() + timeout
+        values: dict[str, float] = {}
+        problems: list[str] = []
+        for value, argv, what, passed in self.checks():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                values[value] = 0
+                problems.append(f"{what}: not run (no time left)")
+                continue
+            result = self.runner.run(argv, left)
+            values[value] = 1 if passed(result) else 0
+            if not values[value]:
+                problems.append(f"{what}: {_why(result)}")
+        if problems:
+            return ProbeResult(ok=False, reason="; ".join(problems), values=values)
+        return ProbeResult(ok=True, values=values)
+
+
+def _found_by_getent(result: CommandResult) -> bool:
+    return result.ok and bool(result.stdout.strip())
+
+
+def _found_by_wbinfo(result: CommandResult) -> bool:
+    return result.ok
+
+
+def _why(result: CommandResult) -> str:
+    if result.error:
+        return result.error
+    if result.timed_out:
+        return "no answer in time (killed)"
+    is_getent = result.argv[-3:-1] in (("getent", "passwd"), ("getent", "group"))
+    if is_getent and result.returncode in (0, _NOT_FOUND):
+        return "not found"
+    lines = [line.strip() for line in result.output.splitlines() if line.strip()]
+    for line in lines:
+        if "NT_STATUS_" in line or "failed" in line.lower():
+            return line[:200]
+    return f"exited {result.returncode}" + (f": {lines[-1][:200]}" if lines else "")
