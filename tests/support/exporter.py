@@ -25,13 +25,15 @@ def free_port() -> int:
 class ExporterProcess:
     """``gardien exporter`` started as its own process on a free loopback port."""
 
-    def __init__(self, config: Path, args: Sequence[str] = (), scheme: str = "http") -> None:
+    def __init__(
+        self, config: Path, args: Sequence[str] = (), scheme: str = "http", log_level: str = "debug"
+    ) -> None:
         self.port = free_port()
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.log = config.with_suffix(".log")
         self._log_file = self.log.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gardien.cli", "--log.level", "debug", "exporter",
+            [sys.executable, "-m", "gardien.cli", "--log.level", log_level, "exporter",
              "--config.file", str(config), "--web.listen-address", f"127.0.0.1:{self.port}",
              "--state-dir", str(config.parent / "state"), *args],
             stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True,
