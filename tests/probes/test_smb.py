@@ -6,15 +6,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from exporter.probes.command import CommandResult, CommandRunner
 from exporter.probes.smb import SmbParams, SmbProbe
 from gardien.lab.daemons.samba import Share, SmbdInstance
+from tests.support.commands import RecordingRunner
 from tests.support.netns import Node, have_root_and_netns
 
 pytestmark = [
@@ -24,19 +24,6 @@ pytestmark = [
 
 USER = "gardienprobe"
 PASSWORD = "S3cret-probe!"
-
-
-class RecordingRunner(CommandRunner):
-    """The real runner, remembering what each command did."""
-
-    def __init__(self, prefix: Sequence[str]) -> None:
-        super().__init__(prefix)
-        self.results: list[CommandResult] = []
-
-    def run(self, argv: Sequence[str], timeout: float, stdin: str | None = None) -> CommandResult:
-        result = super().run(argv, timeout, stdin)
-        self.results.append(result)
-        return result
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from exporter.probes.command import CommandResult, CommandRunner
 from exporter.probes.winbind import WinbindParams, WinbindProbe
 from gardien.lab.daemons.winbind import DomainController, WinbinddInstance
+from tests.support.commands import RecordingRunner
 from tests.support.netns import Node, Switch, have_root_and_netns
 
 pytestmark = [
@@ -29,17 +29,6 @@ pytestmark = [
 
 LOCAL_USER = "gardienwb"
 LOCAL_UID = 64124
-
-
-class RecordingRunner(CommandRunner):
-    def __init__(self, prefix: Sequence[str]) -> None:
-        super().__init__(prefix)
-        self.results: list[CommandResult] = []
-
-    def run(self, argv: Sequence[str], timeout: float, stdin: str | None = None) -> CommandResult:
-        result = super().run(argv, timeout, stdin)
-        self.results.append(result)
-        return result
 
 
 def probe_on(node: Node, **params: object) -> tuple[WinbindProbe, RecordingRunner]:
