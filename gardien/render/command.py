@@ -55,6 +55,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="write the file(s) into DIR instead of printing them",
     )
     common.add_argument(
+        "--hook.token-file",
+        dest="token_file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the hooks' token file as the Prometheus/Alertmanager host sees it "
+        "(default: hook.token_file of the config)",
+    )
+    common.add_argument(
         "--skip-file-checks",
         action="store_true",
         help="do not require the files the config names (token, credentials) to exist here",
@@ -118,15 +127,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="DURATION",
         help="re-send a firing failover alert this often (5m)",
     )
-    am.add_argument(
-        "--hook.token-file",
-        dest="token_file",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="the hooks' token file as Alertmanager's host sees it "
-        "(default: hook.token_file of the config)",
-    )
     am.set_defaults(func=run_alertmanager)
 
     prom = kinds.add_parser("prometheus", parents=[common], help="Prometheus scrape config")
@@ -184,7 +184,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _config(args: argparse.Namespace) -> ClusterConfig:
-    return load_config(args.config_file, check_files=not args.skip_file_checks)
+    config = load_config(args.config_file, check_files=not args.skip_file_checks)
+    if args.token_file is not None:
+        # Where the monitoring host keeps the token may differ from the nodes' path.
+        hook = config.hook.model_copy(update={"token_file": args.token_file})
+        config = config.model_copy(update={"hook": hook})
+    return config
 
 
 def _header(kind: str, config: ClusterConfig) -> str:
@@ -220,10 +225,6 @@ def run_rules(args: argparse.Namespace) -> int:
 
 def run_alertmanager(args: argparse.Namespace) -> int:
     config = _config(args)
-    if args.token_file is not None:
-        # The token file as Alertmanager's host sees it, which may differ from the nodes' path.
-        hook = config.hook.model_copy(update={"token_file": args.token_file})
-        config = config.model_copy(update={"hook": hook})
     options = AlertmanagerOptions(
         group_wait=args.group_wait,
         group_interval=args.group_interval,

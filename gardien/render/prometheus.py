@@ -36,17 +36,18 @@ def host_port(address: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int)
 
 
 def _job(config: ClusterConfig, name: str, port: int, scheme: str) -> dict[str, Any]:
-    return {
-        "job_name": name,
-        "scheme": scheme,
-        "static_configs": [
-            {
-                "targets": [host_port(node.address, port)],
-                "labels": {"node": node_name, "cluster": config.cluster},
-            }
-            for node_name, node in config.nodes.items()
-        ],
-    }
+    job: dict[str, Any] = {"job_name": name, "scheme": scheme}
+    if name == HOOK_JOB and config.hook.token_file is not None:
+        # The hook wants its bearer token on every path but /-/healthy, /metrics included.
+        job["authorization"] = {"type": "Bearer", "credentials_file": str(config.hook.token_file)}
+    job["static_configs"] = [
+        {
+            "targets": [host_port(node.address, port)],
+            "labels": {"node": node_name, "cluster": config.cluster},
+        }
+        for node_name, node in config.nodes.items()
+    ]
+    return job
 
 
 def render_prometheus(

@@ -101,7 +101,7 @@ _STARTING = (
 
 
 def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Alert]]:
-    """The alerts by rule group: failover first, then the rest by what they watch."""
+    """The alerts by what they watch."""
     hook = config.hook
     failover = [
         _Alert(
@@ -325,14 +325,15 @@ def alert_names(config: ClusterConfig) -> list[str]:
 def render_rules(config: ClusterConfig, options: RuleOptions | None = None) -> dict[str, Any]:
     """The rule file as data."""
     options = options or RuleOptions()
-    groups: list[dict[str, Any]] = [
-        {
-            "name": "gardien.rules",
-            "rules": [{"record": name, "expr": expr} for name, expr in RECORDING_RULES.items()],
-        }
+    alerts = _alerts(config, options)
+    # Rules of one group run in order at the same timestamp: recording rules first, so the
+    # failover alerts never read a verdict one evaluation old (that would be latency), and the
+    # outage before the isolation it inhibits.
+    first = [{"record": name, "expr": expr} for name, expr in RECORDING_RULES.items()]
+    first += [a.rule(options.runbook) for a in alerts.pop("network") + alerts.pop("failover")]
+    groups = [{"name": "gardien.failover", "rules": first}]
+    groups += [
+        {"name": f"gardien.{name}", "rules": [a.rule(options.runbook) for a in group]}
+        for name, group in alerts.items()
     ]
-    for name, alerts in _alerts(config, options).items():
-        groups.append(
-            {"name": f"gardien.{name}", "rules": [a.rule(options.runbook) for a in alerts]}
-        )
     return {"groups": groups}
