@@ -1,0 +1,142 @@
+"""The hook's HTTP API (Flask), a thin layer over :class:`failover_hook.hook.Hook`.
+
+Authentication (bearer token, exporter-toolkit basic auth) and TLS are applied around this app by
+:class:`gardien.web.WebServer`.  Every answer about an action is an :class:`Outcome` as JSON;
+409 means "already in progress".
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, ValidationError
+from werkzeug.exceptions import HTTPException
+
+from failover_hook.hook import Hook
+from failover_hook.outcome import Outcome, Status
+from failover_hook.webhook import (
+    MAX_BODY_BYTES,
+    PayloadError,
+    UnknownLabelsError,
+    check_labels,
+    parse_payload,
+)
+
+log = logging.getLogger(__name__)
+
+
+class MigrateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    target: str
+    dry_run: bool = False
+    force: bool = False
+
+
+def _answer(outcome: Outcome) -> tuple[Response, int]:
+    return jsonify(outcome.to_json()), 409 if outcome.status == Status.IN_PROGRESS else 200
+
+
+def _error(code: int, message: str) -> tuple[Response, int]:
+    return jsonify({"status": "error", "message": message}), code
+
+
+def create_app(hook: Hook) -> Flask:
+    app = Flask("gardien-hook")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    config = hook.config
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        return _error(exc.code or 500, exc.description or exc.name)
+
+    def known_group(group: str) -> tuple[Response, int] | None:
+        return None if group in config.groups else _error(404, "unknown group")
+
+    @app.get("/-/healthy")
+    def healthy() -> str:
+        return "OK\n"
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(hook.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/api/v1/status")
+    def status() -> Response:
+        return jsonify(hook.status().model_dump(mode="json"))
+
+    @app.post("/api/v1/groups/<group>/release")
+    def release(group: str) -> tuple[Response, int]:
+        return known_group(group) or _answer(hook.release(group))
+
+    @app.post("/api/v1/groups/<group>/acquire")
+    def acquire(group: str) -> tuple[Response, int]:
+        return known_group(group) or _answer(hook.acquire(group))
+
+    @app.post("/api/v1/groups/<group>/<any(freeze, unfreeze):verb>")
+    def freeze_group(group: str, verb: str) -> tuple[Response, int]:
+        return known_group(group) or _answer(hook.set_frozen(group, verb == "freeze"))
+
+    @app.post("/api/v1/<any(freeze, unfreeze):verb>")
+    def freeze_cluster(verb: str) -> tuple[Response, int]:
+        return _answer(hook.set_frozen(None, verb == "freeze"))
+
+    @app.post("/api/v1/groups/<group>/migrate")
+    def migrate(group: str) -> tuple[Response, int]:
+        unknown = known_group(group)
+        if unknown:
+            return unknown
+        try:
+            body = MigrateRequest.model_validate_json(request.get_data() or b"{}")
+        except ValidationError as exc:
+            return _error(400, f"invalid migrate request: {exc.errors()[0]['msg']}")
+        if body.target not in config.nodes:
+            return _error(422, "unknown target node")
+        return _answer(hook.migrate(group, body.target, body.dry_run, body.force))
+
+    @app.get("/api/v1/history")
+    def history() -> tuple[Response, int]:
+        group = request.args.get("group")
+        if group is not None and group not in config.groups:
+            return _error(404, "unknown group")
+        return jsonify({"moves": hook.history(group)}), 200
+
+    @app.get("/api/v1/decisions")
+    def decisions() -> Response:
+        return jsonify({"decisions": hook.decisions()})
+
+    def payload_or_error() -> Any:
+        try:
+            payload = parse_payload(request.get_data())
+            check_labels(payload, config)
+        except PayloadError as exc:
+            return _error(400, str(exc))
+        except UnknownLabelsError as exc:
+            return _error(422, str(exc))
+        return payload
+
+    @app.post("/api/v1/alerts")
+    def alerts() -> tuple[Response, int]:
+        try:
+            payload = payload_or_error()
+            if isinstance(payload, tuple):
+                answer = payload
+            else:
+                answer = jsonify({"outcomes": [o.to_json() for o in hook.receive(payload)]}), 200
+        except HTTPException as exc:
+            answer = http_error(exc)
+        hook.metrics.webhook_requests.labels(str(answer[1])).inc()
+        return answer
+
+    @app.post("/api/v1/decide")
+    def decide() -> tuple[Response, int]:
+        payload = payload_or_error()
+        if isinstance(payload, tuple):
+            return payload
+        execute = request.args.get("execute") == "1"
+        outcomes = hook.decide_now(payload, execute=execute)
+        return jsonify({"node": hook.node, "outcomes": [o.to_json() for o in outcomes]}), 200
+
+    return app

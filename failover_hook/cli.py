@@ -1,0 +1,307 @@
+"""The operator commands: status, migrate, release, acquire, freeze, unfreeze, history, replay.
+
+They act through the hooks' APIs (node addresses from the config, the token file), so they work from
+any host that reaches the hooks.  Every action prints its outcome and exits with a named code of
+:mod:`gardien.exitcodes`; actions that change where a group runs ask for confirmation unless
+``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from failover_hook.client import HttpPeer, read_token
+from failover_hook.command import local_node
+from failover_hook.outcome import Outcome, Status
+from failover_hook.peers import PeerUnreachable
+from failover_hook.status import NodeStatus
+from failover_hook.webhook import PayloadError, parse_payload
+from gardien import exitcodes
+from gardien.config import ClusterConfig, load_config
+
+_EXIT = {
+    Status.DONE: exitcodes.OK,
+    Status.NOTHING_TO_DO: exitcodes.OK,
+    Status.IGNORED: exitcodes.OK,
+    Status.NOT_MINE: exitcodes.OK,
+    Status.SKIPPED: exitcodes.REFUSED,
+    Status.REFUSED: exitcodes.REFUSED,
+    Status.IN_PROGRESS: exitcodes.REFUSED,
+    Status.FAILED: exitcodes.FAILURE,
+}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config.file",
+        dest="config_file",
+        default=None,
+        help="cluster config (default $GARDIEN_CONFIG or /etc/gardien/cluster.yml)",
+    )
+    common.add_argument("--output", choices=["text", "json"], default="text")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str) -> Any:
+        parser = subparsers.add_parser(name, parents=[common], help=help)
+        parser.set_defaults(func=func)
+        return parser
+
+    add("status", run_status, "groups x nodes: where each group runs, health, frozen, last move")
+    migrate = add("migrate", run_migrate, "move a group by hand")
+    migrate.add_argument("group")
+    migrate.add_argument("--to", dest="target", required=True, metavar="NODE")
+    migrate.add_argument("--dry-run", action="store_true", help="print the plan, do nothing")
+    migrate.add_argument(
+        "--force",
+        action="store_true",
+        help="no confirmation; override frozen and the missing fence agent",
+    )
+    for verb in ("release", "acquire"):
+        parser = add(verb, run_local, f"{verb} a group on this node")
+        parser.add_argument("group")
+        parser.add_argument("--node", help="the node to act on (default: this host's)")
+        parser.add_argument("--force", action="store_true", help="no confirmation")
+    for verb in ("freeze", "unfreeze"):
+        parser = add(verb, run_freeze, f"{verb} a group or the whole cluster, on every node")
+        which = parser.add_mutually_exclusive_group(required=True)
+        which.add_argument("group", nargs="?")
+        which.add_argument("--all", action="store_true", help="the whole cluster")
+    history = add("history", run_history, "moves from every node's journal")
+    history.add_argument("group", nargs="?")
+    replay = add("replay", run_replay, "run a saved Alertmanager payload through the decision")
+    replay.add_argument("payload", type=Path)
+    replay.add_argument("--execute", action="store_true", help="act (default: dry run)")
+    replay.add_argument("--force", action="store_true", help="no confirmation")
+
+
+def _peers(config: ClusterConfig) -> dict[str, HttpPeer]:
+    token = read_token(config)
+    return {name: HttpPeer.for_node(config, name, token) for name in config.nodes}
+
+
+def _confirm(question: str, force: bool) -> bool:
+    if force:
+        return True
+    print(f"{question} [y/N] ", end="", flush=True)
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def _print_outcomes(args: argparse.Namespace, outcomes: dict[str, Outcome | str]) -> int:
+    """Print each node's outcome (or why it did not answer); the exit code of the worst one."""
+    if args.output == "json":
+        print(
+            json.dumps(
+                {
+                    n: o.to_json() if isinstance(o, Outcome) else {"unreachable": o}
+                    for n, o in outcomes.items()
+                },
+                indent=2,
+            )
+        )
+    else:
+        for node, outcome in outcomes.items():
+            print(
+                f"{node}: {outcome if isinstance(outcome, Outcome) else 'unreachable: ' + outcome}"
+            )
+    codes = [
+        _EXIT[o.status] if isinstance(o, Outcome) else exitcodes.UNREACHABLE
+        for o in outcomes.values()
+    ]
+    return max(codes, default=exitcodes.OK)
+
+
+def _call(peer: HttpPeer, action: Callable[[HttpPeer], Outcome]) -> Outcome | str:
+    try:
+        return action(peer)
+    except PeerUnreachable as exc:
+        return str(exc)
+
+
+# ---- status --------------------------------------------------------------------------------
+
+
+def _network(node: str, statuses: dict[str, NodeStatus | None]) -> str:
+    """ok, isolated (only this node fails its checks) or outage (every node that answers fails)."""
+    own = statuses[node]
+    if own is None:
+        return "unknown"
+    if own.network != "failed":
+        return own.network
+    others = [s for n, s in statuses.items() if n != node and s is not None]
+    return "outage" if others and all(s.network == "failed" for s in others) else "isolated"
+
+
+def cluster_status(config: ClusterConfig) -> dict[str, Any]:
+    """The status document of ``gardien status --output json`` (see DESIGN.md)."""
+    statuses: dict[str, NodeStatus | None] = {}
+    for name, peer in _peers(config).items():
+        try:
+            statuses[name] = NodeStatus.model_validate(peer.status())
+        except PeerUnreachable:
+            statuses[name] = None
+    groups = {}
+    for group in config.groups:
+        known = {n: s.groups[group] for n, s in statuses.items() if s and group in s.groups}
+        holders = [n for n, g in known.items() if g.held]
+        active = holders[0] if len(holders) == 1 else None
+        ages = [g.last_change_age for g in known.values() if g.last_change_age is not None]
+        groups[group] = {
+            "active_node": active,
+            "held_by": holders,
+            "healthy": bool(known[active].agent.get("healthy")) if active else False,
+            "frozen": any(g.frozen for g in known.values()),
+            "settling": any(g.settling for g in known.values()),
+            "move_in_progress": any(g.move_in_progress for g in known.values()),
+            "last_change_seconds_ago": min(ages) if ages else None,
+        }
+    nodes = {
+        name: {
+            "reachable": s is not None,
+            "network": _network(name, statuses),
+            "cluster_frozen": bool(s and s.cluster_frozen),
+        }
+        for name, s in statuses.items()
+    }
+    return {"cluster": config.cluster, "groups": groups, "nodes": nodes}
+
+
+def _status_text(config: ClusterConfig, doc: dict[str, Any]) -> str:
+    nodes = list(config.nodes)
+    lines = [f"Cluster {doc['cluster']}", "", "Nodes:"]
+    for name, node in doc["nodes"].items():
+        state = "reachable" if node["reachable"] else "UNREACHABLE"
+        frozen = "  cluster FROZEN" if node["cluster_frozen"] else ""
+        lines.append(f"  {name:<12} {state:<12} network {node['network']}{frozen}")
+    width = max([len("GROUP"), *map(len, config.groups)]) + 2
+    header = "GROUP".ljust(width) + "".join(n.ljust(10) for n in nodes) + "HEALTH   FLAGS"
+    lines += ["", header]
+    for group, g in doc["groups"].items():
+        cells = []
+        for node in nodes:
+            if not doc["nodes"][node]["reachable"]:
+                cells.append("?")
+            else:
+                cells.append("ACTIVE" if node in g["held_by"] else "-")
+        health = "ok" if g["healthy"] else ("stopped" if not g["held_by"] else "FAILED")
+        flags = [f for f in ("frozen", "settling", "move_in_progress") if g[f]]
+        if len(g["held_by"]) > 1:
+            flags.append("SPLIT-BRAIN")
+        lines.append(
+            group.ljust(width)
+            + "".join(c.ljust(10) for c in cells)
+            + health.ljust(9)
+            + ",".join(flags)
+        )
+    return "\n".join(lines)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    config = load_config(args.config_file, check_files=False)
+    doc = cluster_status(config)
+    print(json.dumps(doc, indent=2) if args.output == "json" else _status_text(config, doc))
+    if not any(n["reachable"] for n in doc["nodes"].values()):
+        return exitcodes.UNREACHABLE
+    return exitcodes.OK
+
+
+# ---- actions -------------------------------------------------------------------------------
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    config = load_config(args.config_file, check_files=False)
+    if args.group not in config.groups or args.target not in config.nodes:
+        print(f"gardien: unknown group {args.group!r} or node {args.target!r}", file=sys.stderr)
+        return exitcodes.USAGE
+    if not args.dry_run and not _confirm(f"Move {args.group} to {args.target}?", args.force):
+        return exitcodes.ABORTED
+    peer = _peers(config)[args.target]
+    outcome = _call(peer, lambda p: p.migrate(args.group, args.target, args.dry_run, args.force))
+    code = _print_outcomes(args, {args.target: outcome})
+    if args.dry_run and isinstance(outcome, Outcome) and args.output == "text":
+        print(outcome.details.get("plan", ""))
+    return code
+
+
+def run_local(args: argparse.Namespace) -> int:
+    config = load_config(args.config_file, check_files=False)
+    if args.group not in config.groups:
+        print(f"gardien: unknown group {args.group!r}", file=sys.stderr)
+        return exitcodes.USAGE
+    node = args.node or local_node(config)
+    verb = args.command
+    if not _confirm(f"{verb.capitalize()} {args.group} on {node}?", args.force):
+        return exitcodes.ABORTED
+    peer = _peers(config)[node]
+    action = peer.release if verb == "release" else peer.acquire
+    return _print_outcomes(args, {node: _call(peer, lambda _p: action(args.group))})
+
+
+def run_freeze(args: argparse.Namespace) -> int:
+    config = load_config(args.config_file, check_files=False)
+    if args.group is not None and args.group not in config.groups:
+        print(f"gardien: unknown group {args.group!r}", file=sys.stderr)
+        return exitcodes.USAGE
+    frozen = args.command == "freeze"
+    group = None if args.all else args.group
+    return _print_outcomes(
+        args,
+        {
+            name: _call(peer, lambda p: p.freeze(group, frozen))
+            for name, peer in _peers(config).items()
+        },
+    )
+
+
+def run_history(args: argparse.Namespace) -> int:
+    config = load_config(args.config_file, check_files=False)
+    moves: list[dict[str, Any]] = []
+    unreachable = []
+    for name, peer in _peers(config).items():
+        try:
+            moves += [{"node": name, **m} for m in peer.history(args.group)]
+        except PeerUnreachable as exc:
+            unreachable.append(str(exc))
+    moves.sort(key=lambda m: m["started"], reverse=True)
+    if args.output == "json":
+        print(json.dumps(moves, indent=2))
+    else:
+        for move in moves:
+            when = datetime.fromtimestamp(move["started"]).isoformat(sep=" ", timespec="seconds")
+            where = f"{move['source'] or '-'} -> {move['target'] or '-'}"
+            print(
+                f"{when}  {move['group']:<10} {move['kind']:<8} {where:<20} "
+                f"{move['status'] or 'UNFINISHED'}: {move['message'] or ''}"
+            )
+            for step in move["steps"]:
+                took = f"{step['duration']:.1f} s" if step["duration"] is not None else "-"
+                print(f"      {step['state']:<9} {took:>8}  {step['description']}")
+    for problem in unreachable:
+        print(f"unreachable: {problem}", file=sys.stderr)
+    return exitcodes.UNREACHABLE if unreachable and not moves else exitcodes.OK
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    config = load_config(args.config_file, check_files=False)
+    body = args.payload.read_bytes()
+    try:
+        parse_payload(body)
+    except PayloadError as exc:
+        print(f"gardien: {args.payload}: {exc}", file=sys.stderr)
+        return exitcodes.CONFIG_INVALID
+    if args.execute and not _confirm("Act on this payload (moves may run)?", args.force):
+        return exitcodes.ABORTED
+    results: dict[str, Outcome | str] = {}
+    for name, peer in _peers(config).items():
+        try:
+            for i, outcome in enumerate(peer.decide(body, execute=args.execute)):
+                results[f"{name}#{i + 1}"] = outcome
+        except PeerUnreachable as exc:
+            results[name] = str(exc)
+    return _print_outcomes(args, results)

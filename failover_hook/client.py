@@ -1,0 +1,173 @@
+"""The HTTP client of a hook's API, used hook-to-hook (as the mover's peer) and by the CLI.
+
+A hook that does not answer raises :class:`PeerUnreachable`: its state is unknown, never assumed
+down.  Answers that carry an outcome (409 "already in progress", 422 refused...) are returned as
+that :class:`Outcome`; only transport failures and refused credentials raise.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from failover_hook.outcome import Outcome
+from failover_hook.peers import PeerUnreachable
+from gardien.config import ClusterConfig
+from gardien.errors import GardienError
+
+log = logging.getLogger(__name__)
+
+
+class HookAuthError(GardienError):
+    """The hook refused our credentials (401)."""
+
+
+def read_token(config: ClusterConfig) -> str | None:
+    file = config.hook.token_file
+    return Path(file).read_text(encoding="utf-8").strip() if file else None
+
+
+def group_budget(config: ClusterConfig, group: str) -> float:
+    """Seconds a release or acquire of ``group`` may take: every step's own timeout, plus slack."""
+    spec = config.groups[group]
+    services = sum(s.start_timeout + s.stop_timeout for s in spec.services)
+    volume = spec.volume.stop_timeout if spec.volume else 0.0
+    return services + volume + 30.0
+
+
+class HttpPeer:
+    """One node's hook API."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        token: str | None,
+        timeout: float,
+        config: ClusterConfig,
+        session: requests.Session | None = None,
+        verify: bool | str = True,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._config = config
+        self._session = session or requests.Session()
+        self._session.verify = verify
+        if token:
+            self._session.headers["Authorization"] = f"Bearer {token}"
+
+    @classmethod
+    def for_node(
+        cls,
+        config: ClusterConfig,
+        node: str,
+        token: str | None,
+        *,
+        scheme: str = "http",
+        verify: bool | str = True,
+    ) -> HttpPeer:
+        address = config.nodes[node].address
+        host = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
+        return cls(
+            node,
+            f"{scheme}://{host}:{config.hook.port}",
+            token=token,
+            timeout=config.hook.request_timeout,
+            config=config,
+            verify=verify,
+        )
+
+    def _call(
+        self, method: str, path: str, read_timeout: float | None = None, **kwargs: Any
+    ) -> requests.Response:
+        try:
+            response = self._session.request(
+                method,
+                self.base_url + path,
+                timeout=(self.timeout, read_timeout or self.timeout),
+                **kwargs,
+            )
+        except requests.RequestException as exc:
+            raise PeerUnreachable(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code == 401:
+            raise HookAuthError(f"{self.name}: the hook refused our credentials (check the token)")
+        return response
+
+    def _outcome(self, response: requests.Response) -> Outcome:
+        try:
+            return Outcome.from_json(response.json())
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PeerUnreachable(
+                f"{self.name}: unexpected answer {response.status_code}: {response.text[:200]}"
+            ) from exc
+
+    def status(self) -> dict[str, Any]:
+        response = self._call("GET", "/api/v1/status")
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+        return data
+
+    def release(self, group: str) -> Outcome:
+        return self._outcome(
+            self._call("POST", f"/api/v1/groups/{group}/release", group_budget(self._config, group))
+        )
+
+    def acquire(self, group: str) -> Outcome:
+        return self._outcome(
+            self._call("POST", f"/api/v1/groups/{group}/acquire", group_budget(self._config, group))
+        )
+
+    def freeze(self, group: str | None, frozen: bool) -> Outcome:
+        verb = "freeze" if frozen else "unfreeze"
+        path = f"/api/v1/groups/{group}/{verb}" if group else f"/api/v1/{verb}"
+        return self._outcome(self._call("POST", path))
+
+    def migrate(
+        self, group: str, target: str, dry_run: bool = False, force: bool = False
+    ) -> Outcome:
+        budget = 2 * group_budget(self._config, group) + self._fence_budget()
+        return self._outcome(
+            self._call(
+                "POST",
+                f"/api/v1/groups/{group}/migrate",
+                budget,
+                json={"target": target, "dry_run": dry_run, "force": force},
+            )
+        )
+
+    def _fence_budget(self) -> float:
+        return max((f.timeout for f in self._config.fencing.values()), default=0.0)
+
+    def history(self, group: str | None = None) -> list[dict[str, Any]]:
+        response = self._call("GET", "/api/v1/history", params={"group": group} if group else {})
+        response.raise_for_status()
+        moves: list[dict[str, Any]] = response.json()["moves"]
+        return moves
+
+    def decide(self, payload: bytes, execute: bool = False) -> list[Outcome]:
+        """Run a webhook payload through this hook's decision, synchronously (replay)."""
+        budget = (
+            (
+                2 * max((group_budget(self._config, g) for g in self._config.groups), default=0.0)
+                + self._fence_budget()
+            )
+            if execute
+            else None
+        )
+        response = self._call(
+            "POST",
+            "/api/v1/decide",
+            budget,
+            data=payload,
+            params={"execute": "1" if execute else "0"},
+            headers={"Content-Type": "application/json"},
+        )
+        if response.status_code != 200:
+            return [self._outcome(response)]
+        return [Outcome.from_json(o) for o in response.json()["outcomes"]]

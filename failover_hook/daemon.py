@@ -1,0 +1,97 @@
+"""The ``gardien hook`` daemon: the engine, the hook and its web server, until a signal."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+from failover_hook.agent import LocalAgent
+from failover_hook.app import create_app
+from failover_hook.client import HttpPeer, read_token
+from failover_hook.command import local_node
+from failover_hook.commands import CommandRunner
+from failover_hook.fencing import Fencer
+from failover_hook.hook import Hook
+from failover_hook.journal import Journal
+from failover_hook.move import Mover
+from failover_hook.network import NetworkCheck
+from gardien import exitcodes
+from gardien.config import ClusterConfig, load_config
+from gardien.errors import ConfigError
+from gardien.web import Authenticator, BearerToken, WebServer, load_web_config
+
+log = logging.getLogger(__name__)
+
+
+def build_hook(config: ClusterConfig, node: str, state_dir: Path, dry_run: bool) -> Hook:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    journal = Journal.in_state_dir(state_dir)
+    runner = CommandRunner()
+    agent = LocalAgent(config, node, state_dir, runner=runner, journal=journal)
+    token = read_token(config)
+    peers = {name: HttpPeer.for_node(config, name, token) for name in config.nodes if name != node}
+    mover = Mover(config, node, journal, agent, peers, Fencer(config, runner))
+    return Hook(
+        config,
+        node,
+        state_dir,
+        agent=agent,
+        mover=mover,
+        journal=journal,
+        peers=peers,
+        network=NetworkCheck(config.network),
+        dry_run=dry_run,
+        workers=max(2, min(8, len(config.groups))),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config_file)
+    node = args.node or local_node(config)
+    if node not in config.nodes:
+        raise ConfigError(str(config.source), [f"--node {node}: not a node of the config"])
+    web_config = load_web_config(args.web_config_file)
+    hook = build_hook(config, node, args.state_dir, args.dry_run)
+    authenticators: list[Authenticator] = []
+    token = read_token(config)
+    if token:
+        authenticators.append(BearerToken(token))
+    elif not web_config.basic_auth_users:
+        log.warning(
+            "no hook.token_file and no basic_auth_users: the API is open to anyone who reaches it"
+        )
+    if not args.dry_run:
+        hook.recover()
+    server = WebServer(
+        create_app(hook),
+        args.listen_address or f":{config.hook.port}",
+        web_config,
+        authenticators=authenticators,
+        server_name="gardien-hook",
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.start()
+    log.info(
+        "hook of %s ready (cluster %s, %d groups%s)",
+        node,
+        config.cluster,
+        len(config.groups),
+        ", dry run" if args.dry_run else "",
+    )
+    try:
+        stop.wait()
+    finally:
+        server.stop()
+        hook.shutdown()
+    return exitcodes.OK

@@ -1,0 +1,419 @@
+"""The node agent and webhook receiver behind ``gardien hook``'s API (the HTTP layer is app.py).
+
+One executor runs every decision and move, off the request thread, so the webhook answers at once.
+A group is *claimed* while it is decided on and moved: a second alert, API call or migrate about a
+claimed group answers "already in progress" instead of queueing a second move.  Deliveries are
+idempotent on (group, fingerprint, startsAt): retries and the duplicate deliveries of an
+Alertmanager cluster cause one move.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from failover_hook.agent import LocalAgent
+from failover_hook.decide import ClusterView, Failure, Move, decide, failures
+from failover_hook.freeze import FreezeStore
+from failover_hook.journal import Journal, MoveRecord
+from failover_hook.metrics import GroupGauges, HookMetrics
+from failover_hook.move import Mover, PlanError
+from failover_hook.network import NetworkCheck
+from failover_hook.outcome import Outcome, Status
+from failover_hook.peers import PeerClient, PeerUnreachable
+from failover_hook.plan import Plan
+from failover_hook.status import GroupStatus, NodeStatus
+from failover_hook.webhook import GROUP_FAILED, Alert, Payload
+from gardien.config import ClusterConfig
+
+log = logging.getLogger(__name__)
+
+_SEEN_LIMIT = 10_000
+"""Delivery keys remembered; Alertmanager re-sends an alert for hours, not for 10,000 failures."""
+_DECISIONS_KEPT = 500
+
+
+def _end(record: MoveRecord) -> float:
+    return record.finished if record.finished is not None else record.started
+
+
+def _action(outcome: Outcome) -> str:
+    """The ``action`` label of ``gardien_hook_decisions_total`` for an outcome."""
+    if outcome.details.get("duplicate"):
+        return "duplicate"
+    if outcome.details.get("dry_run"):
+        return "dry_run"
+    return {Status.DONE: "moved"}.get(outcome.status, str(outcome.status))
+
+
+class Hook:
+    def __init__(
+        self,
+        config: ClusterConfig,
+        node: str,
+        state_dir: Path,
+        *,
+        agent: LocalAgent,
+        mover: Mover,
+        journal: Journal,
+        peers: Mapping[str, PeerClient],
+        network: NetworkCheck,
+        dry_run: bool = False,
+        workers: int = 4,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.node = node
+        self.agent = agent
+        self.mover = mover
+        self.journal = journal
+        self.peers = dict(peers)
+        self.network = network
+        self.dry_run = dry_run
+        self.freeze = FreezeStore(state_dir)
+        self._clock = clock
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._claimed: set[str] = set()
+        self._seen: OrderedDict[tuple[str, str, str], bool] = OrderedDict()
+        self._decisions: deque[dict[str, Any]] = deque(maxlen=_DECISIONS_KEPT)
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decide")
+        self.metrics = HookMetrics(config.groups, self._gauges)
+
+    # ---- state ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _claim(self, group: str) -> Iterator[bool]:
+        """True and the group held for the block, or False when another action holds it."""
+        with self._lock:
+            if group in self._claimed:
+                got = False
+            else:
+                self._claimed.add(group)
+                got = True
+        try:
+            yield got
+        finally:
+            if got:
+                with self._lock:
+                    self._claimed.discard(group)
+
+    def _in_progress(self, group: str) -> Outcome:
+        return Outcome(Status.IN_PROGRESS, f"already in progress: {group}", group)
+
+    def _journaled(self, group: str) -> tuple[float | None, tuple[float, ...], float | None]:
+        """From the journal: seconds since the group last changed on this node (moved, acquired
+        or released), the ages of its moves within ``hook.window``, the time of its last move."""
+        records = self.journal.history(group)
+        now = self._clock()
+        changes = [_end(r) for r in records if r.status != str(Status.NOTHING_TO_DO)]
+        moves = [r.started for r in records if r.kind == "move"]
+        ages = tuple(sorted(a for a in (now - t for t in moves) if a < self.config.hook.window))
+        return (max(now - max(changes), 0.0) if changes else None, ages, max(moves, default=None))
+
+    def status(self) -> NodeStatus:
+        verdict, targets = self.network.check()
+        groups = {}
+        for name in self.config.groups:
+            agent = self.agent.status(name)
+            age, move_ages, _last = self._journaled(name)
+            with self._lock:
+                claimed = name in self._claimed
+            groups[name] = GroupStatus(
+                held=bool(agent.get("held", False)),
+                frozen=self.freeze.group(name),
+                move_in_progress=claimed,
+                settling=age is not None and age < self.config.hook.settle,
+                last_change_age=age,
+                move_ages=move_ages,
+                agent=agent,
+            )
+        return NodeStatus(
+            node=self.node,
+            cluster=self.config.cluster,
+            network=verdict,
+            network_targets=targets,
+            cluster_frozen=self.freeze.cluster,
+            dry_run=self.dry_run,
+            groups=groups,
+        )
+
+    def view(self) -> ClusterView:
+        """Every node's status: this one's own, the peers' over their API (None: no answer)."""
+        statuses: dict[str, NodeStatus | None] = {self.node: self.status()}
+        for name, peer in self.peers.items():
+            try:
+                statuses[name] = NodeStatus.model_validate(peer.status())
+            except (PeerUnreachable, ValueError) as exc:
+                log.warning("status of %s unknown: %s", name, exc)
+                statuses[name] = None
+        return ClusterView(self.node, statuses)
+
+    def _gauges(self) -> tuple[bool, dict[str, GroupGauges]]:
+        gauges = {}
+        held = self.agent.held()
+        for name in self.config.groups:
+            age, _ages, last_move = self._journaled(name)
+            with self._lock:
+                claimed = name in self._claimed
+            gauges[name] = GroupGauges(
+                held=name in held,
+                frozen=self.freeze.group(name),
+                settling=age is not None and age < self.config.hook.settle,
+                move_in_progress=claimed,
+                last_move=last_move,
+            )
+        return self.freeze.cluster, gauges
+
+    def decisions(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._decisions)
+
+    def _record(self, outcome: Outcome, alert: Alert | None = None) -> Outcome:
+        level = logging.DEBUG if outcome.status == Status.IGNORED else logging.INFO
+        log.log(level, "%s", outcome.message)
+        self.metrics.decisions.labels(_action(outcome)).inc()
+        entry = {"time": self._clock(), **outcome.to_json()}
+        if alert is not None:
+            entry["alert"] = {
+                "labels": alert.labels,
+                "fingerprint": alert.fingerprint,
+                "startsAt": alert.starts_at.isoformat(),
+            }
+        with self._lock:
+            self._decisions.append(entry)
+        return outcome
+
+    # ---- agent API -------------------------------------------------------------------------
+
+    def _local(self, group: str, verb: str, action: Callable[[str], Outcome]) -> Outcome:
+        with self._claim(group) as mine:
+            if not mine:
+                return self._in_progress(group)
+            if self.dry_run:
+                return Outcome(
+                    Status.NOTHING_TO_DO, f"dry run: would {verb} {group}", group, {"dry_run": True}
+                )
+            outcome = action(group)
+            log.info("%s %s: %s", verb, group, outcome.message)
+            return outcome
+
+    def release(self, group: str) -> Outcome:
+        return self._local(group, "release", self.agent.release)
+
+    def acquire(self, group: str) -> Outcome:
+        return self._local(group, "acquire", self.agent.acquire)
+
+    def set_frozen(self, group: str | None, frozen: bool) -> Outcome:
+        what = group or "cluster"
+        verb = "frozen" if frozen else "unfrozen"
+        changed = self.freeze.set(group, frozen)
+        status = Status.DONE if changed else Status.NOTHING_TO_DO
+        message = f"{what} {verb} on {self.node}" if changed else f"{what} already {verb}"
+        log.info("%s", message)
+        return Outcome(status, message, group)
+
+    def history(self, group: str | None = None) -> list[dict[str, Any]]:
+        return [record.to_json() for record in self.journal.history(group)]
+
+    # ---- moves -----------------------------------------------------------------------------
+
+    def _plan(self, move: Move, trigger: str) -> Plan | Outcome:
+        try:
+            return self.mover.plan(move.group, move.source, move.target, trigger=trigger)
+        except PlanError as exc:
+            return Outcome(Status.REFUSED, f"refused: {exc}", move.group)
+
+    def _execute(self, plan: Plan, force: bool = False) -> Outcome:
+        started = self._monotonic()
+        outcome = self.mover.execute(plan, force=force)
+        self.metrics.move_duration.labels(plan.group).observe(self._monotonic() - started)
+        self.metrics.moves.labels(plan.group).inc()
+        if not outcome.ok:
+            self.metrics.moves_failed.labels(plan.group).inc()
+        return outcome
+
+    def migrate(
+        self, group: str, target: str, dry_run: bool = False, force: bool = False
+    ) -> Outcome:
+        """A move by hand, run by the target's hook: gates of safety apply, anti-flap does not."""
+        if target != self.node:
+            return Outcome(
+                Status.REFUSED,
+                f"refused: migrate runs on the target's hook ({target}), not {self.node}",
+                group,
+            )
+        with self._claim(group) as mine:
+            if not mine:
+                return self._in_progress(group)
+            return self._migrate(group, target, dry_run, force)
+
+    def _migrate(self, group: str, target: str, dry_run: bool, force: bool) -> Outcome:
+        view = self.view()
+        holders = view.holders(group)
+        refusal = None
+        if not force and (view.cluster_frozen() or view.frozen(group)):
+            refusal = f"refused: {group} frozen (use --force)"
+        elif not force and len(holders) > 1:
+            refusal = f"refused: {group} held by {' and '.join(holders)} (split brain)"
+        if refusal:
+            return Outcome(Status.REFUSED, refusal, group)
+        if holders == [target]:
+            return Outcome(Status.NOTHING_TO_DO, f"{group} already active on {target}", group)
+        # a node that does not answer may still run the group: the mover asks it to release and
+        # fences it when it cannot be reached
+        unknown = [
+            n for n in self.config.groups[group].nodes if n != target and view.status(n) is None
+        ]
+        source = next((n for n in holders if n != target), unknown[0] if unknown else None)
+        move = Move(group, source, target)
+        plan = self._plan(move, "manual")
+        if isinstance(plan, Outcome):
+            return plan
+        if dry_run or self.dry_run:
+            return Outcome(
+                Status.NOTHING_TO_DO,
+                f"dry run: would move {move.describe()}",
+                group,
+                {"dry_run": True, "plan": plan.describe()},
+            )
+        return self._execute(plan, force)
+
+    # ---- alerts ----------------------------------------------------------------------------
+
+    def _decide_failure(self, failure: Failure, execute: bool) -> Outcome:
+        """Decide; only the target claims the group, then decides again on a fresh view.
+
+        Hooks that do not act never claim: a claim there would answer "in progress" to the
+        target's request to release the group.
+        """
+        result = decide(failure, self.config, self.view())
+        if isinstance(result, Outcome):
+            return result
+        if not execute:
+            return Outcome(
+                Status.DONE,
+                f"dry run: would move {result.describe()}",
+                result.group,
+                {"dry_run": True, "source": result.source, "target": result.target},
+            )
+        with self._claim(failure.group) as mine:
+            if not mine:
+                return self._in_progress(failure.group)
+            result = decide(failure, self.config, self.view())
+            if isinstance(result, Outcome):
+                return result
+            plan = self._plan(result, "alert")
+            return plan if isinstance(plan, Outcome) else self._execute(plan)
+
+    def handle(self, alert: Alert, execute: bool) -> list[Outcome]:
+        """Every decision one alert leads to (several groups for a node alert)."""
+        if not alert.is_failover:
+            state = "resolved" if not alert.firing else "not a failover alert"
+            return [
+                Outcome(
+                    Status.IGNORED,
+                    f"ignored: {alert.alertname or '(no alertname)'} {state}",
+                    alert.labels.get("group"),
+                )
+            ]
+        if alert.alertname == GROUP_FAILED:
+            found = [Failure(alert.labels["group"], alert.labels["node"], alert.alertname)]
+        else:
+            found = failures(alert, self.config, self.view())
+        if not found:
+            return [
+                Outcome(
+                    Status.NOTHING_TO_DO,
+                    f"nothing to do: no group active on {alert.labels['node']}",
+                )
+            ]
+        return [self._decide_failure(f, execute) for f in found]
+
+    def decide_now(self, payload: Payload, execute: bool = False) -> list[Outcome]:
+        """Synchronous decision of a whole payload (``gardien replay``); nothing is deduplicated."""
+        return [
+            self._record(o, a)
+            for a in payload.alerts
+            for o in self.handle(a, execute and not self.dry_run)
+        ]
+
+    def receive(self, payload: Payload) -> list[Outcome]:
+        """Accept a notification: answers at once, decisions and moves run in the executor."""
+        answers = []
+        for alert in payload.alerts:
+            if not alert.is_failover:
+                answers.append(self._record(self.handle(alert, execute=False)[0], alert))
+                continue
+            with self._lock:
+                duplicate = alert.key in self._seen
+                if not duplicate:
+                    self._seen[alert.key] = False
+                    while len(self._seen) > _SEEN_LIMIT:
+                        self._seen.popitem(last=False)
+            if duplicate:
+                answers.append(
+                    self._record(
+                        Outcome(
+                            Status.IGNORED,
+                            f"duplicate: {alert.alertname} {alert.fingerprint} already handled",
+                            alert.labels.get("group"),
+                            {"duplicate": True},
+                        ),
+                        alert,
+                    )
+                )
+                continue
+            future = self._executor.submit(self.handle, alert, not self.dry_run)
+            future.add_done_callback(lambda f, a=alert: self._handled(a, f))  # type: ignore[misc]
+            answers.append(
+                Outcome(
+                    Status.IN_PROGRESS,
+                    f"accepted: {alert.alertname} {alert.fingerprint}",
+                    alert.labels.get("group"),
+                )
+            )
+        return answers
+
+    def _handled(self, alert: Alert, future: Future[list[Outcome]]) -> None:
+        try:
+            outcomes = future.result()
+        except Exception as exc:  # a bug must not lose the alert: it is decided again on retry
+            log.exception("deciding on %s failed", alert.alertname)
+            outcomes = [
+                Outcome(
+                    Status.FAILED,
+                    f"failed: {type(exc).__name__}: {exc}",
+                    alert.labels.get("group"),
+                    {"error": True},
+                )
+            ]
+        acted = any(
+            o.status in (Status.DONE, Status.FAILED) and not o.details.get("error")
+            for o in outcomes
+        )
+        with self._lock:
+            if not acted:
+                # a gate said no: a later delivery of the same alert is decided again
+                self._seen.pop(alert.key, None)
+        for outcome in outcomes:
+            self._record(outcome, alert)
+
+    def recover(self) -> list[Outcome]:
+        outcomes = self.mover.recover()
+        for outcome in outcomes:
+            log.info("recovery: %s", outcome.message)
+        if not outcomes:
+            log.info("recovery: no unfinished move in the journal")
+        return outcomes
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,162 @@
+"""The webhook receiver and API of real ``gardien hook`` processes, over real HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.hook.conftest import SAMPLE, HookPair, alert, payload
+
+MARKER = f"gardien-test-{uuid.uuid4().hex}"
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)", MARKER]
+
+
+def _sleepers() -> list[int]:
+    """PIDs of this module's own service processes (found by their unique marker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if MARKER.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def pair(make_pair) -> Iterator[HookPair]:
+    groups = {f"g{i}": {"nodes": ["node1", "node2"]} for i in range(1, 5)}
+    groups["g5"] = {"nodes": ["node1", "node2"], "services": [
+        {"name": "s5", "start": SLEEPER, "process": {"cmdline": MARKER}, "stop_timeout": 5}]}
+    try:
+        yield make_pair(groups=groups, hook={"settle": 0})
+    finally:
+        for pid in _sleepers():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _no_action(pair: HookPair, group: str) -> None:
+    for node in ("node1", "node2"):
+        assert pair.moves(node, group) == []
+        assert not [d for d in pair.decisions(node, group) if d["status"] != "ignored"]
+
+
+def test_requests_without_the_token_are_refused_and_do_nothing(pair: HookPair) -> None:
+    body = json.dumps(payload(alert(group="g1", node="node1")))
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic Zm9vOmJhcg=="}):
+        for method, path in (("POST", "/api/v1/alerts"), ("POST", "/api/v1/groups/g1/acquire"),
+                             ("POST", "/api/v1/freeze"), ("GET", "/api/v1/status"),
+                             ("GET", "/metrics")):
+            response = requests.request(method, pair.url("node2", path), data=body,
+                                        headers=headers, timeout=10)
+            assert response.status_code == 401, (method, path, headers)
+    assert requests.get(pair.url("node2", "/-/healthy"), timeout=10).status_code == 200
+    assert not pair.held("node2", "g1")
+    assert pair.get("node2", "/api/v1/status")["cluster_frozen"] is False
+    _no_action(pair, "g1")
+
+
+def test_invalid_payloads_are_refused_with_4xx_and_no_action(pair: HookPair) -> None:
+    good = payload(alert(group="g2", node="node1"))
+    cases = {
+        b"{not json": 400,
+        b"\xff\xfe": 400,
+        json.dumps({**good, "version": "3"}).encode(): 400,
+        json.dumps({**good, "version": 4}).encode(): 400,
+        json.dumps({**good, "alerts": "x"}).encode(): 400,
+        json.dumps(payload(alert(group="nope", node="node1"))).encode(): 422,
+        json.dumps(payload(alert(group="g2", node="node9"))).encode(): 422,
+        json.dumps(payload(alert(node="node1"))).encode(): 422,
+        json.dumps(payload(alert("GardienNodeDown", node="elsewhere"))).encode(): 422,
+        b"[" * 100_000: 400,
+        b" " * (1024 * 1024 + 1): 413,
+    }
+    for body, code in cases.items():
+        response = pair.post("node2", "/api/v1/alerts", data=body)
+        assert response.status_code == code, (body[:60], response.text)
+    # a good alert and an unknown one in the same notification: nothing acts
+    mixed = payload(alert(group="g2", node="node1"), alert(group="g2; reboot", node="node1"))
+    assert pair.send("node2", mixed).status_code == 422
+    _no_action(pair, "g2")
+    metrics = requests.get(pair.url("node2", "/metrics"), timeout=10,
+                           headers=pair.session.headers).text
+    assert 'gardien_hook_webhook_requests_total{code="422"} 5.0' in metrics
+    assert 'gardien_hook_webhook_requests_total{code="413"} 1.0' in metrics
+
+
+def test_resolved_and_foreign_alerts_start_no_move(pair: HookPair) -> None:
+    pair.post("node1", "/api/v1/groups/g3/acquire").raise_for_status()
+    resolved = payload(alert(group="g3", node="node1", status="resolved"))
+    for node in ("node1", "node2"):
+        assert pair.send(node, resolved).status_code == 200
+        # the real Alertmanager sample: an alert gardien does not act on, with unknown labels
+        assert pair.post(node, "/api/v1/alerts", data=SAMPLE.read_bytes()).status_code == 200
+    for node in ("node1", "node2"):
+        found = pair.wait_decisions(node, "g3")
+        assert [d["message"] for d in found] == ["ignored: GardienGroupFailed resolved"]
+        assert pair.moves(node, "g3") == []
+    assert pair.held("node1", "g3")
+
+
+def test_five_concurrent_deliveries_cause_one_move(pair: HookPair) -> None:
+    pair.post("node1", "/api/v1/groups/g4/acquire").raise_for_status()
+    body = payload(alert(group="g4", node="node1"))
+    answers: list[int] = []
+
+    def deliver(node: str) -> None:
+        answers.append(pair.send(node, body).status_code)
+
+    threads = [threading.Thread(target=deliver, args=(n,))
+               for n in ("node2", "node2", "node2", "node1", "node2", "node2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [200] * 6
+    found = pair.wait_decisions("node2", "g4", 5, lambda ds: any(
+        d["status"] == "done" for d in ds))
+    messages = sorted(d["message"] for d in found)
+    assert sum(m.startswith("moved g4 node1 -> node2") for m in messages) == 1, messages
+    assert sum(m.startswith("duplicate:") for m in messages) == 4, messages
+    assert len(messages) == 5
+    # later retries of the same alert are duplicates too
+    pair.send("node2", body)
+    assert len(pair.moves("node2", "g4")) == 1
+    assert pair.held("node2", "g4") and not pair.held("node1", "g4")
+    assert pair.wait_decisions("node1", "g4")[0]["message"] == "not mine: target is node2"
+
+
+def test_label_values_never_reach_a_shell(pair: HookPair, tmp_path: Path) -> None:
+    canary = tmp_path / "pwned"
+    nasty = f"$(touch {canary}); `touch {canary}` | touch {canary} && touch {canary}; '\"\n\\"
+    # unknown group or node full of metacharacters: refused, nothing runs
+    for labels in ({"group": nasty, "node": "node1"}, {"group": "g5", "node": nasty}):
+        assert pair.send("node2", payload(alert(**labels))).status_code == 422
+    assert pair.send("node2", payload(alert("GardienNodeDown", node=nasty))).status_code == 422
+    # a valid alert whose other labels and annotations carry metacharacters moves the group
+    pair.post("node1", "/api/v1/groups/g5/acquire").raise_for_status()
+    evil = alert(group="g5", node="node1", service=nasty, instance=nasty)
+    evil["annotations"] = {"summary": nasty, "description": nasty}
+    assert pair.send("node2", payload(evil)).status_code == 200
+    found = pair.wait_decisions("node2", "g5", 1, lambda ds: ds[-1]["status"] != "in_progress")
+    assert found[-1]["message"].startswith("moved g5 node1 -> node2"), found
+    assert not canary.exists()
+    [move] = pair.moves("node2", "g5")
+    assert [s["state"] for s in move["steps"]] == ["done", "skipped", "done"], move
+    assert nasty not in json.dumps(move) and "touch" not in json.dumps(move)
+    # what ran: exactly the configured service argv, once, on the target
+    [pid] = _sleepers()
+    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1] == [
+        a.encode() for a in SLEEPER]
+    for node in ("node1", "node2"):
+        assert nasty not in pair.log(node)
