@@ -9,7 +9,9 @@ with SIGCONT first because a stopped process acts on TERM only after CONT (LAB.m
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import subprocess
 import time
@@ -61,13 +63,17 @@ class Service(Resource):
 
     # -- what runs -----------------------------------------------------------------------------
 
+    def _spec(self, key: str) -> str | None:
+        """``pidfile`` or ``cmdline`` of the service's ``process`` spec."""
+        params = self.config.process.params if self.config.process else None
+        value = getattr(params, key, None)
+        return str(value) if value else None
+
     def pids(self) -> set[int]:
         """The live process tree of the service (empty without a ``process`` spec)."""
-        spec = self.config.process
-        if spec is None:
+        if self.config.process is None:
             return set()
-        pidfile: str | None = getattr(spec.params, "pidfile", None)
-        cmdline: str | None = getattr(spec.params, "cmdline", None)
+        pidfile, cmdline = self._spec("pidfile"), self._spec("cmdline")
         roots: list[int] = []
         if pidfile:
             pid = processes.pid_from_file(pidfile)
@@ -117,6 +123,7 @@ class Service(Resource):
             if not result.ok:
                 raise ResourceError(f"start of {self.config.name} failed: {result.describe()}")
         elif self.config.start:
+            self._remove_stale_pidfile()
             program = self.config.start[0]
             proc = self.runner.spawn(self.config.start, self.log_file)
         else:
@@ -135,6 +142,18 @@ class Service(Resource):
             kill_group(proc.pid)
             proc.wait()
         raise ResourceError(f"{failure} (after {self.start_timeout:g} s)")
+
+    def _remove_stale_pidfile(self) -> None:
+        """Remove a pid file naming a dead process (or a zombie a slow PID 1 did not reap yet).
+
+        A crash or a fence leaves it on the volume, and daemons such as Apache then refuse to start
+        ("already running").
+        """
+        pidfile = self._spec("pidfile")
+        if pidfile and os.path.exists(pidfile) and processes.pid_from_file(pidfile) is None:
+            log.info("%s: removing stale pid file %s", self.name, pidfile)
+            with contextlib.suppress(OSError):
+                os.unlink(pidfile)
 
     def _log_tail(self) -> str:
         if self.log_file is None:

@@ -1,0 +1,156 @@
+"""The engine's parts that need no namespace: command runner, plan, journal, fencer, mount table."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+import gardien.config  # noqa: F401 - import order (see tests/probes/conftest.py)
+from failover_hook.agent import LocalAgent
+from failover_hook.commands import CommandRunner
+from failover_hook.fencing import Fencer
+from failover_hook.journal import Journal
+from failover_hook.move import Mover, PlanError
+from failover_hook.outcome import Outcome, Status
+from failover_hook.plan import Action, Plan, StepState
+from failover_hook.resources.base import State
+from failover_hook.resources.volume import Volume
+from gardien.config.loader import parse_config
+from gardien.config.model import ClusterConfig
+
+CONFIG = """
+cluster: t
+nodes: {node1: {address: 10.213.250.1}, node2: {address: 10.213.250.2}}
+fencing:
+  node2:
+    command: [%(python)s, -c, "import sys; sys.exit(int(sys.argv[1]))", "%(rc)s"]
+    timeout: 5s
+groups:
+  php4:
+    nodes: [node1, node2]
+    volume: {device: /dev/loop99, mountpoint: /srv/php4}
+    vip: {address: 10.213.250.41/24, interface: eth0}
+    services:
+      - name: apache-php4
+        start: [apachectl, -k, start]
+        stop: [apachectl, -k, stop]
+        process: {pidfile: /run/apache-php4.pid}
+"""
+
+
+def config(fence_rc: int = 0) -> ClusterConfig:
+    return parse_config(CONFIG % {"python": sys.executable, "rc": fence_rc}, check_files=False)
+
+
+def test_runner_records_argv_and_captures_output() -> None:
+    runner = CommandRunner()
+    result = runner.run(["sh", "-c", "echo out; echo err >&2; exit 3"], timeout=10)
+    assert (result.rc, result.stdout, result.stderr) == (3, "out\n", "err\n")
+    assert result.describe() == "sh exited 3: err"
+    missing = runner.run(["/nonexistent/program"], timeout=10)
+    assert missing.rc == 127 and not missing.ok
+    assert runner.ran == [["sh", "-c", "echo out; echo err >&2; exit 3"], ["/nonexistent/program"]]
+
+
+def test_runner_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    result = CommandRunner().run(["sh", "-c", f"sleep 60 & echo $! > {pidfile}; wait"], timeout=0.5)
+    assert result.timed_out and not result.ok
+    child = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):
+        for _ in range(100):  # the killed grandchild may need a moment to be reaped
+            os.kill(child, 0)
+            status = Path(f"/proc/{child}/status").read_text()
+            if "State:\tZ" in status:
+                raise ProcessLookupError
+            os.sched_yield()
+
+
+def test_runner_does_not_wait_for_a_daemon_holding_its_output(tmp_path: Path) -> None:
+    """``apachectl -k start`` leaves a daemon with the command's stdout; run() returns anyway."""
+    pidfile = tmp_path / "daemon.pid"
+    script = f"setsid sleep 60 & echo $! > {pidfile}; echo started"
+    result = CommandRunner().run(["sh", "-c", script], timeout=20)
+    try:
+        assert result.ok and not result.timed_out and result.stdout == "started\n"
+    finally:
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def test_plan_is_printable_and_round_trips() -> None:
+    cfg = config()
+    agent = LocalAgent(cfg, "node1", Path("/nonexistent-state"), journal=_memory_journal())
+    mover = Mover(cfg, "node1", agent.journal, agent, {}, Fencer(cfg))
+    plan = mover.plan("php4", "node2", "node1")
+    assert plan.describe().splitlines() == [
+        "move php4 node2 -> node1",
+        "  1. release php4 on node2 (remote); undo: acquire php4 on node2",
+        "  2. fence node2 if step 1 fails or node2 is unreachable; undo: none",
+        "  3. acquire php4 on node1 (local: volume /srv/php4, vip 10.213.250.41/24, "
+        "service apache-php4); undo: release php4 on node1",
+    ]
+    assert Plan.from_json(plan.to_json()) == plan
+    nowhere = mover.plan("php4", None, "node1")
+    assert [s.action for s in nowhere.steps] == [Action.ACQUIRE]
+    remote = Mover(cfg, "node2", agent.journal, agent, {}, Fencer(cfg))
+    no_fence = remote.plan("php4", "node1", "node2")
+    assert no_fence.notes == (
+        "no fence agent for node1: the move is refused if node1 cannot release (unless forced)",
+    )
+    with pytest.raises(PlanError, match="cannot run on 'node3'"):
+        mover.plan("php4", "node1", "node3")
+
+
+def _memory_journal() -> Journal:
+    return Journal(Path(":memory:"))
+
+
+def test_journal_keeps_plans_steps_and_outcomes(tmp_path: Path) -> None:
+    cfg = config()
+    journal = Journal.in_state_dir(tmp_path)
+    agent = LocalAgent(cfg, "node1", tmp_path, journal=journal)
+    plan = Mover(cfg, "node1", journal, agent, {}, Fencer(cfg)).plan("php4", "node2", "node1")
+    move = journal.begin_move(plan)
+    journal.step_started(move, 0)
+    journal.step_finished(move, 0, StepState.DONE, "released php4 on node2 in 0.3 s")
+    [unfinished] = journal.unfinished("move")
+    assert unfinished.plan == plan and unfinished.steps[0].state is StepState.DONE
+    assert unfinished.steps[0].duration is not None and unfinished.steps[1].started is None
+    journal.finish(move, Outcome(Status.DONE, "moved php4 node2 -> node1 in 1.0 s", "php4"))
+    local = journal.begin_local("php4", "node1", "acquire", ["start volume /srv/php4"], "api")
+    reopened = Journal(tmp_path / "journal.db")
+    assert [m.id for m in reopened.history("php4")] == [local, move]
+    assert reopened.get(move).status == "done" and not reopened.unfinished("move")
+    assert reopened.history("other") == []
+    assert reopened.get(move).to_json()["steps"][0]["message"] == "released php4 on node2 in 0.3 s"
+
+
+@pytest.mark.parametrize(("rc", "status"), [(0, Status.DONE), (1, Status.FAILED)])
+def test_fencer_runs_the_configured_command(rc: int, status: Status) -> None:
+    runner = CommandRunner()
+    fencer = Fencer(config(fence_rc=rc), runner)
+    outcome = fencer.fence("node2")
+    assert outcome.status is status
+    assert outcome.message.startswith("fenced node2 in " if rc == 0 else "fencing node2 failed: ")
+    assert runner.ran[0][-1] == str(rc)
+    refused = fencer.fence("node1")
+    assert refused.status is Status.REFUSED
+    assert refused.message == "no fence agent configured for node1"
+    assert len(runner.ran) == 1
+
+
+def test_volume_monitor_reads_the_mount_table(tmp_path: Path) -> None:
+    table = tmp_path / "mounts"
+    volume = Volume(config().groups["php4"].volume, CommandRunner(), mount_table=table)  # type: ignore[arg-type]
+    table.write_text("/dev/loop99 /srv/php4 ext4 rw 0 0\n")
+    assert volume.monitor().state is State.RUNNING
+    table.write_text("/dev/loop7 /srv/php4 ext4 rw 0 0\n")
+    assert volume.monitor().reason == "/dev/loop7 is mounted on /srv/php4"
+    table.write_text("/dev/loop99 /srv/other\\040dir ext4 rw 0 0\n")
+    assert volume.monitor().reason == "/dev/loop99 is mounted on /srv/other dir"
+    table.write_text("proc /proc proc rw 0 0\n")
+    assert volume.monitor().state is State.NOT_RUNNING
