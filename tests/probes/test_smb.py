@@ -75,7 +75,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmbServer]:
             ),
         )
         instance.write_config()
-        for name in ("a.txt", "b.txt", "c"):
+        for name in ("a.txt", "b.txt", "sub/c", "sub/d"):
+            (tmp / "pub" / name).parent.mkdir(exist_ok=True)
             (tmp / "pub" / name).write_text("x")
         (tmp / "priv" / "secret.txt").write_text("x")
         node.run(instance.add_user_argv(USER), input=f"{PASSWORD}\n{PASSWORD}\n")
@@ -104,6 +105,18 @@ def test_lists_one_share_anonymously(server: SmbServer) -> None:
     result = server.probe(share="pub")[0].run()
     assert result.ok, result.reason
     assert result.values == {"entries": 3}
+
+
+def test_lists_a_folder_of_a_share(server: SmbServer) -> None:
+    result = server.probe(share="pub", directory="sub")[0].run()
+    assert result.ok, result.reason
+    assert result.values == {"entries": 2}
+
+
+def test_no_server_fails(server: SmbServer) -> None:
+    result = server.probe(port=1)[0].run()
+    assert not result.ok
+    assert result.reason == "NT_STATUS_CONNECTION_REFUSED"
 
 
 def test_lists_a_share_with_a_credentials_file(server: SmbServer) -> None:
