@@ -330,9 +330,8 @@ class Mover:
         lock = self._moving[plan.group]
         with lock:
             if released:
-                first = next(
-                    i for i, s in enumerate(states) if s not in (StepState.DONE, StepState.SKIPPED)
-                )
+                done = (StepState.DONE, StepState.SKIPPED)
+                first = next((i for i, s in enumerate(states) if s not in done), len(states))
                 result = self._run(move.id, plan, False, first, _Progress(released=True))
                 outcome = _relabel(result, f"{label}: finished: {result.message}")
             else:

@@ -7,6 +7,7 @@ ARP, Apache, fencing (a fence script that really kills a node) and crashes (SIGK
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -213,6 +214,40 @@ def test_mover_killed_after_the_release_is_recovered_never_half_done(on_node1: C
     assert c.page() == PAGE + "\n"
     assert not journal.unfinished()
     journal.close()
+
+
+def test_mover_killed_during_the_release_is_rolled_back(on_node1: Cluster) -> None:
+    c = on_node1
+    thread = threading.Thread(target=_move_ignoring_errors, args=(c,))
+    thread.start()
+    journal = c.journal("node2")
+    _wait_for(
+        lambda: (
+            bool(journal.unfinished("move"))
+            and journal.unfinished("move")[0].steps[0].state is StepState.RUNNING
+        ),
+        timeout=60,
+    )
+    c.kill_host("node2")  # node1 goes on releasing: nobody will acquire
+    thread.join(timeout=30)
+    [unfinished] = journal.unfinished("move")
+    assert unfinished.steps[0].state is StepState.RUNNING
+
+    c.start_host("node2")
+    [recovered] = [o for o in c.call("node2", "recover") if "move #" in o["message"]]
+
+    assert recovered["message"] == (
+        f"recovered move #{unfinished.id} (web node1 -> node2): rolled back; web restarted on node1"
+    )
+    assert held_on(c, "node1") and nothing_on(c, "node2")
+    assert c.page() == PAGE + "\n"
+    assert journal.get(unfinished.id).finished is not None
+    journal.close()
+
+
+def _move_ignoring_errors(c: Cluster) -> None:
+    with contextlib.suppress(Exception):
+        c.call("node2", "move", group=GROUP, source="node1", target="node2")
 
 
 def test_failed_service_start_rolls_back_volume_and_vip() -> None:
