@@ -339,13 +339,16 @@ def _start_holder(lab: Lab, machine: str) -> int:
 
 
 def _ensure_tmpfs(lab: Lab, machine: str) -> None:
+    """The machine's own tmpfs on each of ``NODE_TMPFS``, recognised by its source name (a mount
+    copied from the root namespace at that path would be shared with the other nodes)."""
+    source = f"lab-{machine}"
+    mounts = Path(f"/proc/{lab.require_holder(machine)}/mounts").read_text().splitlines()
+    mine = {fields[1] for fields in (line.split() for line in mounts) if fields[0] == source}
     prefix = lab.prefix_argv(machine)
     for path in NODE_TMPFS:
-        if run([*prefix, "mountpoint", "-q", path], check=False).returncode != 0:
+        if path not in mine:
             run([*prefix, "mkdir", "-p", path])
-            run(
-                [*prefix, "mount", "-t", "tmpfs", "-o", "size=32m,mode=755", f"lab-{machine}", path]
-            )
+            run([*prefix, "mount", "-t", "tmpfs", "-o", "size=32m,mode=755", source, path])
 
 
 def ensure_machine(lab: Lab, machine: str) -> int:

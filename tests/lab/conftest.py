@@ -1,0 +1,34 @@
+"""One lab for the whole session (``gtlab``: namespaces gtlab-node1...), removed at the end.
+
+Network safety: the lab's addresses (10.99.0.0/16) exist only inside the namespaces it creates;
+the root namespace holds an ``unreachable`` route for them while the lab exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from gardien.lab import lifecycle
+from gardien.lab.demo import wait_scraped
+from gardien.lab.topology import Lab
+from tests.lab.helpers import lab_possible
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    reason = lab_possible()
+    if reason:
+        pytest.skip(reason)
+    the_lab = Lab(name="gtlab")
+    lifecycle.down(the_lab)  # a previous session that crashed
+    try:
+        lifecycle.up(the_lab)
+        assert wait_scraped(the_lab, 90), "Prometheus does not scrape every exporter and hook"
+        yield the_lab
+    finally:
+        problems = lifecycle.down(the_lab)
+        assert problems == [], problems
