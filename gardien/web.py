@@ -32,7 +32,7 @@ import secrets
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -449,30 +449,3 @@ class WebServer:
         self._server.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
-
-
-def serve(
-    app: WSGIApplication,
-    listen_address: str,
-    web_config: WebConfig,
-    *,
-    unauthenticated_paths: Iterable[str] = DEFAULT_UNAUTHENTICATED_PATHS,
-    authenticators: Sequence[Authenticator] = (),
-    until: Callable[[], object] | None = None,
-) -> None:
-    """Serve ``app`` until ``until()`` returns (default: forever, i.e. until interrupted)."""
-    server = WebServer(
-        app,
-        listen_address,
-        web_config,
-        unauthenticated_paths=unauthenticated_paths,
-        authenticators=authenticators,
-    )
-    server.start()
-    try:
-        if until is None:
-            threading.Event().wait()
-        else:
-            until()
-    finally:
-        server.stop()
