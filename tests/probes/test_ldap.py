@@ -184,3 +184,9 @@ def test_frozen_slapd_fails_within_the_timeout(ldap: Ldap) -> None:
     assert not result.ok
     assert "timed out" in result.reason, result.reason
     assert ldap.probe().run().ok
+
+
+def test_no_server_fails(ldap: Ldap) -> None:
+    result = ldap.probe(url=f"ldap://127.0.0.1:{free_port()}").run()
+    assert not result.ok
+    assert result.reason.startswith("LDAPSocketOpenError")
