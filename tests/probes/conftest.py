@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,26 @@ def free_port(address: str) -> int:
         return int(sock.getsockname()[1])
 
 
+def _stat(path: Path) -> tuple[str, int]:
+    """State letter and process group of a /proc/PID[/task/TID]/stat file."""
+    fields = path.read_text().rsplit(")", 1)[1].split()
+    return fields[0], int(fields[2])
+
+
+def all_stopped(pgid: int) -> bool:
+    """Every thread of every process in process group ``pgid`` is in state T."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError):
+            if _stat(proc / "stat")[1] != pgid:
+                continue
+            for task in (proc / "task").iterdir():
+                if _stat(task / "stat")[0] not in "tT":
+                    return False
+    return True
+
+
 @dataclass
 class Running:
     """A daemon this test session started, in its own process group."""
@@ -56,8 +77,15 @@ class Running:
         return self.proc.pid
 
     def signal_group(self, sig: int) -> None:
+        """Send ``sig`` to the daemon's process group; for SIGSTOP, return once every thread of
+        the group is stopped (a stop is asynchronous: until the thread the kernel picked acts on
+        it, the other threads keep serving)."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
+        if sig == signal.SIGSTOP:
+            deadline = time.monotonic() + 10
+            while not all_stopped(self.proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
 
     def stop(self) -> None:
         if self.proc.poll() is not None:
@@ -171,13 +199,17 @@ def mariadb_pair(lab_dir: Path) -> Iterator[tuple[MariadbUnderTest, MariadbUnder
         inst = mariadb.MariadbInstance(name, lab_dir / name, address, free_port(address))
         mariadb.write_config(inst)
         instances.append(inst)
+    logs = [lab_dir / f"{i.name}-install.log" for i in instances]
     installs = [
-        subprocess.Popen(mariadb.install_db_argv(i), stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-        for i in instances
-    ]  # fmt: skip
-    for proc in installs:
-        assert proc.wait(timeout=120) == 0, "mariadb-install-db failed"
+        subprocess.Popen(
+            mariadb.install_db_argv(i), stdout=log.open("wb"), stderr=subprocess.STDOUT
+        )
+        for i, log in zip(instances, logs, strict=True)
+    ]
+    for inst, proc, log in zip(instances, installs, logs, strict=True):
+        if proc.wait(timeout=120) != 0:
+            errors = inst.error_log.read_text() if inst.error_log.exists() else ""
+            pytest.fail(f"mariadb-install-db failed: {log.read_text()[-1000:]}{errors[-4000:]}")
     started: list[MariadbUnderTest] = []
     try:
         for inst in instances:

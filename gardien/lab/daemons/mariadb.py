@@ -18,7 +18,8 @@ MARIADBD = "/usr/sbin/mariadbd"
 
 @dataclass(frozen=True)
 class MariadbInstance:
-    """One MariaDB server: ``root`` holds data/, the socket, the pid file and the error log."""
+    """One MariaDB server: ``root`` holds data/, tmp/, the socket, the pid file and the error log
+    (a private tmpdir: parallel bootstraps sharing /tmp have failed on each other's temp tables)."""
 
     name: str
     root: Path
@@ -57,6 +58,7 @@ datadir={inst.datadir}
 socket={inst.socket}
 pid-file={inst.pidfile}
 log-error={inst.error_log}
+tmpdir={inst.root / "tmp"}
 bind-address={inst.address}
 port={inst.port}
 skip-name-resolve
@@ -73,9 +75,10 @@ port={inst.port}
 def write_config(inst: MariadbInstance, fs_root: Path = Path("/")) -> Path:
     """Write the config and create ``root`` owned by the server's user; returns the config file."""
     root = seen_from(fs_root, inst.root)
-    root.mkdir(parents=True, exist_ok=True)
+    (root / "tmp").mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
-    shutil.chown(root, inst.user, inst.user)
+    for path in (root, root / "tmp"):
+        shutil.chown(path, inst.user, inst.user)
     write_file(seen_from(fs_root, inst.conf_file), config_text(inst))
     return inst.conf_file
 
