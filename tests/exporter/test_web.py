@@ -15,7 +15,13 @@ import pytest
 import requests
 
 from gardien.errors import ConfigError
-from gardien.web import AuthMiddleware, BasicAuth, BearerToken, load_web_config
+from gardien.web import (
+    AuthMiddleware,
+    BasicAuth,
+    BearerToken,
+    load_web_config,
+    parse_listen_address,
+)
 from tests.support.exporter import ExporterProcess
 
 PASSWORD = "s3cret-scrape"
@@ -169,3 +175,46 @@ def test_bearer_token_or_basic_user_passes_the_middleware() -> None:
     assert _call(app, "/api").startswith("401")
     assert _call(app, "/-/healthy").startswith("200")
     assert _call(AuthMiddleware(_ok, []), "/api").startswith("200")  # no auth configured
+
+
+def test_client_certificates_are_required_when_configured(tmp_path: Path, http_target: str) -> None:
+    cert, key = make_cert(tmp_path)  # also the client's: it is its own CA
+    (tmp_path / "web.yml").write_text(
+        "tls_server_config: {cert_file: server.crt, key_file: server.key, "
+        "client_ca_file: server.crt, client_auth_type: RequireAndVerifyClientCert}\n"
+    )
+    config = tmp_path / "cluster.yml"
+    config.write_text("cluster: t\nnodes: {node1: {address: 127.0.0.1}}\n")
+    process = ExporterProcess(
+        config, ["--web.config.file", str(tmp_path / "web.yml")], scheme="https"
+    )
+    try:
+        process.wait_ready(verify=str(cert), cert=(str(cert), str(key)))
+        assert process.scrape(verify=str(cert), cert=(str(cert), str(key))).status_code == 200
+        with pytest.raises(requests.exceptions.SSLError):
+            process.scrape(verify=str(cert))
+    finally:
+        process.stop()
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("127.0.0.1:19480", ("127.0.0.1", 19480)),
+        ("[::1]:80", ("::1", 80)),
+        ("localhost:1", ("localhost", 1)),
+    ],
+)
+def test_listen_addresses(address: str, expected: tuple[str, int]) -> None:
+    assert parse_listen_address(address) == expected
+
+
+@pytest.mark.parametrize("address", ["19480", "host:", "1.2.3.4:70000", "[::1:80", "a:b:80"])
+def test_bad_listen_addresses(address: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_listen_address(address)
+
+
+def test_every_address_for_an_empty_host() -> None:
+    host, port = parse_listen_address(":19480")
+    assert host in ("::", "0.0.0.0") and port == 19480
