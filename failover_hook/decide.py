@@ -170,7 +170,8 @@ def gate_anti_flap(f: Failure, view: ClusterView, config: ClusterConfig) -> Outc
     if len(ages) >= hook.max_moves:
         return Outcome(
             Status.SKIPPED,
-            f"skipped: {f.group} moved {len(ages)} times in {hook.window:g} s "
+            f"skipped: {f.group} moved {len(ages)} time{'s' if len(ages) > 1 else ''} in "
+            f"{hook.window:g} s "
             f"(max_moves {hook.max_moves})",
             f.group,
             {"gate": "max_moves"},

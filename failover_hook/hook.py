@@ -114,7 +114,7 @@ class Hook:
         or released), the ages of its moves within ``hook.window``, the time of its last move."""
         records = self.journal.history(group)
         now = self._clock()
-        changes = [_end(r) for r in records if r.status != str(Status.NOTHING_TO_DO)]
+        changes = [_end(r) for r in records]
         moves = [r.started for r in records if r.kind == "move"]
         ages = tuple(sorted(a for a in (now - t for t in moves) if a < self.config.hook.window))
         return (max(now - max(changes), 0.0) if changes else None, ages, max(moves, default=None))
