@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.hook.conftest import HookPair, alert, payload
-from tests.support.netns import have_root_and_netns
+from tests.support.netns import guard_supernet, have_root_and_netns
 
 
 def _decided(pair: HookPair, hook: str, group: str, **labels: str) -> str:
@@ -75,8 +75,6 @@ def test_max_moves_in_window_and_node_alerts(make_pair) -> None:
 
 @pytest.mark.skipif(not have_root_and_netns(), reason="needs root for the 10.213/16 route guard")
 def test_network_wide_outage(make_pair) -> None:
-    from tests.support.netns import guard_supernet
-
     guard_supernet()  # the target below is unreachable at once and never leaves this machine
     pair = make_pair(hook={"settle": 0},
                      network={"interface": "lo", "internal": ["10.213.255.254"], "timeout": 0.5})
