@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
@@ -60,14 +60,23 @@ class Deadline:
         return time.monotonic() >= self.end
 
 
+def pauses(longest: float, first: float = 0.01) -> Iterator[float]:
+    """Pauses between polls: short at first (most waits end quickly), doubling up to ``longest``."""
+    pause = first
+    while True:
+        yield pause
+        pause = min(pause * 2, longest)
+
+
 def wait_until(check: Callable[[], bool], deadline: Deadline, interval: float = 0.05) -> bool:
     """Poll ``check`` until it is true or the deadline passes; the last answer."""
-    while True:
+    for pause in pauses(interval):
         if check():
             return True
         if deadline.passed:
             return False
-        time.sleep(min(interval, deadline.left()))
+        time.sleep(min(pause, deadline.left()))
+    raise AssertionError("unreachable")
 
 
 class Resource(abc.ABC):
@@ -118,8 +127,12 @@ class Resource(abc.ABC):
             )
         return done
 
+    def present(self) -> bool:
+        """Whether anything of the resource is there to stop (subclasses may answer cheaper)."""
+        return self.monitor().state is not State.NOT_RUNNING
+
     def stop(self) -> str:
-        if self.monitor().state is State.NOT_RUNNING:
+        if not self.present():
             return f"{self.name} already stopped"
         done = self._stop(Deadline(self.stop_timeout))
         after = self.monitor()

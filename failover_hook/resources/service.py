@@ -27,6 +27,7 @@ from failover_hook.resources.base import (
     ResourceError,
     ResourceState,
     State,
+    pauses,
     wait_until,
 )
 from failover_hook.resources.registry import BuildContext, register
@@ -97,6 +98,11 @@ class Service(Resource):
             ["systemctl", "is-active", "--quiet", self.config.unit], timeout=10
         ).ok
 
+    def present(self) -> bool:
+        if self.config.process is not None:
+            return bool(self.pids())
+        return super().present()
+
     def monitor(self) -> ResourceState:
         if self.config.process is not None:
             if not self.pids():
@@ -128,16 +134,18 @@ class Service(Resource):
             proc = self.runner.spawn(self.config.start, self.log_file)
         else:
             raise ResourceError(f"{self.config.name} has neither a start command nor a unit")
-        while True:
+        failure = "not checked"
+        for pause in pauses(_POLL):
             if proc is not None and proc.poll() not in (None, 0):
                 exited = f"{program} exited {proc.returncode}{self._log_tail()}"
                 raise ResourceError(f"start of {self.config.name} failed: {exited}")
-            failure = self._probe_failure(max(deadline.left(), 0.1))
-            if failure is None:
+            found = self._probe_failure(max(deadline.left(), 0.1))
+            if found is None:
                 return f"started {self.config.name}"
+            failure = found
             if deadline.passed:
                 break
-            time.sleep(min(_POLL, deadline.left()))
+            time.sleep(min(pause, deadline.left()))
         if proc is not None and proc.poll() is None:
             kill_group(proc.pid)
             proc.wait()
