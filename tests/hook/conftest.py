@@ -49,9 +49,13 @@ def _free_port(hosts: tuple[str, ...]) -> int:
     raise RuntimeError("no free port on both loopback addresses")
 
 
-def alert(alertname: str = "GardienGroupFailed", status: str = "firing",
-          fingerprint: str | None = None, starts_at: str = "2026-11-24T22:55:37.984Z",
-          **labels: str) -> dict[str, Any]:
+def alert(
+    alertname: str = "GardienGroupFailed",
+    status: str = "firing",
+    fingerprint: str | None = None,
+    starts_at: str = "2026-11-24T22:55:37.984Z",
+    **labels: str,
+) -> dict[str, Any]:
     return {
         "status": status,
         "labels": {"alertname": alertname, "severity": "critical", **labels},
@@ -66,19 +70,32 @@ def alert(alertname: str = "GardienGroupFailed", status: str = "firing",
 def payload(*alerts: dict[str, Any]) -> dict[str, Any]:
     status = "firing" if any(a["status"] == "firing" for a in alerts) else "resolved"
     return {
-        "receiver": "gardien", "status": status, "alerts": list(alerts),
-        "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
-        "externalURL": "http://alertmanager.invalid", "version": "4",
-        "groupKey": "{}:{}", "truncatedAlerts": 0,
+        "receiver": "gardien",
+        "status": status,
+        "alerts": list(alerts),
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.invalid",
+        "version": "4",
+        "groupKey": "{}:{}",
+        "truncatedAlerts": 0,
     }
 
 
 class HookPair:
     """node1 and node2's hooks, started from one config."""
 
-    def __init__(self, tmp: Path, *, hook: dict[str, Any] | None = None,
-                 groups: dict[str, Any] | None = None, network: dict[str, Any] | None = None,
-                 fencing: dict[str, Any] | None = None, dry_run: bool = False) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        hook: dict[str, Any] | None = None,
+        groups: dict[str, Any] | None = None,
+        network: dict[str, Any] | None = None,
+        fencing: dict[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> None:
         self.tmp = tmp
         self.token = uuid.uuid4().hex
         (tmp / "token").write_text(self.token + "\n")
@@ -88,8 +105,12 @@ class HookPair:
         config = {
             "cluster": "test",
             "nodes": {n: {"address": a} for n, a in self.addresses.items()},
-            "hook": {"port": self.port, "token_file": "token", "request_timeout": 5,
-                     **(hook or {})},
+            "hook": {
+                "port": self.port,
+                "token_file": "token",
+                "request_timeout": 5,
+                **(hook or {}),
+            },
             "network": network or {"interface": "lo", "internal": ["127.0.0.1"], "timeout": 1},
             "fencing": fencing or {},
             "groups": groups or {f"g{i}": {"nodes": ["node1", "node2"]} for i in range(1, 9)},
@@ -103,13 +124,25 @@ class HookPair:
     def start(self, *nodes: str) -> None:
         for node in nodes or tuple(self.addresses):
             log = open(self.tmp / f"{node}.log", "ab")  # noqa: SIM115 - closed with the process
-            argv = [sys.executable, "-m", "gardien.cli", "hook", "--config.file",
-                    str(self.config_file), "--node", node, "--state-dir", str(self.tmp / node),
-                    "--web.listen-address", f"{self.addresses[node]}:{self.port}"]
+            argv = [
+                sys.executable,
+                "-m",
+                "gardien.cli",
+                "hook",
+                "--config.file",
+                str(self.config_file),
+                "--node",
+                node,
+                "--state-dir",
+                str(self.tmp / node),
+                "--web.listen-address",
+                f"{self.addresses[node]}:{self.port}",
+            ]
             if self.dry_run:
                 argv.append("--dry-run")
-            self.procs[node] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                                cwd=REPO, start_new_session=True)
+            self.procs[node] = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True
+            )
             log.close()
         for node in nodes or tuple(self.addresses):
             self._wait_ready(node)
@@ -153,16 +186,24 @@ class HookPair:
         return self.session.post(self.url(node, path), timeout=30, **kwargs)
 
     def send(self, node: str, body: dict[str, Any]) -> requests.Response:
-        return self.post(node, "/api/v1/alerts", data=json.dumps(body),
-                         headers={"Content-Type": "application/json"})
+        return self.post(
+            node,
+            "/api/v1/alerts",
+            data=json.dumps(body),
+            headers={"Content-Type": "application/json"},
+        )
 
     def decisions(self, node: str, group: str | None = None) -> list[dict[str, Any]]:
         found = self.get(node, "/api/v1/decisions")["decisions"]
         return [d for d in found if group is None or d["group"] == group]
 
-    def wait_decisions(self, node: str, group: str, count: int = 1,
-                       settle: Callable[[list[dict[str, Any]]], bool] | None = None
-                       ) -> list[dict[str, Any]]:
+    def wait_decisions(
+        self,
+        node: str,
+        group: str,
+        count: int = 1,
+        settle: Callable[[list[dict[str, Any]]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
         """The decisions about ``group`` once there are ``count`` of them (bounded wait)."""
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -173,8 +214,11 @@ class HookPair:
         raise AssertionError(f"{node}: no {count} decisions about {group}: {found}")
 
     def moves(self, node: str, group: str) -> list[dict[str, Any]]:
-        return [m for m in self.get(node, f"/api/v1/history?group={group}")["moves"]
-                if m["kind"] == "move"]
+        return [
+            m
+            for m in self.get(node, f"/api/v1/history?group={group}")["moves"]
+            if m["kind"] == "move"
+        ]
 
     def held(self, node: str, group: str) -> bool:
         return bool(self.get(node, "/api/v1/status")["groups"][group]["held"])
@@ -182,7 +226,12 @@ class HookPair:
     def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "gardien.cli", *args, "--config.file", str(self.config_file)],
-            input=stdin, capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+            check=False,
         )
 
 

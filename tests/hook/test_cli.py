@@ -21,8 +21,12 @@ def test_status_shows_groups_by_node(pair: HookPair) -> None:
     assert done.returncode == exitcodes.OK, done.stderr
     doc = json.loads(done.stdout)
     assert doc["groups"]["g1"] == {
-        "active_node": "node1", "held_by": ["node1"], "healthy": True, "frozen": False,
-        "settling": False, "move_in_progress": False,
+        "active_node": "node1",
+        "held_by": ["node1"],
+        "healthy": True,
+        "frozen": False,
+        "settling": False,
+        "move_in_progress": False,
         "last_change_seconds_ago": doc["groups"]["g1"]["last_change_seconds_ago"],
     }
     assert doc["groups"]["g2"]["active_node"] is None

@@ -38,8 +38,9 @@ def test_only_the_target_acts(pair: HookPair) -> None:
 
 def test_settle_after_a_change_on_either_node(pair: HookPair) -> None:
     pair.post("node1", "/api/v1/groups/g3/acquire").raise_for_status()
-    assert _decided(pair, "node2", "g3", node="node1").startswith("skipped: g3 moved 0 s ago "
-                                                                 "(settle 30 s)")
+    assert _decided(pair, "node2", "g3", node="node1").startswith(
+        "skipped: g3 moved 0 s ago (settle 30 s)"
+    )
     # the group's services are still starting: an alert about the node that just took it
     # starts no move back either
     assert _decided(pair, "node1", "g3", node="node2").endswith("(settle 30 s)")
@@ -63,12 +64,14 @@ def test_max_moves_in_window_and_node_alerts(make_pair) -> None:
         pair.post("node1", f"/api/v1/groups/{group}/acquire").raise_for_status()
     assert _decided(pair, "node2", "g1", node="node1").startswith("moved g1 node1 -> node2")
     assert _decided(pair, "node1", "g1", node="node2") == (
-        "skipped: g1 moved 1 time in 3600 s (max_moves 1)")
+        "skipped: g1 moved 1 time in 3600 s (max_moves 1)"
+    )
     # a node alert moves every group active on that node, and only those
     pair.send("node2", payload(alert("GardienNodeIsolated", node="node1"))).raise_for_status()
     for group in ("g2", "g3"):
         assert pair.wait_decisions("node2", group)[-1]["message"].startswith(
-            f"moved {group} node1 -> node2")
+            f"moved {group} node1 -> node2"
+        )
         assert pair.held("node2", group) and not pair.held("node1", group)
     assert pair.decisions("node2", "g4") == []
 
@@ -76,8 +79,10 @@ def test_max_moves_in_window_and_node_alerts(make_pair) -> None:
 @pytest.mark.skipif(not have_root_and_netns(), reason="needs root for the 10.213/16 route guard")
 def test_network_wide_outage(make_pair) -> None:
     guard_supernet()  # the target below is unreachable at once and never leaves this machine
-    pair = make_pair(hook={"settle": 0},
-                     network={"interface": "lo", "internal": ["10.213.255.254"], "timeout": 0.5})
+    pair = make_pair(
+        hook={"settle": 0},
+        network={"interface": "lo", "internal": ["10.213.255.254"], "timeout": 0.5},
+    )
     pair.post("node1", "/api/v1/groups/g1/acquire").raise_for_status()
     for node in ("node1", "node2"):
         assert pair.get(node, "/api/v1/status")["network"] == "failed"

@@ -35,8 +35,12 @@ def _sleepers() -> list[int]:
 @pytest.fixture(scope="module")
 def pair(make_pair) -> Iterator[HookPair]:
     groups = {f"g{i}": {"nodes": ["node1", "node2"]} for i in range(1, 5)}
-    groups["g5"] = {"nodes": ["node1", "node2"], "services": [
-        {"name": "s5", "start": SLEEPER, "process": {"cmdline": MARKER}, "stop_timeout": 5}]}
+    groups["g5"] = {
+        "nodes": ["node1", "node2"],
+        "services": [
+            {"name": "s5", "start": SLEEPER, "process": {"cmdline": MARKER}, "stop_timeout": 5}
+        ],
+    }
     try:
         yield make_pair(groups=groups, hook={"settle": 0})
     finally:
@@ -54,11 +58,16 @@ def _no_action(pair: HookPair, group: str) -> None:
 def test_requests_without_the_token_are_refused_and_do_nothing(pair: HookPair) -> None:
     body = json.dumps(payload(alert(group="g1", node="node1")))
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic Zm9vOmJhcg=="}):
-        for method, path in (("POST", "/api/v1/alerts"), ("POST", "/api/v1/groups/g1/acquire"),
-                             ("POST", "/api/v1/freeze"), ("GET", "/api/v1/status"),
-                             ("GET", "/metrics")):
-            response = requests.request(method, pair.url("node2", path), data=body,
-                                        headers=headers, timeout=10)
+        for method, path in (
+            ("POST", "/api/v1/alerts"),
+            ("POST", "/api/v1/groups/g1/acquire"),
+            ("POST", "/api/v1/freeze"),
+            ("GET", "/api/v1/status"),
+            ("GET", "/metrics"),
+        ):
+            response = requests.request(
+                method, pair.url("node2", path), data=body, headers=headers, timeout=10
+            )
             assert response.status_code == 401, (method, path, headers)
     assert requests.get(pair.url("node2", "/-/healthy"), timeout=10).status_code == 200
     assert not pair.held("node2", "g1")
@@ -88,8 +97,9 @@ def test_invalid_payloads_are_refused_with_4xx_and_no_action(pair: HookPair) -> 
     mixed = payload(alert(group="g2", node="node1"), alert(group="g2; reboot", node="node1"))
     assert pair.send("node2", mixed).status_code == 422
     _no_action(pair, "g2")
-    metrics = requests.get(pair.url("node2", "/metrics"), timeout=10,
-                           headers=pair.session.headers).text
+    metrics = requests.get(
+        pair.url("node2", "/metrics"), timeout=10, headers=pair.session.headers
+    ).text
     assert 'gardien_hook_webhook_requests_total{code="422"} 5.0' in metrics
     assert 'gardien_hook_webhook_requests_total{code="413"} 1.0' in metrics
 
@@ -116,15 +126,16 @@ def test_five_concurrent_deliveries_cause_one_move(pair: HookPair) -> None:
     def deliver(node: str) -> None:
         answers.append(pair.send(node, body).status_code)
 
-    threads = [threading.Thread(target=deliver, args=(n,))
-               for n in ("node2", "node2", "node2", "node1", "node2", "node2")]
+    threads = [
+        threading.Thread(target=deliver, args=(n,))
+        for n in ("node2", "node2", "node2", "node1", "node2", "node2")
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert answers == [200] * 6
-    found = pair.wait_decisions("node2", "g4", 5, lambda ds: any(
-        d["status"] == "done" for d in ds))
+    found = pair.wait_decisions("node2", "g4", 5, lambda ds: any(d["status"] == "done" for d in ds))
     messages = sorted(d["message"] for d in found)
     assert sum(m.startswith("moved g4 node1 -> node2") for m in messages) == 1, messages
     assert sum(m.startswith("duplicate:") for m in messages) == 4, messages
@@ -157,6 +168,7 @@ def test_label_values_never_reach_a_shell(pair: HookPair, tmp_path: Path) -> Non
     # what ran: exactly the configured service argv, once, on the target
     [pid] = _sleepers()
     assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1] == [
-        a.encode() for a in SLEEPER]
+        a.encode() for a in SLEEPER
+    ]
     for node in ("node1", "node2"):
         assert nasty not in pair.log(node)
