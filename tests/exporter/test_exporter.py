@@ -208,6 +208,8 @@ def test_sighup_applies_a_good_config_and_keeps_the_old_on_a_bad_one(
     process.process.send_signal(signal.SIGHUP)
     _wait_for(lambda: _services(process) == {"third"}, "good config applied")
     assert _reload_successful(process) == 1
+    assert process.stop() == 0  # SIGTERM: a clean exit
+    assert "stopping" in process.output()
 
 
 def test_an_invalid_config_at_start_is_refused_with_its_place(tmp_path: Path) -> None:

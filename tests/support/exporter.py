@@ -52,7 +52,8 @@ class ExporterProcess:
         raise AssertionError(f"exporter not ready within 20 s:\n{self.output()}")
 
     def output(self) -> str:
-        self._log_file.flush()
+        if not self._log_file.closed:
+            self._log_file.flush()
         return self.log.read_text(errors="replace")
 
     def scrape(
@@ -70,7 +71,8 @@ class ExporterProcess:
             f"{self.url}/metrics", headers=headers, timeout=scrape_timeout + 10, **request_args
         )
 
-    def stop(self) -> None:
+    def stop(self) -> int:
+        """SIGTERM, then SIGKILL after 10 s; the exit status (-9 when it had to be killed)."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -79,6 +81,7 @@ class ExporterProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
         self._log_file.close()
+        return self.process.returncode
 
 
 def samples(text: str, name: str) -> dict[frozenset[tuple[str, str]], float]:
