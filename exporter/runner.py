@@ -147,7 +147,8 @@ class ScrapeRunner:
     has two runs in flight: a scrape that finds a job still running (a hung target, or a
     concurrent scrape from a second Prometheus) waits for that run instead of starting another,
     so a hung job holds at most one thread.  Build a new runner for a new config and
-    :meth:`close` the old one.
+    :meth:`close` the old one; a scrape that took the old one before the swap holds it
+    (:meth:`hold`), so its pool stays up until that scrape is done.
     """
 
     def __init__(
@@ -164,14 +165,25 @@ class ScrapeRunner:
         self._collector_jobs = [_Job(c.name) for c in collectors]
         self._lock = threading.Lock()
         self._pool = _DaemonThreadPool(max(1, len(self._probes) + len(self._collectors)), "scrape")
-        self._scrapes = 0
+        self._users = 0
         self._closing = False
 
+    def hold(self) -> None:
+        """Keep the pool alive for one more user (a scrape about to run); see :meth:`close`."""
+        with self._lock:
+            self._users += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._closing and self._users == 0:
+                self._pool.shutdown()
+
     def close(self) -> None:
-        """Release the pool once the scrapes in progress end; running probes finish on their own."""
+        """Release the pool once its holders are done; running probes finish on their own."""
         with self._lock:
             self._closing = True
-            if self._scrapes == 0:
+            if self._users == 0:
                 self._pool.shutdown()
 
     def _run(self, job: _Job, fn: Callable[[], object], now: float) -> Future[object]:
@@ -184,17 +196,6 @@ class ScrapeRunner:
 
     def scrape(self, budget: float) -> ScrapeReport:
         """Run everything at once; return within ``budget`` seconds whatever happens."""
-        with self._lock:
-            self._scrapes += 1
-        try:
-            return self._scrape(budget)
-        finally:
-            with self._lock:
-                self._scrapes -= 1
-                if self._closing and self._scrapes == 0:
-                    self._pool.shutdown()
-
-    def _scrape(self, budget: float) -> ScrapeReport:
         started = self._clock()
         deadline = started + budget
         probe_runs = [

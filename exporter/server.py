@@ -137,11 +137,16 @@ class Exporter:
     def _metrics(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         with self._lock:
             in_force, status = self._in_force, self._status
-        budget = self.scrape_budget(environ, in_force.config)
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(ExporterCollector(in_force.config, in_force.runner, budget, status))
-        # prometheus_client's own exposition: content negotiation, gzip, name[] filtering
-        return make_wsgi_app(registry)(environ, start_response)  # type: ignore[no-any-return]
+            in_force.runner.hold()  # a reload now closes this runner only after this scrape
+        try:
+            budget = self.scrape_budget(environ, in_force.config)
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(ExporterCollector(in_force.config, in_force.runner, budget, status))
+            # prometheus_client's own exposition: content negotiation, gzip, name[] filtering;
+            # it renders the whole answer before returning
+            return make_wsgi_app(registry)(environ, start_response)  # type: ignore[no-any-return]
+        finally:
+            in_force.runner.release()
 
     def _landing(self, start_response: StartResponse) -> Iterable[bytes]:
         config = self.config
