@@ -8,13 +8,12 @@ and, before each read, shrinks the socket timeout to what is left of the deadlin
 
 from __future__ import annotations
 
-import logging
 import re
 import ssl
 import time
-import warnings
 
 import requests
+import urllib3
 from pydantic import Field
 from urllib3 import Timeout
 from urllib3.exceptions import HTTPError, InsecureRequestWarning, ReadTimeoutError
@@ -22,8 +21,6 @@ from urllib3.exceptions import HTTPError, InsecureRequestWarning, ReadTimeoutErr
 from exporter.probes.base import Probe, ProbeParams, ProbeResult
 from exporter.probes.registry import register
 from gardien.config.types import Regex
-
-log = logging.getLogger(__name__)
 
 _CHUNK = 16384
 
@@ -63,28 +60,30 @@ class HttpProbe(Probe[HttpParams]):
         self._session = session
         self._expect = re.compile(params.expect_regex) if params.expect_regex else None
         self._fail = re.compile(params.fail_regex) if params.fail_regex else None
+        if not params.verify_tls:
+            # asked for in the config: no warning per scrape (global and idempotent, unlike a
+            # catch_warnings() block, which is not thread-safe)
+            urllib3.disable_warnings(InsecureRequestWarning)
 
     def check(self, timeout: float) -> ProbeResult:
         p = self.params
         deadline = time.monotonic() + timeout
-        session = self._session or requests.Session()
-        session.trust_env = False  # no proxy from the environment: probe the service itself
+        session = self._session or _direct_session()
         headers = {"Host": p.host} if p.host else {}
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", InsecureRequestWarning)
-                response = session.request(
-                    p.method,
-                    p.url,
-                    headers=headers,
-                    timeout=Timeout(total=timeout),  # type: ignore[arg-type]  # requests takes it
-                    verify=p.verify_tls,
-                    allow_redirects=p.follow_redirects,
-                    stream=True,
-                )
+            response = session.request(
+                p.method,
+                p.url,
+                headers=headers,
+                timeout=Timeout(total=timeout),  # type: ignore[arg-type]  # requests takes it
+                verify=p.verify_tls,
+                allow_redirects=p.follow_redirects,
+                stream=True,
+            )
             with response:
                 status = response.status_code
-                body = self._read_body(response, deadline)
+                need_body = status in p.expect_status and (self._expect or self._fail)
+                body = self._read_body(response, deadline) if need_body else ""
         except _DeadlineError:
             return ProbeResult.failure(
                 f"timeout: body not read within {timeout:g} s", status_code=status, content_failed=0
@@ -144,6 +143,12 @@ class HttpProbe(Probe[HttpParams]):
                 content_failed=1,
             )
         return ProbeResult.success(status_code=status, content_failed=0)
+
+
+def _direct_session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # no proxy from the environment: probe the service itself
+    return session
 
 
 def _short(exc: BaseException) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -165,3 +167,38 @@ def test_tls_verification_on_by_default_and_can_be_switched_off(
     assert not verified.ok
     assert "TLS certificate verify failed: self-signed certificate" in verified.reason
     assert unverified.ok, unverified.reason
+
+
+def test_a_trickling_body_is_cut_at_the_deadline() -> None:
+    """A server sending one byte every 0.2 s never hits a per-read timeout; the deadline holds."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 100\r\n\r\n")
+            for _ in range(100):  # bounded: at most 20 s, ended early by the probe's close
+                if stop.wait(0.2):
+                    return
+                try:
+                    conn.sendall(b"x")
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/"
+        result = probe(url, expect_regex="never", timeout=1).run()
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+
+    assert not result.ok
+    assert result.reason == "timeout: body not read within 1 s"
+    assert result.values == {"status_code": 200, "content_failed": 0}
