@@ -83,6 +83,8 @@ class Resource(abc.ABC):
     """One idempotent, verified step of a group (its undo is the opposite action)."""
 
     kind: ClassVar[str]
+    start_verifies: ClassVar[bool] = False
+    """``_start`` returns only once the resource is proven up (no second monitor needed)."""
 
     def __init__(self, runner: CommandRunner) -> None:
         self.runner = runner
@@ -108,8 +110,8 @@ class Resource(abc.ABC):
         """What the resource is now; never raises."""
 
     @abc.abstractmethod
-    def _start(self, deadline: Deadline) -> str:
-        """Bring the resource up (it is known not to be running); raise ResourceError."""
+    def _start(self, deadline: Deadline, current: ResourceState) -> str:
+        """Bring the resource up from ``current`` (not running, or error); raise ResourceError."""
 
     @abc.abstractmethod
     def _stop(self, deadline: Deadline) -> str:
@@ -119,7 +121,9 @@ class Resource(abc.ABC):
         current = self.monitor()
         if current.running:
             return f"{self.name} already running"
-        done = self._start(Deadline(self.start_timeout))
+        done = self._start(Deadline(self.start_timeout), current)
+        if self.start_verifies:
+            return done
         after = self.monitor()
         if not after.running:
             raise ResourceError(

@@ -42,6 +42,7 @@ _KILL_WAIT = 5.0
 
 class Service(Resource):
     kind = "service"
+    start_verifies = True  # start ends only once every probe of the service passed
 
     def __init__(
         self, config: GroupServiceConfig, runner: CommandRunner, log_file: Path | None = None
@@ -117,11 +118,11 @@ class Service(Resource):
 
     # -- start ---------------------------------------------------------------------------------
 
-    def _start(self, deadline: Deadline) -> str:
+    def _start(self, deadline: Deadline, current: ResourceState) -> str:
         proc: subprocess.Popen[bytes] | None = None
         program = ""
-        if self.config.process is not None and self.pids():
-            log.info("%s: processes present, waiting for its probes", self.name)
+        if current.state is State.ERROR:  # its processes or unit are there: wait for its probes
+            log.info("%s: already there (%s), waiting for its probes", self.name, current.reason)
         elif self.config.unit:
             result = self.runner.run(
                 ["systemctl", "start", self.config.unit], timeout=deadline.left(1)

@@ -91,9 +91,9 @@ class Vip(Resource):
             return None
         raise ResourceError(f"cannot check whether {self.address.ip} is free: {result.describe()}")
 
-    def _start(self, deadline: Deadline) -> str:
-        if self.monitor().state is State.ERROR:
-            raise ResourceError(f"refusing to add {self.address}: {self.monitor().reason}")
+    def _start(self, deadline: Deadline, current: ResourceState) -> str:
+        if current.state is State.ERROR:
+            raise ResourceError(f"refusing to add {self.address}: {current.reason}")
         ipv4 = self.address.version == 4
         if ipv4:
             owner = self._duplicate(deadline)

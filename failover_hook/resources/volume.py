@@ -26,6 +26,7 @@ from failover_hook.resources.base import (
     ResourceError,
     ResourceState,
     State,
+    pauses,
 )
 from failover_hook.resources.registry import BuildContext, register
 from gardien.config.model import GroupConfig, VolumeConfig
@@ -33,7 +34,7 @@ from gardien.config.model import GroupConfig, VolumeConfig
 log = logging.getLogger(__name__)
 
 _RETRY = 0.05
-"""Pause between two unmount attempts while holders die."""
+"""Longest pause between two unmount attempts while holders die (they start shorter)."""
 _COMMAND_TIMEOUT = 10.0
 _OCTAL = re.compile(r"\\([0-7]{3})")
 
@@ -104,8 +105,7 @@ class Volume(Resource):
             return ResourceState(State.ERROR, f"{self.config.device} is mounted on {elsewhere[0]}")
         return ResourceState(State.NOT_RUNNING, f"{self.mountpoint} not mounted")
 
-    def _start(self, deadline: Deadline) -> str:
-        current = self.monitor()
+    def _start(self, deadline: Deadline, current: ResourceState) -> str:
         if current.state is State.ERROR:
             raise ResourceError(f"refusing to mount {self.config.device}: {current.reason}")
         os.makedirs(self.mountpoint, exist_ok=True)
@@ -130,7 +130,7 @@ class Volume(Resource):
         term_until = started + min(2.0, self.stop_timeout / 3)
         killed: set[int] = set()
         last = ""
-        while True:
+        for pause in pauses(_RETRY):
             result = self.runner.run(
                 ["umount", self.mountpoint], timeout=min(_COMMAND_TIMEOUT, deadline.left(1))
             )
@@ -147,7 +147,7 @@ class Volume(Resource):
                 log.info("%s busy: sending %s to %s", self.mountpoint, sig.name, sorted(fresh))
                 processes.signal_all(fresh, sig)
                 killed |= fresh
-            time.sleep(min(_RETRY, deadline.left()))
+            time.sleep(min(pause, deadline.left()))
         holders = self._holders(Deadline(_COMMAND_TIMEOUT))
         held = f"; held by pid(s) {', '.join(map(str, holders))}" if holders else ""
         took = time.monotonic() - started
