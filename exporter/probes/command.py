@@ -78,6 +78,7 @@ class CommandRunner:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
+                errors="replace",  # a non-UTF-8 byte (a vendor string) must not lose the run
                 env=self.env,
                 start_new_session=True,
             )
