@@ -1,0 +1,165 @@
+"""Volume collector: is each group's volume mounted, from the right device, read-write and writable?
+
+Mounted means: at its mountpoint, the visible mount is of the configured device (see
+:mod:`exporter.collectors.mounts`).  Writable means mounted read-write *and* a small file
+(``.gardien-write-test``) could be written, fsynced and removed: a SAN that lost its paths keeps the
+mount read-write while every write blocks.  That is also why the filesystem is only touched from a
+daemon thread per group: a blocked ``fsync`` (or ``statvfs``) cannot be interrupted, so the scrape
+stops waiting at its deadline, reports the volume not writable, and starts no second check of that
+volume while the first is still stuck.  Nothing is ever written to an unmounted mountpoint (that
+would be the root filesystem).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+
+from exporter.collectors.base import NodeCollector
+from exporter.collectors.mounts import read_mounts, volume_mount
+from gardien.config import ClusterConfig
+
+log = logging.getLogger(__name__)
+
+WRITE_TEST_FILE = ".gardien-write-test"
+
+
+@dataclass(frozen=True)
+class FilesystemFacts:
+    free_bytes: float
+    size_bytes: float
+    written: bool
+    """The write test passed (False when it failed or was not asked for)."""
+
+
+def check_filesystem(mountpoint: str, write_test: bool) -> FilesystemFacts:
+    """Space of the filesystem at ``mountpoint`` and, if asked, the result of a write test."""
+    vfs = os.statvfs(mountpoint)
+    written = False
+    if write_test:
+        path = os.path.join(mountpoint, WRITE_TEST_FILE)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, b"gardien write test\n")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.unlink(path)
+            written = True
+        except OSError as exc:
+            log.warning("write test on %s failed: %s", mountpoint, exc)
+    return FilesystemFacts(vfs.f_bavail * vfs.f_frsize, vfs.f_blocks * vfs.f_frsize, written)
+
+
+class _Check:
+    """One :func:`check_filesystem` call running in its own daemon thread."""
+
+    def __init__(self, mountpoint: str, write_test: bool) -> None:
+        self.mountpoint = mountpoint
+        self.started = time.monotonic()
+        self.facts: FilesystemFacts | None = None
+        self.done = threading.Event()
+        thread = threading.Thread(
+            target=self._run, args=(write_test,), name=f"volume-check {mountpoint}", daemon=True
+        )
+        thread.start()
+
+    def _run(self, write_test: bool) -> None:
+        try:
+            self.facts = check_filesystem(self.mountpoint, write_test)
+        except OSError as exc:
+            log.warning("cannot check filesystem at %s: %s", self.mountpoint, exc)
+        finally:
+            self.done.set()
+
+
+class VolumeCollector(NodeCollector):
+    name = "volume"
+
+    def __init__(
+        self,
+        config: ClusterConfig,
+        *,
+        proc_root: Path = Path("/proc"),
+        sys_root: Path = Path("/sys"),
+    ) -> None:
+        super().__init__(config)
+        self.proc_root = proc_root
+        self.sys_root = sys_root
+        self._checks: dict[str, _Check] = {}
+        """The last filesystem check started per group (still running if its volume hangs)."""
+
+    def collect(self, timeout: float) -> Iterable[Metric]:
+        deadline = time.monotonic() + timeout
+        mounted = GaugeMetricFamily(
+            "gardien_group_volume_mounted",
+            "1 when the group's volume is mounted at its mountpoint from the expected device.",
+            labels=["group", "device", "mountpoint"],
+        )
+        writable = GaugeMetricFamily(
+            "gardien_group_volume_writable",
+            "1 when the group's volume is mounted read-write and the write test passed.",
+            labels=["group"],
+        )
+        free = GaugeMetricFamily(
+            "gardien_group_volume_free_bytes",
+            "Bytes available to unprivileged users on the group's volume (0 when not mounted).",
+            labels=["group"],
+        )
+        size = GaugeMetricFamily(
+            "gardien_group_volume_size_bytes",
+            "Size of the filesystem on the group's volume (0 when not mounted).",
+            labels=["group"],
+        )
+        mounts = read_mounts(self.proc_root)
+        checks: dict[str, _Check | None] = {}
+        rw: dict[str, bool] = {}
+        for group, cfg in self.config.groups.items():
+            if cfg.volume is None:
+                continue
+            mount = volume_mount(cfg.volume, mounts, self.sys_root)
+            mounted.add_metric(
+                [group, cfg.volume.device, cfg.volume.mountpoint], float(bool(mount))
+            )
+            rw[group] = mount is not None and not mount.read_only
+            if mount is not None:
+                write = rw[group] and cfg.volume.write_test
+                checks[group] = self._start(group, cfg.volume.mountpoint, write)
+            else:
+                checks[group] = None
+        for group, check in checks.items():
+            facts = None
+            if check is not None and check.done.wait(max(deadline - time.monotonic(), 0.0)):
+                facts = check.facts
+            elif check is not None:
+                log.warning("filesystem check of group %s did not finish in time", group)
+            volume = self.config.groups[group].volume
+            assert volume is not None
+            ok = rw[group] and facts is not None and (facts.written or not volume.write_test)
+            writable.add_metric([group], float(ok))
+            free.add_metric([group], facts.free_bytes if facts else 0.0)
+            size.add_metric([group], facts.size_bytes if facts else 0.0)
+        return [mounted, writable, free, size]
+
+    def _start(self, group: str, mountpoint: str, write_test: bool) -> _Check | None:
+        """A new check of the group's filesystem, or None while the previous one is still stuck."""
+        previous = self._checks.get(group)
+        if previous is not None and not previous.done.is_set():
+            log.warning(
+                "filesystem at %s blocked for %.0fs: not checked again until it answers",
+                previous.mountpoint,
+                time.monotonic() - previous.started,
+            )
+            return None
+        check = _Check(mountpoint, write_test)
+        self._checks[group] = check
+        return check
