@@ -99,7 +99,8 @@ class ProcessProbe(Probe[ProcessParams]):
         if not master_alive:
             reason = f"master pid {pid} is dead ({master_state}), not yet reaped"
         elif master_state in _STOPPED:
-            reason = f"master pid {pid} is stopped ({master_state})"
+            how = "traced" if master_state == psutil.STATUS_TRACING_STOP else "state T"
+            reason = f"master pid {pid} is stopped ({how})"
         elif live and not running:
             reason = f"master pid {pid} alive but all {len(live)} workers stopped"
         elif len(running) < minimum and not live:

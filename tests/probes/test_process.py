@@ -112,7 +112,7 @@ def test_stopped_apache_is_reported(apache_factory: Callable[..., ApacheUnderTes
         site.daemon.signal_group(signal.SIGCONT)
 
     assert not result.ok
-    assert re.fullmatch(r"master pid \d+ is stopped \(stopped\)", result.reason), result.reason
+    assert re.fullmatch(r"master pid \d+ is stopped \(state T\)", result.reason), result.reason
     assert result.values["stopped"] == result.values["processes"] >= 2
     assert result.values["master_alive"] == 1
 
