@@ -112,7 +112,8 @@ def test_busy_unmount_kills_the_stopped_holder_and_unmounts(on_node1: Cluster) -
         fuser = [argv for argv in ran(c, "node1") if argv[0] == "fuser"]
         assert fuser, "the holder was found with fuser"
         record = c.journal("node1").history(GROUP)[0]
-        assert record.kind == "release" and record.steps[-1].message.startswith(
+        assert record.kind == "release"
+        assert str(record.steps[-1].message).startswith(
             f"unmounted {c.mountpoint}, after ending 1 process(es)"
         )
     finally:
@@ -172,7 +173,7 @@ def test_unreachable_source_is_fenced_then_the_group_starts_on_the_target() -> N
         assert len(fence) == 1
         [move] = c.moves("node2")
         assert [s.state for s in move.steps] == [StepState.FAILED, StepState.DONE, StepState.DONE]
-        assert move.steps[1].message.startswith("fenced node1 in ")
+        assert str(move.steps[1].message).startswith("fenced node1 in ")
 
 
 def test_mover_killed_after_the_release_is_recovered_never_half_done(on_node1: Cluster) -> None:
@@ -218,7 +219,11 @@ def test_mover_killed_after_the_release_is_recovered_never_half_done(on_node1: C
 
 def test_mover_killed_during_the_release_is_rolled_back(on_node1: Cluster) -> None:
     c = on_node1
-    thread = threading.Thread(target=_move_ignoring_errors, args=(c,))
+    thread = threading.Thread(
+        target=_ignoring_errors,
+        args=(c.call, "node2", "move"),
+        kwargs={"group": GROUP, "source": "node1", "target": "node2"},
+    )
     thread.start()
     journal = c.journal("node2")
     _wait_for(
@@ -245,9 +250,38 @@ def test_mover_killed_during_the_release_is_rolled_back(on_node1: Cluster) -> No
     journal.close()
 
 
-def _move_ignoring_errors(c: Cluster) -> None:
+def test_agent_killed_during_an_acquire_is_rolled_back(two_nodes: Cluster) -> None:
+    c = two_nodes
+    thread = threading.Thread(
+        target=_ignoring_errors, args=(c.call, "node1", "acquire"), kwargs={"group": GROUP}
+    )
+    thread.start()
+    journal = c.journal("node1")
+    _wait_for(
+        lambda: (
+            bool(journal.unfinished("acquire"))
+            and journal.unfinished("acquire")[0].steps[1].state is StepState.RUNNING
+        ),
+        timeout=60,
+    )
+    c.kill_host("node1")  # the volume is mounted, the VIP being added, Apache not started
+    thread.join(timeout=30)
+    [interrupted] = journal.unfinished("acquire")
+    assert c.mounted("node1")
+
+    c.start_host("node1")
+    [recovered] = c.call("node1", "recover")
+
+    assert recovered["message"].startswith(
+        f"recovered interrupted acquire #{interrupted.id} of web: rolled back (released web"
+    ), recovered
+    assert nothing_on(c, "node1") and not journal.unfinished()
+    journal.close()
+
+
+def _ignoring_errors(function: Any, *args: Any, **kwargs: Any) -> None:
     with contextlib.suppress(Exception):
-        c.call("node2", "move", group=GROUP, source="node1", target="node2")
+        function(*args, **kwargs)
 
 
 def test_failed_service_start_rolls_back_volume_and_vip() -> None:

@@ -17,7 +17,7 @@ from failover_hook.journal import Journal
 from failover_hook.move import Mover, PlanError
 from failover_hook.outcome import Outcome, Status
 from failover_hook.plan import Action, Plan, StepState
-from failover_hook.resources.base import State
+from failover_hook.resources.base import ResourceError, State
 from failover_hook.resources.volume import Volume
 from gardien.config.loader import parse_config
 from gardien.config.model import ClusterConfig
@@ -154,3 +154,15 @@ def test_volume_monitor_reads_the_mount_table(tmp_path: Path) -> None:
     assert volume.monitor().reason == "/dev/loop99 is mounted on /srv/other dir"
     table.write_text("proc /proc proc rw 0 0\n")
     assert volume.monitor().state is State.NOT_RUNNING
+
+
+def test_volume_refuses_to_mount_a_device_mounted_elsewhere(tmp_path: Path) -> None:
+    table = tmp_path / "mounts"
+    table.write_text("/dev/loop99 /srv/old ext4 rw 0 0\n")
+    runner = CommandRunner()
+    volume = Volume(config().groups["php4"].volume, runner, mount_table=table)  # type: ignore[arg-type]
+    with pytest.raises(
+        ResourceError, match="refusing to mount /dev/loop99: /dev/loop99 is mounted on /srv/old"
+    ):
+        volume.start()
+    assert runner.ran == []

@@ -229,7 +229,7 @@ def cluster(**config: Any) -> Iterator[Cluster]:
             switch.next_address(),
             "",
             mountpoint,
-        )  # type: ignore[arg-type]
+        )
         _prepare_volume(built)
         built.write_config(**config)
         for name in built.nodes:
