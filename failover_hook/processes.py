@@ -86,12 +86,7 @@ def matching(cmdline: str) -> list[int]:
     me = os.getpid()
     for proc in psutil.process_iter(["pid", "cmdline"]):
         args = " ".join(proc.info.get("cmdline") or [])
-        if (
-            proc.pid != me
-            and pattern.search(args)
-            and alive(proc.pid)
-            and _same_netns(proc.pid)
-        ):
+        if proc.pid != me and pattern.search(args) and alive(proc.pid) and _same_netns(proc.pid):
             found.append(proc.pid)
     return found
 
