@@ -15,7 +15,7 @@ from typing import ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from gardien.config.types import Name, PositiveDuration
+from gardien.types import Name, PositiveDuration
 
 
 class ProbeParams(BaseModel):

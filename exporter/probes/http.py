@@ -20,7 +20,7 @@ from urllib3.exceptions import HTTPError, InsecureRequestWarning, ReadTimeoutErr
 
 from exporter.probes.base import Probe, ProbeParams, ProbeResult
 from exporter.probes.registry import register
-from gardien.config.types import Regex
+from gardien.types import Regex
 
 _CHUNK = 16384
 

@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 
 from exporter.probes.base import Probe, ProbeParams, ProbeResult
 from exporter.probes.registry import register
-from gardien.config.types import SecretFile
+from gardien.types import SecretFile
 
 _SCOPES = {"base": ldap3.BASE, "one": ldap3.LEVEL, "sub": ldap3.SUBTREE}
 

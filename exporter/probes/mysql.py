@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 
 from exporter.probes.base import Probe, ProbeParams, ProbeResult
 from exporter.probes.registry import register
-from gardien.config.types import SecretFile
+from gardien.types import SecretFile
 
 _CHECK_OK = ("OK", "Table is already up to date")
 

@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 
 from exporter.probes.base import Probe, ProbeParams, ProbeResult
 from exporter.probes.registry import register
-from gardien.config.types import Regex
+from gardien.types import Regex
 
 _STOPPED = frozenset({psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP})
 _DEAD = frozenset({psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD})

@@ -23,7 +23,7 @@ from pydantic import Field
 from exporter.probes.base import Probe, ProbeParams, ProbeResult
 from exporter.probes.command import CommandResult, CommandRunner
 from exporter.probes.registry import register
-from gardien.config.types import SecretFile
+from gardien.types import SecretFile
 
 _NT_STATUS = re.compile(r"NT_STATUS_[A-Z0-9_]+")
 _SHARE_LINE = re.compile(r"^(Disk|IPC|Printer|Device)\|([^|]*)\|")

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from exporter.probes.base import Probe, ProbeParams, ProbeResult
 from exporter.probes.registry import register
-from gardien.config.types import Regex
+from gardien.types import Regex
 
 _MAX_ANSWER = 65536
 

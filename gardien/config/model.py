@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError, core_schema
 
 from exporter.probes.base import ProbeParams
 from exporter.probes.registry import probe_kinds
-from gardien.config.types import Command, Duration, Name, PositiveDuration, SecretFile
+from gardien.types import Command, Duration, Name, PositiveDuration, SecretFile
 
 Problem = tuple[tuple[str | int, ...], str]
 """A problem found in the config: the key path it is about and what is wrong."""

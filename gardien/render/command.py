@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gardien import exitcodes
 from gardien.config import ClusterConfig, default_config_path, load_config
-from gardien.config.types import parse_duration
+from gardien.types import parse_duration
 from gardien.render.alertmanager import AlertmanagerOptions, render_alertmanager
 from gardien.render.common import dump_yaml
 from gardien.render.dashboards import render_dashboards, render_provisioning

@@ -23,10 +23,6 @@ from pathlib import Path
 
 import pytest
 
-# exporter.probes.base imports gardien.config.types, whose package imports the config model, which
-# imports exporter.probes.base: importing gardien.config first breaks that cycle for test modules
-# that start with ``from exporter.probes...``.
-import gardien.config  # noqa: F401
 from gardien.lab.daemons import apache, mariadb, tomcat
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the daemons need root to switch users")
