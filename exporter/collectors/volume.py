@@ -5,8 +5,8 @@ Mounted means: at its mountpoint, the visible mount is of the configured device 
 (``.gardien-write-test``) could be written, fsynced and removed: a SAN that lost its paths keeps the
 mount read-write while every write blocks.  That is also why the filesystem is only touched from a
 daemon thread per group: a blocked ``fsync`` (or ``statvfs``) cannot be interrupted, so the scrape
-stops waiting at its deadline, reports the volume not writable, and starts no second check of that
-volume while the first is still stuck.  Nothing is ever written to an unmounted mountpoint (that
+stops waiting at its deadline and reports the volume not writable; later scrapes wait for that same
+check instead of starting another one, until it answers.  Nothing is ever written to an unmounted mountpoint (that
 would be the root filesystem).
 """
 
@@ -150,16 +150,17 @@ class VolumeCollector(NodeCollector):
             size.add_metric([group], facts.size_bytes if facts else 0.0)
         return [mounted, writable, free, size]
 
-    def _start(self, group: str, mountpoint: str, write_test: bool) -> _Check | None:
-        """A new check of the group's filesystem, or None while the previous one is still stuck."""
+    def _start(self, group: str, mountpoint: str, write_test: bool) -> _Check:
+        """A new check of the group's filesystem, or the previous one while it is still stuck
+        (its answer, when it comes, proves the filesystem works again)."""
         previous = self._checks.get(group)
         if previous is not None and not previous.done.is_set():
             log.warning(
-                "filesystem at %s blocked for %.0fs: not checked again until it answers",
+                "filesystem at %s blocked for %.0fs: waiting for that check, not starting another",
                 previous.mountpoint,
                 time.monotonic() - previous.started,
             )
-            return None
+            return previous
         check = _Check(mountpoint, write_test)
         self._checks[group] = check
         return check

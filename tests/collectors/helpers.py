@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,18 +45,51 @@ def config(**sections: Any) -> ClusterConfig:
 
 
 _ON_NODE = """
-import json, sys
+import json, subprocess, sys, threading
 from pathlib import Path
 import gardien.config
 from gardien.config import parse_config
 from exporter.collectors import collector_classes
 config = parse_config(Path(sys.argv[1]).read_text())
-kwargs = json.loads(sys.argv[3])
-collector = collector_classes()[sys.argv[2]](config, **{k: Path(v) for k, v in kwargs.items()})
-families = collector.collect(float(sys.argv[4]))
-out = [[s.name, s.labels, s.value] for f in families for s in f.samples]
+kwargs = {k: Path(v) for k, v in json.loads(sys.argv[3]).items()}
+collector = collector_classes()[sys.argv[2]](config, **kwargs)
+out = []
+for action, arg in json.loads(sys.argv[4]):
+    if action == "run":
+        subprocess.run(arg, check=True, capture_output=True, timeout=30)
+    elif action == "threads":  # how many threads of this name prefix are alive
+        alive = sum(t.name.startswith(arg) for t in threading.enumerate())
+        out.append([["threads", {}, alive]])
+    else:
+        families = collector.collect(float(arg))
+        out.append([[s.name, s.labels, s.value] for f in families for s in f.samples])
 print(json.dumps(out))
 """
+
+Step = tuple[str, Any]
+"""("collect", timeout), ("run", argv) to run on the node between two scrapes, or ("threads",
+name prefix) to count the collector's threads (a pseudo-scrape with one sample named threads)."""
+
+
+def session_on_node(
+    node: Node,
+    data: dict[str, Any],
+    name: str,
+    tmp: Path,
+    steps: Sequence[Step],
+    paths: Mapping[str, Path] | None = None,
+) -> list[Samples]:
+    """Run collector ``name`` inside ``node`` (its network and mount namespaces), as in
+    production, through ``steps``; the samples of each ``collect`` step."""
+    config_file = tmp / f"cluster-{name}.json"
+    config_file.write_text(json.dumps(data))
+    args = json.dumps({k: str(v) for k, v in (paths or {}).items()})
+    argv = [sys.executable, "-c", _ON_NODE, str(config_file), name, args, json.dumps(steps)]
+    done = node.run(argv, cwd=str(Path(__file__).parents[2]), timeout=120)
+    return [
+        {(n, frozenset(labels.items())): v for n, labels, v in scrape}
+        for scrape in json.loads(done.stdout)
+    ]
 
 
 def collect_on_node(
@@ -67,12 +100,4 @@ def collect_on_node(
     timeout: float = 5.0,
     paths: Mapping[str, Path] | None = None,
 ) -> Samples:
-    """Run collector ``name`` inside ``node`` (its network and mount namespaces)."""
-    config_file = tmp / f"cluster-{name}.json"
-    config_file.write_text(json.dumps(data))
-    args = json.dumps({k: str(v) for k, v in (paths or {}).items()})
-    done = node.run(
-        [sys.executable, "-c", _ON_NODE, str(config_file), name, args, str(timeout)],
-        cwd=str(Path(__file__).parents[2]),
-    )
-    return {(n, frozenset(labels.items())): v for n, labels, v in json.loads(done.stdout)}
+    return session_on_node(node, data, name, tmp, [("collect", timeout)], paths)[0]
