@@ -22,7 +22,7 @@ import requests
 import yaml
 
 from gardien.config import ClusterConfig, load_config
-from gardien.render.alertmanager import render_alertmanager
+from gardien.render.alertmanager import AlertmanagerOptions, render_alertmanager
 from gardien.render.common import dump_yaml
 from gardien.render.prometheus import PrometheusOptions, render_prometheus
 from gardien.render.rules import RuleOptions, render_rules
@@ -41,15 +41,26 @@ class HttpService:
         www = folder / "www"
         www.mkdir(parents=True, exist_ok=True)
         (www / "health").write_text("HEALTH OK\n")
+        self.www = www
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/health"
         self._log = (folder / "http.log").open("wb")
-        self.process = subprocess.Popen(
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
             [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(self.port),
-             "--directory", str(www)],
+             "--directory", str(self.www)],
             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
+        self.process = process
         wait_for(self._answers, "the HTTP service")
+        return process
+
+    def restart(self) -> None:
+        """Kill whatever state it is in, start again on the same port."""
+        self._kill()
+        self._start()
 
     def _answers(self) -> bool:
         try:
@@ -66,11 +77,14 @@ class HttpService:
         """SIGSTOP: connections are accepted by the kernel and never answered."""
         os.killpg(self.process.pid, signal.SIGSTOP)
 
-    def stop(self) -> None:
+    def _kill(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGCONT)
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        self._kill()
         self._log.close()
 
 
@@ -114,6 +128,7 @@ class Stack:
         config: dict[str, Any],
         exporters: tuple[str, ...],
         rule_options: RuleOptions,
+        am_options: AlertmanagerOptions,
         interval: float,
     ) -> None:
         self.folder = folder
@@ -121,6 +136,7 @@ class Stack:
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.config: ClusterConfig = load_config(self.config_path)
         self.rule_options = rule_options
+        self.am_options = am_options
         self.interval = interval
         self.exporter_nodes = exporters
         self.daemons: list[_Daemon] = []
@@ -156,7 +172,7 @@ class Stack:
                                                    "--web.listen-address", exporter],
                               f"http://{exporter}/-/healthy")  # fmt: skip
         am_config = self.folder / "alertmanager.yml"
-        am_config.write_text(dump_yaml(render_alertmanager(self.config)))
+        am_config.write_text(dump_yaml(render_alertmanager(self.config, self.am_options)))
         self.alertmanager = Alertmanager(am_config, self.folder)
         self.daemons.append(self.alertmanager)
         self.alertmanager.wait_ready()
@@ -210,9 +226,11 @@ def running(
     *,
     exporters: tuple[str, ...] = ("n1",),
     rule_options: RuleOptions | None = None,
+    am_options: AlertmanagerOptions | None = None,
     interval: float = 1.0,
 ) -> Iterator[Stack]:
-    stack = Stack(folder, config, exporters, rule_options or RuleOptions(), interval)
+    options = am_options or AlertmanagerOptions()
+    stack = Stack(folder, config, exporters, rule_options or RuleOptions(), options, interval)
     try:
         stack.start()
         yield stack
