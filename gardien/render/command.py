@@ -11,12 +11,12 @@ from pathlib import Path
 
 from gardien import exitcodes
 from gardien.config import ClusterConfig, default_config_path, load_config
-from gardien.types import parse_duration
 from gardien.render.alertmanager import AlertmanagerOptions, render_alertmanager
 from gardien.render.common import dump_yaml
 from gardien.render.dashboards import render_dashboards, render_provisioning
 from gardien.render.prometheus import PrometheusOptions, render_prometheus
 from gardien.render.rules import RuleOptions, render_rules
+from gardien.types import parse_duration
 
 log = logging.getLogger(__name__)
 
