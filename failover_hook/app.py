@@ -64,8 +64,11 @@ def create_app(hook: Hook) -> Flask:
         return Response(generate_latest(hook.metrics.registry), content_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/v1/status")
-    def status() -> Response:
-        return jsonify(hook.status().model_dump(mode="json"))
+    def status() -> tuple[Response, int]:
+        group = request.args.get("group")
+        if group is not None and group not in config.groups:
+            return _error(404, "unknown group")
+        return jsonify(hook.status(group).model_dump(mode="json")), 200
 
     @app.post("/api/v1/groups/<group>/release")
     def release(group: str) -> tuple[Response, int]:

@@ -107,8 +107,9 @@ class HttpPeer:
                 f"{self.name}: unexpected answer {response.status_code}: {response.text[:200]}"
             ) from exc
 
-    def status(self) -> dict[str, Any]:
-        response = self._call("GET", "/api/v1/status")
+    def status(self, group: str | None = None) -> dict[str, Any]:
+        """The hook's status document; with ``group``, only that group's part."""
+        response = self._call("GET", "/api/v1/status", params={"group": group} if group else {})
         response.raise_for_status()
         data: dict[str, Any] = response.json()
         return data

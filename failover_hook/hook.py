@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from failover_hook.agent import LocalAgent
+from failover_hook.client import HttpPeer
 from failover_hook.decide import ClusterView, Failure, Move, decide, failures
 from failover_hook.freeze import FreezeStore
 from failover_hook.journal import Journal, MoveRecord
@@ -27,7 +28,7 @@ from failover_hook.metrics import GroupGauges, HookMetrics
 from failover_hook.move import Mover, PlanError
 from failover_hook.network import NetworkCheck
 from failover_hook.outcome import Outcome, Status
-from failover_hook.peers import PeerClient, PeerUnreachable
+from failover_hook.peers import PeerUnreachable
 from failover_hook.plan import Plan
 from failover_hook.status import GroupStatus, NodeStatus
 from failover_hook.webhook import GROUP_FAILED, Alert, Payload
@@ -63,7 +64,7 @@ class Hook:
         agent: LocalAgent,
         mover: Mover,
         journal: Journal,
-        peers: Mapping[str, PeerClient],
+        peers: Mapping[str, HttpPeer],
         network: NetworkCheck,
         dry_run: bool = False,
         workers: int = 4,
@@ -119,10 +120,11 @@ class Hook:
         ages = tuple(sorted(a for a in (now - t for t in moves) if a < self.config.hook.window))
         return (max(now - max(changes), 0.0) if changes else None, ages, max(moves, default=None))
 
-    def status(self) -> NodeStatus:
+    def status(self, only: str | None = None) -> NodeStatus:
+        """This node's status document; with ``only``, just that group's (deciding on one)."""
         verdict, targets = self.network.check()
         groups = {}
-        for name in self.config.groups:
+        for name in [only] if only else self.config.groups:
             agent = self.agent.status(name)
             age, move_ages, _last = self._journaled(name)
             with self._lock:
@@ -146,12 +148,12 @@ class Hook:
             groups=groups,
         )
 
-    def view(self) -> ClusterView:
+    def view(self, only: str | None = None) -> ClusterView:
         """Every node's status: this one's own, the peers' over their API (None: no answer)."""
-        statuses: dict[str, NodeStatus | None] = {self.node: self.status()}
+        statuses: dict[str, NodeStatus | None] = {self.node: self.status(only)}
         for name, peer in self.peers.items():
             try:
-                statuses[name] = NodeStatus.model_validate(peer.status())
+                statuses[name] = NodeStatus.model_validate(peer.status(only))
             except (PeerUnreachable, ValueError) as exc:
                 log.warning("status of %s unknown: %s", name, exc)
                 statuses[name] = None
@@ -257,7 +259,7 @@ class Hook:
             return self._migrate(group, target, dry_run, force)
 
     def _migrate(self, group: str, target: str, dry_run: bool, force: bool) -> Outcome:
-        view = self.view()
+        view = self.view(group)
         holders = view.holders(group)
         refusal = None
         if not force and (view.cluster_frozen() or view.frozen(group)):
@@ -295,7 +297,7 @@ class Hook:
         Hooks that do not act never claim: a claim there would answer "in progress" to the
         target's request to release the group.
         """
-        result = decide(failure, self.config, self.view())
+        result = decide(failure, self.config, self.view(failure.group))
         if isinstance(result, Outcome):
             return result
         if not execute:
@@ -308,7 +310,7 @@ class Hook:
         with self._claim(failure.group) as mine:
             if not mine:
                 return self._in_progress(failure.group)
-            result = decide(failure, self.config, self.view())
+            result = decide(failure, self.config, self.view(failure.group))
             if isinstance(result, Outcome):
                 return result
             plan = self._plan(result, "alert")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gardien import exitcodes
-from tests.hook.conftest import HookPair, alert, payload
+from tests.support.hooks import HookPair, alert, payload
 
 
 @pytest.fixture(scope="module")

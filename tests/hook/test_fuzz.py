@@ -20,7 +20,7 @@ from failover_hook.app import create_app
 from failover_hook.daemon import build_hook
 from failover_hook.hook import Hook
 from gardien.config import parse_config
-from tests.hook.conftest import alert, payload
+from tests.support.hooks import alert, payload
 
 CONFIG = """
 cluster: fuzz

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hook.conftest import HookPair, alert, payload
+from tests.support.hooks import HookPair, alert, payload
 from tests.support.netns import guard_supernet, have_root_and_netns
 
 

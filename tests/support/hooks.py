@@ -1,0 +1,234 @@
+"""Real ``gardien hook`` processes on loopback addresses (127.x.y.1 and .2, one port) and helpers
+for the hook tests and the receiver benchmark.
+
+Every hook pair gets its own config, state folders and addresses, so tests running at the same time
+on this machine never meet.  Groups without resources make moves real (journal, held markers,
+hook-to-hook release) yet instant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _loopback_pair() -> tuple[str, str]:
+    base = f"127.{random.randint(100, 250)}.{random.randint(0, 255)}"
+    return f"{base}.1", f"{base}.2"
+
+
+def _free_port(hosts: tuple[str, ...]) -> int:
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind((hosts[0], 0))
+            port = int(probe.getsockname()[1])
+        try:
+            for host in hosts[1:]:
+                with socket.socket() as other:
+                    other.bind((host, port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port on both loopback addresses")
+
+
+def alert(
+    alertname: str = "GardienGroupFailed",
+    status: str = "firing",
+    fingerprint: str | None = None,
+    starts_at: str = "2026-11-24T22:55:37.984Z",
+    **labels: str,
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "labels": {"alertname": alertname, "severity": "critical", **labels},
+        "annotations": {"summary": "test"},
+        "startsAt": starts_at,
+        "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-11-24T23:00:00Z",
+        "generatorURL": "http://prometheus.invalid/graph",
+        "fingerprint": fingerprint or uuid.uuid4().hex[:16],
+    }
+
+
+def payload(*alerts: dict[str, Any]) -> dict[str, Any]:
+    status = "firing" if any(a["status"] == "firing" for a in alerts) else "resolved"
+    return {
+        "receiver": "gardien",
+        "status": status,
+        "alerts": list(alerts),
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.invalid",
+        "version": "4",
+        "groupKey": "{}:{}",
+        "truncatedAlerts": 0,
+    }
+
+
+class HookPair:
+    """node1 and node2's hooks, started from one config."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        hook: dict[str, Any] | None = None,
+        groups: dict[str, Any] | None = None,
+        network: dict[str, Any] | None = None,
+        fencing: dict[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> None:
+        self.tmp = tmp
+        self.token = uuid.uuid4().hex
+        (tmp / "token").write_text(self.token + "\n")
+        self.addresses = dict(zip(("node1", "node2"), _loopback_pair(), strict=True))
+        self.port = _free_port(tuple(self.addresses.values()))
+        self.config_file = tmp / "cluster.yml"
+        config = {
+            "cluster": "test",
+            "nodes": {n: {"address": a} for n, a in self.addresses.items()},
+            "hook": {
+                "port": self.port,
+                "token_file": "token",
+                "request_timeout": 5,
+                **(hook or {}),
+            },
+            "network": network or {"interface": "lo", "internal": ["127.0.0.1"], "timeout": 1},
+            "fencing": fencing or {},
+            "groups": groups or {f"g{i}": {"nodes": ["node1", "node2"]} for i in range(1, 9)},
+        }
+        self.config_file.write_text(yaml.safe_dump(config))
+        self.dry_run = dry_run
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {self.token}"
+
+    def start(self, *nodes: str) -> None:
+        for node in nodes or tuple(self.addresses):
+            log = open(self.tmp / f"{node}.log", "ab")  # noqa: SIM115 - closed with the process
+            argv = [
+                sys.executable,
+                "-m",
+                "gardien.cli",
+                "hook",
+                "--config.file",
+                str(self.config_file),
+                "--node",
+                node,
+                "--state-dir",
+                str(self.tmp / node),
+                "--web.listen-address",
+                f"{self.addresses[node]}:{self.port}",
+            ]
+            if self.dry_run:
+                argv.append("--dry-run")
+            self.procs[node] = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True
+            )
+            log.close()
+        for node in nodes or tuple(self.addresses):
+            self._wait_ready(node)
+
+    def _wait_ready(self, node: str) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.procs[node].poll() is not None:
+                raise RuntimeError(f"hook {node} exited: {self.log(node)}")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(self.url(node, "/-/healthy"), timeout=1).ok:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"hook {node} not ready: {self.log(node)}")
+
+    def stop(self, *nodes: str) -> None:
+        for node in nodes or tuple(self.procs):
+            proc = self.procs.pop(node, None)
+            if proc is None:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+    def log(self, node: str) -> str:
+        return (self.tmp / f"{node}.log").read_text(errors="replace")
+
+    def url(self, node: str, path: str) -> str:
+        return f"http://{self.addresses[node]}:{self.port}{path}"
+
+    def get(self, node: str, path: str) -> Any:
+        response = self.session.get(self.url(node, path), timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def post(self, node: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.post(self.url(node, path), timeout=30, **kwargs)
+
+    def send(self, node: str, body: dict[str, Any]) -> requests.Response:
+        return self.post(
+            node,
+            "/api/v1/alerts",
+            data=json.dumps(body),
+            headers={"Content-Type": "application/json"},
+        )
+
+    def decisions(self, node: str, group: str | None = None) -> list[dict[str, Any]]:
+        found = self.get(node, "/api/v1/decisions")["decisions"]
+        return [d for d in found if group is None or d["group"] == group]
+
+    def wait_decisions(
+        self,
+        node: str,
+        group: str,
+        count: int = 1,
+        settle: Callable[[list[dict[str, Any]]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The decisions about ``group`` once there are ``count`` of them (bounded wait)."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = self.decisions(node, group)
+            if len(found) >= count and (settle is None or settle(found)):
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"{node}: no {count} decisions about {group}: {found}")
+
+    def moves(self, node: str, group: str) -> list[dict[str, Any]]:
+        return [
+            m
+            for m in self.get(node, f"/api/v1/history?group={group}")["moves"]
+            if m["kind"] == "move"
+        ]
+
+    def held(self, node: str, group: str) -> bool:
+        return bool(self.get(node, "/api/v1/status")["groups"][group]["held"])
+
+    def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gardien.cli", *args, "--config.file", str(self.config_file)],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+            check=False,
+        )
