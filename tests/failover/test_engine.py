@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from failover_hook import processes
 from failover_hook.outcome import Status
 from failover_hook.plan import StepState
 from tests.support.failover_cluster import GROUP, PAGE, Cluster, cluster
@@ -119,6 +120,22 @@ def test_busy_unmount_kills_the_stopped_holder_and_unmounts(on_node1: Cluster) -
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_release_stops_a_hung_apache(on_node1: Cluster) -> None:
+    """SIGSTOP of Apache's whole process group (LAB.md section 5): CONT comes before the stop."""
+    c = on_node1
+    master = int(c.on_volume("node1", "www/run/httpd.pid").read_text())
+    os.killpg(os.getpgid(master), signal.SIGSTOP)
+    assert c.page() is None  # hung: the client gets nothing
+
+    outcome = c.outcome("node1", "release")
+
+    assert outcome.status is Status.DONE, outcome.message
+    assert processes.state(master) in (None, "Z")  # gone, or dead and not yet reaped
+    assert nothing_on(c, "node1")
+    assert c.outcome("node2", "acquire").status is Status.DONE
+    assert c.page() == PAGE + "\n"
 
 
 def test_duplicate_address_is_refused_and_nothing_stays_up(two_nodes: Cluster) -> None:
