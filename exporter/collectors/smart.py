@@ -8,8 +8,9 @@ minutes): the scrape waits for it only until its own deadline and otherwise expo
 
 ``--nocheck=standby`` keeps smartctl from spinning up a sleeping disk: it then exits with status 2
 and says "Device is in STANDBY mode"; the cached values are kept and ``gardien_smart_standby`` is
-1.  A read that times out or cannot start keeps the cache too, but ``gardien_smart_healthy`` is 0
-until a read completes: a disk that cannot answer is not known healthy.
+1.  A read that times out, cannot start, or cannot open the disk (exit status bit 0 or 1) keeps the
+cache too, but ``gardien_smart_healthy`` is 0 until a read completes: a disk that cannot answer is
+not known healthy.
 
 smartctl is run here rather than through pySMART, whose command runner has no timeout, cannot pass
 ``-n standby`` to every query it makes and drops the exit status; pySMART still parses text output
@@ -29,7 +30,12 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from exporter.collectors.base import NodeCollector
-from exporter.collectors.smartctl_output import SmartReading, is_standby, parse_output
+from exporter.collectors.smartctl_output import (
+    SmartReading,
+    is_standby,
+    parse_output,
+    smartctl_message,
+)
 from exporter.probes.command import CommandResult, CommandRunner
 from gardien.config import ClusterConfig, DiskConfig
 
@@ -38,6 +44,8 @@ log = logging.getLogger(__name__)
 EXIT_BITS = 8
 _COMMAND_LINE_ERROR = 1
 """Exit status bit 0: smartctl did not understand its command line (``--json`` before 7.0)."""
+_NO_DATA = 0b11
+"""Exit status bits 0 and 1 (command line, device open failed): the output holds no SMART data."""
 
 
 @dataclass
@@ -120,6 +128,15 @@ class SmartCollector(NodeCollector):
                 )
             elif reading is None:
                 state.failed, state.standby = False, True
+            elif result.returncode & _NO_DATA:
+                state.failed, state.standby = True, False
+                state.exit_status = result.returncode
+                log.warning(
+                    "SMART read of %s failed (smartctl exit status %d): %s",
+                    disk.device,
+                    result.returncode,
+                    smartctl_message(result.output),
+                )
             else:
                 state.reading, state.read_at = reading, self.clock()
                 state.exit_status = result.returncode

@@ -46,6 +46,18 @@ def is_standby(output: str) -> bool:
     return _STANDBY.search(output) is not None
 
 
+def smartctl_message(output: str) -> str:
+    """What smartctl said went wrong, for the log: its JSON messages, or the last line of text."""
+    if output.lstrip().startswith("{"):
+        try:
+            messages = json.loads(output).get("smartctl", {}).get("messages", [])
+            return "; ".join(str(m.get("string", "")) for m in messages)
+        except (ValueError, AttributeError):
+            pass
+    lines = [line for line in output.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
 def parse_output(output: str, name: str, device_type: str | None = None) -> SmartReading:
     """The facts in one ``smartctl --all`` output (JSON or text); unhealthy when unreadable."""
     if output.lstrip().startswith("{"):

@@ -6,8 +6,8 @@ Mounted means: at its mountpoint, the visible mount is of the configured device 
 mount read-write while every write blocks.  That is also why the filesystem is only touched from a
 daemon thread per group: a blocked ``fsync`` (or ``statvfs``) cannot be interrupted, so the scrape
 stops waiting at its deadline and reports the volume not writable; later scrapes wait for that same
-check instead of starting another one, until it answers.  Nothing is ever written to an unmounted mountpoint (that
-would be the root filesystem).
+check instead of starting another one, until it answers.  Nothing is ever written to an unmounted
+mountpoint (that would be the root filesystem).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,9 @@ TEXT_CAPTURES = [
     "sata_hdd_1_issue46",
     "sata_ssd_1_issue_72",
 ]
-DEVICE = "/dev/sdz"
+DEVICE = "/dev/gardien-test-disk"
+"""Absent on every machine: the real smartctl cannot open it."""
+REAL_SMARTCTL = shutil.which("smartctl", path="/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin")
 
 
 class FakeClock:
@@ -261,3 +264,35 @@ def test_missing_smartctl_reports_unhealthy(tmp_path: Path) -> None:
     assert smart(found, "healthy") == 0
     assert math.isinf(smart(found, "data_age_seconds"))
     assert os.listdir(empty) == []
+
+
+@pytest.mark.skipif(REAL_SMARTCTL is None, reason="smartctl (smartmontools) not installed")
+def test_real_smartctl_cannot_open_the_disk() -> None:
+    disks = [{"device": DEVICE, "type": "sat"}]
+    found = samples(SmartCollector(config(disks=disks)).collect(20))
+
+    assert smart(found, "healthy") == 0
+    assert value(found, "gardien_smart_exit_status_bit", device=DEVICE, bit="1") == 1
+    assert math.isinf(smart(found, "data_age_seconds"))
+    assert smart(found, "standby") == 0
+
+
+@needs_captures
+@pytest.mark.skipif(REAL_SMARTCTL is None, reason="smartctl (smartmontools) not installed")
+def test_disk_gone_after_a_good_read_keeps_the_cache_unhealthy(bindir: Path) -> None:
+    capture = JSON_DIR / "sat-null-TOSHIBA_HDWR160-sdc.json"
+    clock = FakeClock()
+    smart_collector = collector(bindir, clock, interval=60, type="sat")
+    replay(bindir, capture, 0)
+    good = samples(smart_collector.collect(10))
+    stand_in(bindir, f'exec {REAL_SMARTCTL} "$@"')  # the real smartctl, on a disk that is not there
+
+    clock.now += 60
+    gone = samples(smart_collector.collect(20))
+
+    assert smart(good, "healthy") == 1
+    assert smart(gone, "healthy") == 0
+    assert value(gone, "gardien_smart_exit_status_bit", device=DEVICE, bit="1") == 1
+    assert smart(gone, "temperature_celsius") == smart(good, "temperature_celsius")
+    assert smart(gone, "data_age_seconds") == 60
+    assert smart(gone, "standby") == 0

@@ -68,7 +68,7 @@ def mounted(node: Node, device: str, mountpoint: Path) -> Iterator[None]:
 
 @pytest.fixture
 def mountpoint(tmp_path: Path) -> Path:
-    folder = tmp_path / "mnt"
+    folder = tmp_path / "san mnt"  # mountinfo escapes the space as \040
     folder.mkdir()
     return folder
 
