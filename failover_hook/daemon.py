@@ -9,6 +9,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+import prometheus_client
+
 from failover_hook.agent import LocalAgent
 from failover_hook.app import create_app
 from failover_hook.client import HttpPeer, read_token
@@ -50,6 +52,9 @@ def build_hook(config: ClusterConfig, node: str, state_dir: Path, dry_run: bool)
 
 
 def run(args: argparse.Namespace) -> int:
+    # no ``_created`` series next to every counter: not in the metrics contract, and Prometheus
+    # does not need them
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     config = load_config(args.config_file)
     node = args.node or local_node(config)
     if node not in config.nodes:
