@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.collectors.helpers import Samples, collect_on_node, config_data, value
-from tests.support.netns import Node, have_root_and_netns, nodes
+from tests.support.netns import Node, Switch, have_root_and_netns, nodes, run
 
 pytestmark = [
     pytest.mark.root,
@@ -20,6 +21,7 @@ pytestmark = [
 
 @dataclass
 class Lan:
+    switch: Switch
     node: Node
     router: Node
     prefixlen: int
@@ -44,7 +46,7 @@ def lan() -> Iterator[Lan]:
         for address in extra:
             router.run(["ip", "addr", "add", f"{address}/{switch.subnet.prefixlen}", "dev", "eth0"])
         internal = [router_address.split("/")[0], extra[0]]
-        yield Lan(node, router, switch.subnet.prefixlen, internal, extra[1:])
+        yield Lan(switch, node, router, switch.subnet.prefixlen, internal, extra[1:])
 
 
 def up(found: Samples, target: str, scope: str) -> float:
@@ -89,6 +91,27 @@ def test_link_down(lan: Lan, tmp_path: Path) -> None:
         found = collect_on_node(lan.node, lan.config(), "network", tmp_path)
     finally:
         lan.node.run(["ip", "link", "set", "eth0", "up"])
+
+    assert value(found, "gardien_network_link_up", interface="eth0") == 0
+    for target, scope in targets(lan):
+        assert up(found, target, scope) == 0, target
+
+
+def switch_port(lan: Lan) -> str:
+    """The switch's end of the node's eth0 (a veth pair)."""
+    (eth0,) = json.loads(lan.node.run(["ip", "-j", "link", "show", "eth0"]).stdout)
+    ports = json.loads(run(["ip", "-n", lan.switch.netns, "-j", "link", "show"]).stdout)
+    return next(p["ifname"] for p in ports if p["ifindex"] == eth0["link_index"])
+
+
+def test_carrier_lost(lan: Lan, tmp_path: Path) -> None:
+    """The cable is pulled (the switch port goes down): eth0 stays up but loses its carrier."""
+    port = switch_port(lan)
+    run(["ip", "-n", lan.switch.netns, "link", "set", port, "down"])
+    try:
+        found = collect_on_node(lan.node, lan.config(), "network", tmp_path)
+    finally:
+        run(["ip", "-n", lan.switch.netns, "link", "set", port, "up"])
 
     assert value(found, "gardien_network_link_up", interface="eth0") == 0
     for target, scope in targets(lan):
