@@ -113,34 +113,31 @@ class SmartCollector(NodeCollector):
     def _refresh(self, label: str, disk: DiskConfig) -> None:
         try:
             result = self.read(disk)
-            reading = None
-            if result.returncode is not None and not is_standby(result.output):
-                reading = parse_output(result.stdout, disk.device, disk.type)
+            code = result.returncode
+            standby = code is not None and is_standby(result.output)
+            usable = code is not None and not standby and not code & _NO_DATA
+            reading = parse_output(result.stdout, disk.device, disk.type) if usable else None
         except Exception:  # a thread must not die silently: the disk is reported failed
             log.exception("SMART read of %s failed", disk.device)
-            result, reading = CommandResult((), None, "", "", 0, error="exception"), None
+            result = CommandResult((), None, "", "", 0, error="exception")
+            standby, reading = False, None
         with self._lock:
             state = self._states[label]
-            if result.returncode is None:
-                state.failed, state.standby = True, False
-                log.warning(
-                    "SMART read of %s: %s", disk.device, result.error or "killed at its timeout"
-                )
-            elif reading is None:
-                state.failed, state.standby = False, True
-            elif result.returncode & _NO_DATA:
-                state.failed, state.standby = True, False
+            state.standby = standby
+            state.failed = reading is None and not standby
+            if result.returncode is not None and not standby:
                 state.exit_status = result.returncode
-                log.warning(
-                    "SMART read of %s failed (smartctl exit status %d): %s",
-                    disk.device,
-                    result.returncode,
-                    smartctl_message(result.output),
-                )
-            else:
+            if reading is not None:
                 state.reading, state.read_at = reading, self.clock()
-                state.exit_status = result.returncode
-                state.failed = state.standby = False
+        if reading is None and not standby:
+            log.warning(
+                "SMART read of %s failed (smartctl exit status %s): %s",
+                disk.device,
+                result.returncode,
+                result.error
+                or (f"killed at its {disk.timeout:g}s timeout" if result.timed_out else "")
+                or smartctl_message(result.output),
+            )
 
     def collect(self, timeout: float) -> Iterable[Metric]:
         deadline = time.monotonic() + timeout
