@@ -1,0 +1,81 @@
+"""Collectors pointed at recorded /proc and /sys files (their injectable roots): no root needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from exporter.collectors.mounts import read_mounts
+from exporter.collectors.network import link_up
+from exporter.collectors.vip import VipCollector
+from tests.collectors.helpers import config, samples, value
+
+# the first two lines recorded on this project's Debian 12 machine; the group mounts written in the
+# same format: a read-only mount of another device on top of a group volume, and a mountpoint
+# containing a space
+MOUNTINFO = """\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 254:1 / / rw,relatime - ext4 /dev/vda1 rw
+131 27 7:5 / /srv/php4 rw,relatime - ext4 /dev/loop5 rw
+140 131 7:6 / /srv/php4 ro,relatime - ext4 /dev/loop6 ro
+141 27 7:7 / /srv/my\\040sql rw,relatime - ext4 /dev/loop7 rw
+"""
+
+
+@pytest.fixture
+def proc_root(tmp_path: Path) -> Path:
+    (tmp_path / "proc" / "self").mkdir(parents=True)
+    (tmp_path / "proc" / "self" / "mountinfo").write_text(MOUNTINFO)
+    return tmp_path / "proc"
+
+
+def test_mount_table(proc_root: Path) -> None:
+    mounts = read_mounts(proc_root)
+
+    assert [m.mountpoint for m in mounts][-1] == "/srv/my sql"
+    assert mounts[2].device == (7, 5)
+    assert (mounts[2].read_only, mounts[3].read_only) == (False, True)
+
+
+def group(device: str, mountpoint: str) -> dict[str, object]:
+    return {"nodes": ["n1"], "volume": {"device": device, "mountpoint": mountpoint}}
+
+
+def test_only_the_mount_on_top_counts(proc_root: Path, tmp_path: Path) -> None:
+    cfg = config(
+        groups={
+            "php4": group("/dev/loop5", "/srv/php4"),  # hidden by loop6 mounted over it
+            "mysql": group("/dev/loop7", "/srv/my sql"),
+            "other": group("/dev/loop6", "/srv/php4/"),
+        }
+    )
+    # the vip collector only reads the mount table (the volume collector would also touch the
+    # filesystems at those paths on this machine)
+    vip = VipCollector(cfg, proc_root=proc_root, sys_root=tmp_path / "sys", state_dir=tmp_path)
+
+    active = samples(vip.collect(1))
+
+    assert value(active, "gardien_group_active", group="php4") == 0
+    assert value(active, "gardien_group_active", group="mysql") == 1
+    assert value(active, "gardien_group_active", group="other") == 1
+
+
+@pytest.mark.parametrize(
+    ("operstate", "carrier", "expected"),
+    [
+        ("up", "1", True),
+        ("unknown", "1", True),
+        ("lowerlayerdown", "0", False),
+        ("down", None, False),
+    ],
+)
+def test_link_state(tmp_path: Path, operstate: str, carrier: str | None, expected: bool) -> None:
+    interface = tmp_path / "class" / "net" / "eth0"
+    interface.mkdir(parents=True)
+    (interface / "operstate").write_text(operstate + "\n")
+    if carrier is not None:  # the kernel refuses to read carrier of a down interface (EINVAL)
+        (interface / "carrier").write_text(carrier + "\n")
+
+    assert link_up("eth0", tmp_path) is expected
+    assert link_up("eth1", tmp_path) is False
