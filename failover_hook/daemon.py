@@ -11,6 +11,7 @@ from types import FrameType
 
 import prometheus_client
 
+from exporter.collectors.network import NetworkCollector
 from failover_hook.agent import LocalAgent
 from failover_hook.app import create_app
 from failover_hook.client import HttpPeer, read_token
@@ -36,6 +37,7 @@ def build_hook(config: ClusterConfig, node: str, state_dir: Path, dry_run: bool)
     agent = LocalAgent(config, node, state_dir, runner=runner, journal=journal)
     token = read_token(config)
     peers = {name: HttpPeer.for_node(config, name, token) for name in config.nodes if name != node}
+    pinger = NetworkCollector(config)  # its ICMP echo: the same check as the exporter
     mover = Mover(config, node, journal, agent, peers, Fencer(config, runner))
     return Hook(
         config,
@@ -45,7 +47,7 @@ def build_hook(config: ClusterConfig, node: str, state_dir: Path, dry_run: bool)
         mover=mover,
         journal=journal,
         peers=peers,
-        network=NetworkCheck(config.network),
+        network=NetworkCheck(config.network, lambda a, t: pinger.echo(a, t).up),
         dry_run=dry_run,
         workers=max(2, min(8, len(config.groups))),
     )

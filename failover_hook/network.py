@@ -7,8 +7,8 @@ verdicts of every node (``failed`` everywhere means an outage, moving would not 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -19,25 +19,13 @@ from gardien.config.model import NetworkConfig
 
 log = logging.getLogger(__name__)
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Verdict = Literal["ok", "failed", "unknown"]
 """``unknown``: no targets configured, nothing to judge by."""
 
-Pinger = Callable[[str, float], bool]
-
-
-def ping(address: str, timeout: float) -> bool:
-    """One ICMP echo with iputils ping (argv, never a shell); True when it was answered."""
-    try:
-        done = subprocess.run(
-            ["ping", "-n", "-q", "-c", "1", "-W", f"{timeout:g}", address],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=timeout + 2,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+Echo = Callable[[IPAddress, float], bool]
+"""One ICMP echo to an address within a timeout: answered or not (the exporter's
+:meth:`exporter.collectors.network.NetworkCollector.echo`, which the daemon passes in)."""
 
 
 class NetworkCheck:
@@ -50,12 +38,12 @@ class NetworkCheck:
     def __init__(
         self,
         network: NetworkConfig | None,
-        pinger: Pinger = ping,
+        echo: Echo,
         max_age: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._network = network
-        self._pinger = pinger
+        self._echo = echo
         self._max_age = max_age
         self._clock = clock
         self._lock = threading.Lock()
@@ -71,24 +59,18 @@ class NetworkCheck:
                 self._checked_at = self._clock()
             return self._result
 
-    def verdict(self) -> Verdict:
-        return self.check()[0]
-
     def _run(self) -> tuple[Verdict, dict[str, bool]]:
         network = self._network
         if network is None or not (network.internal or network.external):
             return "unknown", {}
-        scopes = [tuple(str(a) for a in s) for s in (network.internal, network.external) if s]
+        scopes = [s for s in (network.internal, network.external) if s]
         targets = [a for scope in scopes for a in scope]
         with ThreadPoolExecutor(max_workers=len(targets)) as pool:
-            answers = dict(
-                zip(
-                    targets,
-                    pool.map(lambda a: self._pinger(a, network.timeout), targets),
-                    strict=True,
-                )
-            )
-        verdict: Verdict = "ok" if all(any(answers[a] for a in s) for s in scopes) else "failed"
+            up = list(pool.map(lambda a: self._echo(a, network.timeout), targets))
+        answers = {str(a): ok for a, ok in zip(targets, up, strict=True)}
+        verdict: Verdict = (
+            "ok" if all(any(answers[str(a)] for a in s) for s in scopes) else "failed"
+        )
         if verdict == "failed":
             log.warning(
                 "network check failed: %s",

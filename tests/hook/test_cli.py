@@ -101,3 +101,8 @@ def test_unreachable_hook(pair: HookPair) -> None:
         assert "node1: g1 frozen on node1" in freeze.stdout
     finally:
         pair.start("node2")
+    # the freeze is kept in the state folder: it survives a restart
+    pair.stop("node1")
+    pair.start("node1")
+    assert pair.get("node1", "/api/v1/status")["groups"]["g1"]["frozen"] is True
+    assert json.loads(pair.cli("status", "--output", "json").stdout)["groups"]["g1"]["frozen"]
