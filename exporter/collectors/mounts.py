@@ -41,9 +41,15 @@ def _unescape(field: str) -> str:
 
 
 def read_mounts(proc_root: Path = Path("/proc")) -> list[Mount]:
-    """The mount table of this process's mount namespace, in mount order."""
+    """The mount table of this process's mount namespace, in mount order (empty, and logged, when
+    it cannot be read: every volume is then reported not mounted rather than not reported)."""
+    try:
+        table = (proc_root / "self" / "mountinfo").read_text()
+    except OSError as exc:
+        log.error("cannot read the mount table: %s", exc)
+        return []
     mounts = []
-    for line in (proc_root / "self" / "mountinfo").read_text().splitlines():
+    for line in table.splitlines():
         fields = line.split()
         try:
             dash = fields.index("-")

@@ -32,7 +32,12 @@ InterfaceAddresses = Callable[[], Mapping[str, Sequence[str]]]
 
 
 def system_addresses() -> Mapping[str, Sequence[str]]:
-    return {name: [a.address for a in addrs] for name, addrs in psutil.net_if_addrs().items()}
+    try:
+        table = psutil.net_if_addrs()
+    except OSError as exc:  # every VIP is then reported absent rather than not reported
+        log.error("cannot list interface addresses: %s", exc)
+        return {}
+    return {name: [a.address for a in addrs] for name, addrs in table.items()}
 
 
 def addresses_of(

@@ -9,6 +9,7 @@ import pytest
 from exporter.collectors.mounts import read_mounts
 from exporter.collectors.network import link_up
 from exporter.collectors.vip import VipCollector
+from exporter.collectors.volume import VolumeCollector
 from tests.collectors.helpers import config, samples, value
 
 # the first two lines recorded on this project's Debian 12 machine; the group mounts written in the
@@ -79,3 +80,14 @@ def test_link_state(tmp_path: Path, operstate: str, carrier: str | None, expecte
 
     assert link_up("eth0", tmp_path) is expected
     assert link_up("eth1", tmp_path) is False
+
+
+def test_unreadable_mount_table_reports_every_volume_down(tmp_path: Path) -> None:
+    cfg = config(groups={"php4": group("/dev/loop5", "/srv/php4")})
+    collector = VolumeCollector(cfg, proc_root=tmp_path / "absent", sys_root=tmp_path)
+
+    found = samples(collector.collect(1))
+
+    labels = {"group": "php4", "device": "/dev/loop5", "mountpoint": "/srv/php4"}
+    assert value(found, "gardien_group_volume_mounted", **labels) == 0
+    assert value(found, "gardien_group_volume_writable", group="php4") == 0
