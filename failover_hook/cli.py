@@ -21,7 +21,7 @@ from failover_hook.command import local_node
 from failover_hook.outcome import Outcome, Status
 from failover_hook.peers import PeerUnreachable
 from failover_hook.status import NodeStatus
-from failover_hook.webhook import PayloadError, parse_payload
+from failover_hook.webhook import PayloadError, UnknownLabelsError, check_labels, parse_payload
 from gardien import exitcodes
 from gardien.config import ClusterConfig, load_config
 
@@ -291,8 +291,8 @@ def run_replay(args: argparse.Namespace) -> int:
     config = load_config(args.config_file, check_files=False)
     body = args.payload.read_bytes()
     try:
-        parse_payload(body)
-    except PayloadError as exc:
+        check_labels(parse_payload(body), config)
+    except (PayloadError, UnknownLabelsError) as exc:
         print(f"gardien: {args.payload}: {exc}", file=sys.stderr)
         return exitcodes.CONFIG_INVALID
     if args.execute and not _confirm("Act on this payload (moves may run)?", args.force):

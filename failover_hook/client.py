@@ -99,6 +99,18 @@ class HttpPeer:
             raise HookAuthError(f"{self.name}: the hook refused our credentials (check the token)")
         return response
 
+    def _json(self, response: requests.Response) -> dict[str, Any]:
+        """The body of a 2xx answer; anything else means the peer's state is unknown."""
+        try:
+            if response.ok:
+                data: dict[str, Any] = response.json()
+                return data
+        except ValueError:
+            pass
+        raise PeerUnreachable(
+            f"{self.name}: unexpected answer {response.status_code}: {response.text[:200]}"
+        )
+
     def _outcome(self, response: requests.Response) -> Outcome:
         try:
             return Outcome.from_json(response.json())
@@ -109,10 +121,9 @@ class HttpPeer:
 
     def status(self, group: str | None = None) -> dict[str, Any]:
         """The hook's status document; with ``group``, only that group's part."""
-        response = self._call("GET", "/api/v1/status", params={"group": group} if group else {})
-        response.raise_for_status()
-        data: dict[str, Any] = response.json()
-        return data
+        return self._json(
+            self._call("GET", "/api/v1/status", params={"group": group} if group else {})
+        )
 
     def release(self, group: str) -> Outcome:
         return self._outcome(
@@ -146,29 +157,21 @@ class HttpPeer:
         return max((f.timeout for f in self._config.fencing.values()), default=0.0)
 
     def history(self, group: str | None = None) -> list[dict[str, Any]]:
-        response = self._call("GET", "/api/v1/history", params={"group": group} if group else {})
-        response.raise_for_status()
-        moves: list[dict[str, Any]] = response.json()["moves"]
+        answer = self._json(
+            self._call("GET", "/api/v1/history", params={"group": group} if group else {})
+        )
+        moves: list[dict[str, Any]] = answer["moves"]
         return moves
 
     def decide(self, payload: bytes, execute: bool = False) -> list[Outcome]:
         """Run a webhook payload through this hook's decision, synchronously (replay)."""
-        budget = (
-            (
-                2 * max((group_budget(self._config, g) for g in self._config.groups), default=0.0)
-                + self._fence_budget()
-            )
-            if execute
-            else None
-        )
+        longest = max((group_budget(self._config, g) for g in self._config.groups), default=0.0)
         response = self._call(
             "POST",
             "/api/v1/decide",
-            budget,
+            2 * longest + self._fence_budget() if execute else None,
             data=payload,
             params={"execute": "1" if execute else "0"},
             headers={"Content-Type": "application/json"},
         )
-        if response.status_code != 200:
-            return [self._outcome(response)]
-        return [Outcome.from_json(o) for o in response.json()["outcomes"]]
+        return [Outcome.from_json(o) for o in self._json(response)["outcomes"]]
