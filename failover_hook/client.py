@@ -17,13 +17,12 @@ import requests
 from failover_hook.outcome import Outcome
 from failover_hook.peers import PeerUnreachable
 from gardien.config import ClusterConfig
-from gardien.errors import GardienError
 
 log = logging.getLogger(__name__)
 
 
-class HookAuthError(GardienError):
-    """The hook refused our credentials (401)."""
+class HookAuthError(PeerUnreachable):
+    """The hook refused our credentials (401): its state stays unknown to us."""
 
 
 def read_token(config: ClusterConfig) -> str | None:

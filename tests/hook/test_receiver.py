@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import bcrypt
 import pytest
 import requests
 
@@ -202,3 +203,13 @@ def test_metrics_follow_the_contract(pair: HookPair) -> None:
             check=False,
         )
         assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_basic_auth_of_the_web_config(make_pair) -> None:
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
+    other = make_pair(web_config={"basic_auth_users": {"ops": hashed}})
+    url = other.url("node1", "/api/v1/status")
+    assert requests.get(url, auth=("ops", "s3cret"), timeout=10).status_code == 200
+    assert requests.get(url, auth=("ops", "wrong"), timeout=10).status_code == 401
+    assert requests.get(url, timeout=10).status_code == 401
+    assert other.session.get(url, timeout=10).status_code == 200  # the token works as well

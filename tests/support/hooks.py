@@ -94,6 +94,7 @@ class HookPair:
         network: dict[str, Any] | None = None,
         fencing: dict[str, Any] | None = None,
         dry_run: bool = False,
+        web_config: dict[str, Any] | None = None,
     ) -> None:
         self.tmp = tmp
         self.token = uuid.uuid4().hex
@@ -116,6 +117,9 @@ class HookPair:
         }
         self.config_file.write_text(yaml.safe_dump(config))
         self.dry_run = dry_run
+        self.web_config = tmp / "web.yml" if web_config else None
+        if self.web_config:
+            self.web_config.write_text(yaml.safe_dump(web_config))
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {self.token}"
@@ -139,6 +143,8 @@ class HookPair:
             ]
             if self.dry_run:
                 argv.append("--dry-run")
+            if self.web_config:
+                argv += ["--web.config.file", str(self.web_config)]
             self.procs[node] = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True
             )
