@@ -2,8 +2,9 @@
 
 Powering off a lab node means: kill every process of the node (everything in its network namespace
 or its mount namespace, the holder included, so the mount namespace and every volume mounted in it
-vanish: LAB.md section 3) and down its links.  As fence-agents do, the state is verified after
-acting; the agent succeeds (exit 0) only when the node has no process left and no link up.
+vanish: LAB.md section 3), down its links and drop their addresses (VIPs included).  As
+fence-agents do, the state is verified after acting; the agent succeeds (exit 0) only when the
+node has no process left, no link up and no address on them.
 ``gardien lab up`` powers a fenced node on again.
 """
 
@@ -16,6 +17,15 @@ from gardien.lab.topology import Lab, kill_machine, machine_processes, netns_exi
 log = logging.getLogger(__name__)
 
 LINKS = ("eth0", "eth1")
+
+
+def addresses(lab: Lab, node: str) -> list[str]:
+    """Addresses left on the node's links."""
+    found = []
+    for ifname in LINKS:
+        out = run(["ip", "-n", lab.netns(node), "-o", "addr", "show", "dev", ifname], check=False)
+        found += [w for w in out.stdout.split() if "/" in w and w.count(".") == 3]
+    return found
 
 
 def links_up(lab: Lab, node: str) -> list[str]:
@@ -35,6 +45,8 @@ def fence(lab: Lab, node: str) -> list[str]:
     """Power ``node`` off; returns what is still on (empty: fenced)."""
     set_links(lab, node, up=False, names=LINKS)
     kill_machine(lab, node, grace=0, include_holder=True)
+    for ifname in LINKS:  # a machine that is off keeps no address (VIPs included)
+        run(["ip", "-n", lab.netns(node), "addr", "flush", "dev", ifname], check=False)
     problems = []
     left = machine_processes(lab, node, include_holder=True)
     if left:
@@ -42,5 +54,8 @@ def fence(lab: Lab, node: str) -> list[str]:
     up = links_up(lab, node)
     if up:
         problems.append(f"links still up: {', '.join(up)}")
+    left_addresses = addresses(lab, node)
+    if left_addresses:
+        problems.append(f"addresses left: {', '.join(left_addresses)}")
     log.info("fence %s: %s", node, "; ".join(problems) or "off (no process, links down)")
     return problems

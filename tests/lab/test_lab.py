@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gardien.lab import agents, lifecycle, monitoring, services, topology, volumes
-from gardien.lab.fence import fence, links_up
+from gardien.lab.fence import addresses, fence, links_up
 from gardien.lab.topology import MACHINES, NODES, Lab, on
 from tests.lab.helpers import HOME, lab_possible, placement
 
@@ -111,6 +111,7 @@ def test_down_cleans_everything_after_a_crash_and_fence_powers_off(small_lab: La
         # the fence agent: node1 off, its volumes released (mount namespace gone), links down
         assert fence(lab, "node1") == []
         assert lab.holder("node1") is None and links_up(lab, "node1") == []
+        assert addresses(lab, "node1") == []
         device = volumes.loop_of(volumes.image(lab, "php4"))
         assert device and volumes.holders_of(lab, device, NODES) == []
         # "crash": lab up's records are lost; a samba-dcerpcd-like stray runs in node2
