@@ -10,21 +10,21 @@ The password is read from ``password_file`` on every run (trailing newline dropp
 from __future__ import annotations
 
 import contextlib
+import importlib
 import ssl
 import time
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
-import ldap3
-from ldap3.core.exceptions import LDAPException
 from pydantic import Field, model_validator
 
 from exporter.probes.base import Probe, ProbeParams, ProbeResult
 from exporter.probes.registry import register
 from gardien.types import SecretFile
 
-_SCOPES = {"base": ldap3.BASE, "one": ldap3.LEVEL, "sub": ldap3.SUBTREE}
+if TYPE_CHECKING:
+    import ldap3
 
 
 class LdapParams(ProbeParams):
@@ -61,9 +61,19 @@ class LdapProbe(Probe[LdapParams]):
     params_model = LdapParams
     values: ClassVar[dict[str, str]] = {"entries": "Entries the search returned."}
 
+    def __init__(self, params: LdapParams) -> None:
+        super().__init__(params)
+        # ldap3 and pyasn1 weigh ~6 MiB and take ~0.3 s to import: loaded only for an ldap
+        # probe, when it is built rather than within the budget of the first scrape
+        importlib.import_module("ldap3")
+
     def check(self, timeout: float) -> ProbeResult:
+        import ldap3  # noqa: PLC0415 - already loaded by __init__
+        from ldap3.core.exceptions import LDAPException  # noqa: PLC0415
+
         p = self.params
         deadline = time.monotonic() + timeout
+        scope = {"base": ldap3.BASE, "one": ldap3.LEVEL, "sub": ldap3.SUBTREE}[p.scope]
         conn = ldap3.Connection(
             self._server(timeout),
             user=p.bind_dn,
@@ -87,7 +97,7 @@ class LdapProbe(Probe[LdapParams]):
             conn.search(
                 p.base,
                 p.filter,
-                search_scope=_SCOPES[p.scope],
+                search_scope=scope,
                 attributes=["1.1"],  # no attributes: only the count matters
                 time_limit=max(int(deadline - time.monotonic()), 1),
             )
@@ -107,6 +117,8 @@ class LdapProbe(Probe[LdapParams]):
                 conn.unbind()
 
     def _server(self, timeout: float) -> ldap3.Server:
+        import ldap3  # noqa: PLC0415 - already loaded by __init__
+
         p = self.params
         url = urlsplit(p.url)
         use_ssl = url.scheme == "ldaps"

@@ -17,14 +17,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-import pymysql
 from pydantic import Field, model_validator
 
 from exporter.probes.base import Probe, ProbeParams, ProbeResult
 from exporter.probes.registry import register
 from gardien.types import SecretFile
+
+if TYPE_CHECKING:
+    import pymysql
 
 _CHECK_OK = ("OK", "Table is already up to date")
 
@@ -97,9 +99,12 @@ class MysqlProbe(Probe[MysqlParams]):
         "tables_failed": "Tables CHECK TABLE reported as not OK (or could not check).",
     }
 
-    def __init__(self, params: MysqlParams, connect: Connector = pymysql.connect) -> None:
+    def __init__(self, params: MysqlParams, connect: Connector | None = None) -> None:
         super().__init__(params)
-        self._connect = connect
+        # pymysql and the cryptography it pulls in weigh ~8 MiB: loaded only for a mysql probe
+        import pymysql  # noqa: PLC0415
+
+        self._connect = connect or pymysql.connect
 
     @property
     def _where(self) -> str:
@@ -107,6 +112,8 @@ class MysqlProbe(Probe[MysqlParams]):
         return p.socket or f"{p.host}:{p.port}"
 
     def check(self, timeout: float) -> ProbeResult:
+        import pymysql  # noqa: PLC0415 - already loaded by __init__
+
         p = self.params
         deadline = time.monotonic() + timeout
         facts = {"ping_ok": 0.0, "query_ok": 0.0, "tables_checked": 0.0, "tables_failed": 0.0}
