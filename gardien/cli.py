@@ -27,8 +27,25 @@ COMMAND_MODULES = (
     "gardien.lab.command",
 )
 
+# Daemons get a parser of their own command only: every module imported to build the full parser
+# (render, lab, the operator CLI: ~3 MiB) would stay in the daemon's memory for its whole life.
+DAEMON_COMMANDS = {"exporter": "exporter.command", "hook": "failover_hook.command"}
 
-def build_parser() -> argparse.ArgumentParser:
+
+def _command_modules(argv: Sequence[str] | None) -> Sequence[str]:
+    """The modules to build the parser from: the daemon's alone when ``argv`` runs a daemon."""
+    first = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    first.add_argument("--log.level")
+    first.add_argument("command", nargs="?")
+    try:
+        known, _rest = first.parse_known_args(argv)
+    except argparse.ArgumentError:
+        return COMMAND_MODULES  # the full parser says what is wrong
+    daemon = DAEMON_COMMANDS.get(known.command or "")
+    return (daemon,) if daemon else COMMAND_MODULES
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gardien",
         description="Probes, alert rules and safe failover for active/passive clusters.",
@@ -42,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="logging threshold (default info)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in _command_modules(argv):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -54,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()),
