@@ -323,8 +323,8 @@ class Hook:
             return [
                 Outcome(
                     Status.IGNORED,
-                    f"ignored: {alert.alertname or '(no alertname)'} {state}",
-                    alert.labels.get("group"),
+                    f"ignored: {alert.shown_name} {state}",
+                    group if (group := alert.labels.get("group")) in self.config.groups else None,
                 )
             ]
         if alert.alertname == GROUP_FAILED:

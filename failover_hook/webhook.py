@@ -51,11 +51,16 @@ class Alert(_Model):
     starts_at: datetime = Field(alias="startsAt", strict=False)
     ends_at: datetime | None = Field(None, alias="endsAt", strict=False)
     generator_url: str = Field("", alias="generatorURL")
-    fingerprint: str = Field(min_length=1, max_length=64)
+    fingerprint: str = Field(pattern=r"^[0-9A-Za-z_-]{1,64}$")
 
     @property
     def alertname(self) -> str:
         return self.labels.get("alertname", "")
+
+    @property
+    def shown_name(self) -> str:
+        """The alert name for messages and logs: any other than ours is quoted and cut short."""
+        return self.alertname if self.alertname in FAILOVER_ALERTS else _shown(self.alertname)
 
     @property
     def firing(self) -> bool:
