@@ -172,6 +172,15 @@ def cluster_status(config: ClusterConfig) -> dict[str, Any]:
     return {"cluster": config.cluster, "groups": groups, "nodes": nodes}
 
 
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
 def _status_text(config: ClusterConfig, doc: dict[str, Any]) -> str:
     nodes = list(config.nodes)
     lines = [f"Cluster {doc['cluster']}", "", "Nodes:"]
@@ -180,7 +189,8 @@ def _status_text(config: ClusterConfig, doc: dict[str, Any]) -> str:
         frozen = "  cluster FROZEN" if node["cluster_frozen"] else ""
         lines.append(f"  {name:<12} {state:<12} network {node['network']}{frozen}")
     width = max([len("GROUP"), *map(len, config.groups)]) + 2
-    header = "GROUP".ljust(width) + "".join(n.ljust(10) for n in nodes) + "HEALTH   FLAGS"
+    columns = "".join(n.ljust(10) for n in nodes)
+    header = "GROUP".ljust(width) + columns + "HEALTH   CHANGED    FLAGS"
     lines += ["", header]
     for group, g in doc["groups"].items():
         cells = []
@@ -197,6 +207,7 @@ def _status_text(config: ClusterConfig, doc: dict[str, Any]) -> str:
             group.ljust(width)
             + "".join(c.ljust(10) for c in cells)
             + health.ljust(9)
+            + _ago(g["last_change_seconds_ago"]).ljust(11)
             + ",".join(flags)
         )
     return "\n".join(lines)
