@@ -8,6 +8,7 @@ import socket
 import subprocess
 import threading
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,42 @@ def test_a_trickling_body_is_cut_at_the_deadline() -> None:
     assert not result.ok
     assert result.reason == "timeout: body not read within 1 s"
     assert result.values == {"status_code": 200, "content_failed": 0}
+
+
+def test_each_run_opens_its_own_connection_and_keeps_no_cookie() -> None:
+    """The probe's session is kept across runs, but not a connection nor what a server set."""
+    seen: list[tuple[int, str | None, str | None]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive unless the client asks otherwise
+
+        def do_GET(self) -> None:
+            seen.append(
+                (self.client_address[1], self.headers["Cookie"], self.headers["Connection"])
+            )
+            self.send_response(200)
+            self.send_header("Set-Cookie", "session=abc; Path=/")
+            self.send_header("Content-Length", "3")
+            self.end_headers()
+            self.wfile.write(b"OK\n")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        check = probe(f"http://127.0.0.1:{server.server_address[1]}/", expect_regex="OK")
+        results = [check.run(), check.run()]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    assert all(r.ok for r in results), results
+    assert len(seen) == 2
+    (first_port, _, first_conn), (second_port, second_cookie, second_conn) = seen
+    assert first_port != second_port
+    assert second_cookie is None
+    assert first_conn == second_conn == "close"

@@ -1,0 +1,76 @@
+"""What the exporter process loads: libraries of probe kinds not configured stay out of its memory.
+
+Every module imported by a daemon stays in its RSS for its whole life, so ``gardien exporter``
+with only http probes must not load pymysql or ldap3, nor the modules of other commands.
+The start of the exporter (parser, daemon module, config, probes, node collectors) runs in a
+fresh interpreter, which then lists what it imported.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+_START = """
+import json, sys
+from pathlib import Path
+from gardien import cli
+cli.build_parser(["exporter"])
+from exporter import daemon, runner
+from gardien.config import load_config
+config = load_config(Path(sys.argv[1]))
+probes = [runner.build_probe(t.spec.kind, t.spec.params) for t in runner.probe_targets(config)]
+daemon.node_collectors(config, Path(sys.argv[2]))
+print(json.dumps(sorted(sys.modules)))
+"""
+
+_NOT_FOR_HTTP = ("pymysql", "ldap3", "pyasn1", "grafana_foundation_sdk", "gardien.render")
+
+
+def _modules_loaded(config: Path, state_dir: Path) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", _START, str(config), str(state_dir)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout))
+
+
+def _config(path: Path, probe: str) -> Path:
+    path.write_text(
+        "cluster: imports\nnodes: {node1: {address: 127.0.0.1}}\ngroups:\n  g:\n"
+        f"    nodes: [node1]\n    services:\n      - {{name: s, probes: [{probe}]}}\n"
+    )
+    return path
+
+
+def test_an_exporter_with_http_probes_loads_no_mysql_ldap_or_render_library(
+    tmp_path: Path,
+) -> None:
+    config = _config(tmp_path / "http.yml", "{http: {url: 'http://127.0.0.1:1/'}}")
+
+    loaded = _modules_loaded(config, tmp_path / "state")
+
+    assert "exporter.probes.http" in loaded
+    assert "requests" in loaded
+    for name in _NOT_FOR_HTTP:
+        assert name not in loaded, f"{name} imported by an exporter with only http probes"
+
+
+@pytest.mark.parametrize(
+    ("probe", "library"),
+    [
+        ("{mysql: {socket: /run/mysqld/none.sock}}", "pymysql"),
+        ("{ldap: {url: 'ldap://127.0.0.1:1'}}", "ldap3"),
+    ],
+)
+def test_a_configured_probe_kind_loads_its_library(
+    tmp_path: Path, probe: str, library: str
+) -> None:
+    loaded = _modules_loaded(_config(tmp_path / "c.yml", probe), tmp_path / "state")
+
+    assert library in loaded
