@@ -56,7 +56,7 @@ def demo(lab: Lab) -> int:
     faults.kill_apache(lab, source[0], GROUP)
     answered = wait_moved(lab, GROUP, target, MOVE_TIMEOUT)
     time.sleep(2)  # let Prometheus and the hooks record the last steps
-    events = timeline.collect(lab, GROUP, SERVICE, t0, time.time())
+    events = timeline.collect(lab, GROUP, SERVICE, t0, time.time(), node=source[0])
     if answered is not None:
         events.append(timeline.Event(answered, "client", f"page answers on the VIP from {target}"))
     print(f"\n== timeline (t0 = fault at {time.strftime('%H:%M:%S', time.localtime(t0))})")

@@ -60,13 +60,15 @@ def _first_sample(series: list[dict[str, Any]], wanted: float, after: float) -> 
 
 
 def prometheus_events(
-    lab: Lab, group: str, service: str | None, since: float, until: float
+    lab: Lab, group: str, service: str | None, since: float, until: float, *, node: str = ""
 ) -> list[Event]:
-    """First probe failure of ``service`` and first firing alert about ``group`` after ``since``."""
+    """First failure of ``service`` on ``node`` (the one holding the group: the other node's
+    exporter reports its services down all the time) and first firing alerts about ``group``."""
     span = {"start": f"{since - 2:.3f}", "end": f"{until:.3f}", "step": "0.5"}
     events = []
     if service:
-        down = monitoring.query(lab, f'gardien_service_up{{service="{service}"}}', **span)
+        promql = f'gardien_service_up{{service="{service}",node="{node}"}}'
+        down = monitoring.query(lab, promql, **span)
         first = _first_sample(down, 0.0, since)
         if first is not None:
             events.append(Event(first, "prometheus", f"{service} seen down (gardien_service_up 0)"))
@@ -118,9 +120,13 @@ def hook_events(lab: Lab, group: str, since: float) -> list[Event]:
     return events
 
 
-def collect(lab: Lab, group: str, service: str | None, since: float, until: float) -> list[Event]:
+def collect(
+    lab: Lab, group: str, service: str | None, since: float, until: float, *, node: str = ""
+) -> list[Event]:
+    """Every event about ``group`` after ``since``; ``service`` on ``node`` is the one broken."""
     return sorted(
-        prometheus_events(lab, group, service, since, until) + hook_events(lab, group, since)
+        prometheus_events(lab, group, service, since, until, node=node)
+        + hook_events(lab, group, since)
     )
 
 

@@ -18,10 +18,7 @@ import pytest
 
 from gardien.lab import clusterconfig, faults, services, topology
 from gardien.lab.fence import addresses, links_up
-from gardien.lab.topology import Lab, on
-from tests.lab.helpers import (
-    HOME,
-    Sampler,
+from gardien.lab.scenario import (
     answers,
     explain,
     firing,
@@ -32,6 +29,8 @@ from tests.lab.helpers import (
     runs_only_on,
     wait_for,
 )
+from gardien.lab.topology import Lab, on
+from tests.lab.helpers import HOME, Sampler
 
 MOVE_TIMEOUT = 120.0
 

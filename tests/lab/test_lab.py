@@ -12,8 +12,9 @@ import pytest
 
 from gardien.lab import agents, lifecycle, monitoring, services, topology, volumes
 from gardien.lab.fence import addresses, fence, links_up
+from gardien.lab.scenario import placement
 from gardien.lab.topology import MACHINES, NODES, Lab, on
-from tests.lab.helpers import HOME, lab_possible, placement
+from tests.lab.helpers import HOME, lab_possible
 
 
 def test_every_group_runs_on_its_home_node_and_answers_from_the_client(lab: Lab) -> None:

@@ -1,0 +1,189 @@
+"""Lab: fault to service answering on the other node, split into phases.
+
+On the two-node lab (``gardien lab``: real Apache/Samba, MariaDB, Tomcat, exporter, Prometheus,
+Alertmanager, hooks), for each group kind x failure kind, a trial injects the fault on the node
+holding the group and polls from the client machine (every 0.1 s) until the service answers
+correctly on its VIP from the other node.  Phases come from the sources an operator reads:
+
+* detection: fault -> first ``gardien_service_up == 0`` sample in Prometheus (scrape 1 s);
+* alerting: -> the failover alert firing (Prometheus ``ALERTS``; rule ``for:`` included);
+* decision: -> the target hook's move starting (webhook through Alertmanager + safety gates);
+* release: -> the release on the source finished (stop services, VIP, unmount) or fencing;
+* acquire: -> volume mounted and VIP up on the target;
+* service start: -> the last service started and checked by the hook;
+* answering: fault -> the client sees the correct answer on the VIP (the total).
+
+Between trials every group goes back home and the hooks' journals are emptied (anti-flap).
+
+    sudo python3 -m benchmarks.lab_failover [--runs 5] [--lab bench] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from gardien.lab import faults, lifecycle, monitoring, scenario, services
+from gardien.lab.demo import wait_scraped
+from gardien.lab.timeline import hook_get
+from gardien.lab.topology import NODES, Lab
+
+FAILOVER_ALERT = "GardienGroupFailed"
+
+# group -> (kind label, service probed, fault by failure kind)
+Fault = Callable[[Lab, str], object]
+CASES: dict[str, tuple[str, str, dict[str, Fault]]] = {
+    "php4": ("Apache + Samba", "apache-php4", {
+        "crash": lambda lab, node: faults.kill_apache(lab, node, "php4"),
+        "hang": lambda lab, node: faults.hang_apache(lab, node, "php4"),
+    }),
+    "mysql1": ("MariaDB", "mysql1", {
+        "crash": lambda lab, node: faults.kill_service(lab, node, "mysql1"),
+        "hang": lambda lab, node: faults.hang_service(lab, node, "mysql1"),
+    }),
+    "java": ("Tomcat", "tomcat", {
+        "crash": lambda lab, node: faults.kill_service(lab, node, "java"),
+        "hang": lambda lab, node: faults.hang_service(lab, node, "java"),
+    }),
+}  # fmt: skip
+
+PHASES = ("detection", "alerting", "decision", "release", "acquire", "service start", "answering")
+
+
+def _first(series: list[dict[str, Any]], wanted: str, after: float) -> float | None:
+    times = [
+        float(t)
+        for s in series
+        for t, v in s.get("values", [])
+        if v == wanted and float(t) >= after
+    ]
+    return min(times) if times else None
+
+
+def _records(lab: Lab, group: str, since: float) -> list[dict[str, Any]]:
+    """Journal records (moves, acquires, releases) of ``group`` started after ``since``."""
+    found = []
+    for node in NODES:
+        history = hook_get(lab, node, f"/api/v1/history?group={group}") or {}
+        found += [m for m in history.get("moves", []) if float(m.get("started") or 0) >= since]
+    return found
+
+
+def _finished(steps: list[dict[str, Any]], words: tuple[str, ...]) -> float | None:
+    times = [
+        float(s["finished"])
+        for s in steps
+        if s.get("finished")
+        and s.get("state") == "done"
+        and any(s["description"].startswith(w) for w in words)
+    ]
+    return max(times) if times else None
+
+
+def trial(lab: Lab, group: str, service: str, fault: Fault) -> dict[str, float] | None:
+    source = scenario.placement(lab)[group][0]
+    target = next(n for n in services.lab_groups(lab)[group].nodes if n != source)
+    spec = services.lab_groups(lab)[group]
+    t0 = time.time()
+    fault(lab, source)
+    answered = scenario.wait_for(
+        lambda: (
+            scenario.placement(lab)[group] == [target]
+            and services.answers_from_client(lab, spec)
+            and time.time()
+        ),
+        180,
+        interval=0.1,
+    )
+    if not answered:
+        print(f"  {group}: no answer from {target} within 180 s", file=sys.stderr)
+        return None
+    time.sleep(3)  # the last samples and journal rows
+    span = {"start": f"{t0 - 2:.3f}", "end": f"{time.time():.3f}", "step": "0.1"}
+    detected = _first(
+        monitoring.query(lab, f'gardien_service_up{{service="{service}",node="{source}"}}', **span),
+        "0",
+        t0,
+    )
+    alerted = _first(
+        monitoring.query(
+            lab,
+            f'ALERTS{{alertname="{FAILOVER_ALERT}",alertstate="firing",group="{group}"}}',
+            **span,
+        ),
+        "1",
+        t0,
+    )
+    records = _records(lab, group, t0)
+    move = next((r for r in records if r["kind"] == "move"), None)
+    acquire = next((r for r in records if r["kind"] == "acquire" and r["target"] == target), None)
+    if detected is None or alerted is None or move is None or acquire is None:
+        print(
+            f"  {group}: incomplete: detected {detected} alerted {alerted} records {records}",
+            file=sys.stderr,
+        )
+        return None
+    released = _finished(move["steps"], ("release", "fence"))
+    acquired = _finished(acquire["steps"], ("start volume", "start vip"))
+    started = _finished(acquire["steps"], ("start service",))
+    if released is None or acquired is None or started is None:
+        print(f"  {group}: steps missing in {records}", file=sys.stderr)
+        return None
+    marks = [t0, detected, alerted, float(move["started"]), released, acquired, started]
+    result = {phase: b - a for phase, a, b in zip(PHASES, marks, marks[1:], strict=False)}
+    result["answering"] = float(answered) - t0
+    return result
+
+
+def table(results: dict[tuple[str, str], list[dict[str, float]]]) -> str:
+    head = "| group (kind) | failure | runs | " + " | ".join(PHASES) + " |"
+    lines = [head, "|" + "---|" * (3 + len(PHASES))]
+    for (group, failure), runs in results.items():
+        cells = []
+        for phase in PHASES:
+            values = [r[phase] for r in runs]
+            cells.append(f"{statistics.median(values):.2f} ({max(values):.2f})" if values else "-")
+        kind = CASES[group][0]
+        lines.append(f"| {group} ({kind}) | {failure} | {len(runs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--lab", default="bench")
+    parser.add_argument("--groups", nargs="*", default=list(CASES))
+    parser.add_argument("--failures", nargs="*", default=["crash", "hang"])
+    parser.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    args = parser.parse_args()
+    lab = Lab(name=args.lab)
+    lifecycle.up(lab)
+    results: dict[tuple[str, str], list[dict[str, float]]] = {}
+    try:
+        if not wait_scraped(lab, 90):
+            print("Prometheus does not scrape every target", file=sys.stderr)
+            return 1
+        for group in args.groups:
+            _kind, service, by_failure = CASES[group]
+            for failure in args.failures:
+                runs = results.setdefault((group, failure), [])
+                for i in range(args.runs):
+                    scenario.restore(lab)
+                    measured = trial(lab, group, service, by_failure[failure])
+                    print(f"{group} {failure} #{i + 1}: {json.dumps(measured)}", flush=True)
+                    if measured:
+                        runs.append(measured)
+        print(table(results))
+    finally:
+        if not args.keep:
+            lifecycle.down(lab)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Scenario building blocks shared by the lab tests, the demo and the lab benchmark: bounded
+waits, where groups run, alerts, the hooks' journals, and the way back to the initial placement."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from gardien.lab import (
+    agents,
+    clusterconfig,
+    faults,
+    lifecycle,
+    monitoring,
+    services,
+    timeline,
+    topology,
+)
+from gardien.lab.topology import NODES, Lab, LabError
+
+T = TypeVar("T")
+
+FAILOVER_ALERTS = (
+    "GardienGroupFailed",
+    "GardienNodeIsolated",
+    "GardienNodeDown",
+    "GardienNetworkOutage",
+    "GardienSplitBrain",
+)
+
+
+def home(lab: Lab) -> dict[str, str]:
+    """Each group's first preferred node, where ``lab up`` starts it."""
+    return {name: group.nodes[0] for name, group in services.lab_groups(lab).items()}
+
+
+def gardien_on(
+    lab: Lab, node: str, *args: str, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """Run ``gardien ARGS`` on ``node`` with the lab's config (as an operator would)."""
+    return subprocess.run(
+        [*lab.prefix_argv(node), sys.executable, "-m", "gardien.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "GARDIEN_CONFIG": str(clusterconfig.config_path(lab))},
+    )
+
+
+def placement(lab: Lab) -> dict[str, list[str]]:
+    up = [n for n in NODES if lab.holder(n) is not None]
+    return {name: services.where(lab, g, up) for name, g in services.lab_groups(lab).items()}
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, interval: float = 0.25) -> T | None:
+    """``predicate()``'s first truthy value within ``timeout`` seconds (bounded polling)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+def answers(lab: Lab, group: str) -> bool:
+    return services.answers_from_client(lab, services.lab_groups(lab)[group])
+
+
+def runs_only_on(lab: Lab, group: str, node: str) -> bool:
+    """``group`` is active on ``node`` alone and its service answers on the VIP from the client."""
+    return placement(lab)[group] == [node] and answers(lab, group)
+
+
+def firing(lab: Lab, alertname: str) -> list[dict[str, str]]:
+    """Label sets of the firing alerts named ``alertname`` (Prometheus' view)."""
+    series = monitoring.query(lab, f'ALERTS{{alertname="{alertname}",alertstate="firing"}}')
+    return [s["metric"] for s in series]
+
+
+def moves(lab: Lab, group: str) -> list[dict[str, object]]:
+    """Finished moves of ``group`` journaled by the hooks (each move is in its target's journal)."""
+    found = []
+    for node in NODES:
+        answer = timeline.hook_get(lab, node, f"/api/v1/history?group={group}") or {}
+        found += [m for m in answer.get("moves", []) if m.get("kind") == "move"]
+    return found
+
+
+def gone(pid: int) -> bool:
+    """The process exited (a zombie waiting for a late reaper counts as gone: LAB.md 9.8)."""
+    try:
+        return "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+
+
+def reset_hooks(lab: Lab) -> None:
+    """Restart both hooks with an empty journal: every scenario starts without anti-flap history
+    left by the previous one."""
+    for node in NODES:
+        pid = topology.running(lab, node, "hook")
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            wait_for(functools.partial(gone, pid), 15)
+        for path in services.node_state_dir(lab, node).glob("journal.db*"):
+            path.unlink()
+        agents.start(lab, node)
+
+
+def restore(lab: Lab) -> None:
+    """Back to the lab's initial state: faults undone, fenced nodes on, every group at home
+    and answering, no failover alert firing, hooks without history."""
+    for node in NODES:
+        if lab.holder(node) is not None:
+            faults.freeze_agents(lab, node, frozen=False)
+    faults.router(lab, up=True)
+    lifecycle.up(lab)
+    homes = home(lab)
+    for group, node in homes.items():
+        other = next(n for n in NODES if n != node)
+        if placement(lab)[group] == [node] and not answers(lab, group):
+            gardien_on(lab, node, "migrate", group, "--to", other, "--force")
+        if placement(lab)[group] != [node]:
+            done = gardien_on(lab, node, "migrate", group, "--to", node, "--force")
+            if done.returncode != 0:
+                raise LabError(f"migrate {group} to {node}: {done.stdout}{done.stderr}")
+    if not wait_for(lambda: all(runs_only_on(lab, g, n) for g, n in homes.items()), 120):
+        raise LabError(f"groups not back home: {placement(lab)}")
+    if not wait_for(lambda: not any(firing(lab, a) for a in FAILOVER_ALERTS), 90):
+        raise LabError(f"failover alerts still firing: {[firing(lab, a) for a in FAILOVER_ALERTS]}")
+    reset_hooks(lab)
+
+
+def explain(lab: Lab, since: float, *groups: str) -> str:
+    """Placement plus the timeline of ``groups`` since ``since``: the message of a failed wait."""
+    lines = [f"placement: {placement(lab)}"]
+    for group in groups:
+        events = timeline.collect(lab, group, None, since, time.time())
+        lines += [f"{group}:", timeline.format_events(events, since)]
+    return "\n".join(lines)
