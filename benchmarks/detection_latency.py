@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import tempfile
@@ -57,6 +58,9 @@ def quiet(stack: Stack, group_interval: float) -> None:
 
 
 def trial(stack: Stack, service: HttpService, mode: str) -> float:
+    # The end of quiet() is locked to Prometheus' and Alertmanager's cycles: a random pause puts
+    # the fault at a random phase of the scrape and evaluation intervals, as in real life.
+    time.sleep(random.uniform(0, stack.interval))
     stopped = now()
     if mode == "crash":
         service.crash()
