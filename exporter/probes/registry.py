@@ -15,6 +15,7 @@ from exporter.probes.base import Probe, ProbeParams
 _KIND_MODULES = ("http", "tcp", "mysql", "smb", "winbind", "process", "ldap")
 
 _REGISTRY: dict[str, type[Probe[ProbeParams]]] = {}
+_builtins_loaded = False
 
 K = TypeVar("K", bound=type[Probe[Any]])
 
@@ -29,13 +30,11 @@ def register(cls: K) -> K:
 
 def probe_kinds() -> Mapping[str, type[Probe[ProbeParams]]]:
     """Every registered probe kind, importing the built-in kinds on first use."""
-    if not _REGISTRY:
+    global _builtins_loaded  # noqa: PLW0603 - a one-time import, like a module-level cache
+    if not _builtins_loaded:
         for module in _KIND_MODULES:
-            try:
-                importlib.import_module(f"exporter.probes.{module}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"exporter.probes.{module}":
-                    raise
+            importlib.import_module(f"exporter.probes.{module}")
+        _builtins_loaded = True
     return _REGISTRY
 
 

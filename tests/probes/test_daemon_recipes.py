@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import loopback, needs_root
+from tests.probes.conftest import loopback, needs_root
 
 from exporter.probes.process import ProcessParams, ProcessProbe
 from gardien.lab.daemons import apache, mariadb, tomcat

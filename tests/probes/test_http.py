@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import ApacheUnderTest, free_port, needs_root
+from tests.probes.conftest import ApacheUnderTest, free_port, needs_root
 
 from exporter.probes.http import HttpParams, HttpProbe
 from gardien.lab.daemons.apache import ApacheInstance

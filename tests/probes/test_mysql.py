@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import MariadbUnderTest, needs_root
+from tests.probes.conftest import MariadbUnderTest, needs_root
 
 from exporter.probes.mysql import MysqlParams, MysqlProbe
 from gardien.lab.daemons import mariadb

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import ApacheUnderTest, needs_root
+from tests.probes.conftest import ApacheUnderTest, needs_root
 
 from exporter.probes.process import ProcessParams, ProcessProbe
 

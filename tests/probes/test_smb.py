@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from exporter.probes.smb import SmbParams, SmbProbe
+from gardien.command_runner import CommandRunner
 from gardien.lab.daemons.samba import Share, SmbdInstance
-from tests.support.commands import RecordingRunner
 from tests.support.netns import Node, have_root_and_netns
 
 pytestmark = [
@@ -32,8 +32,8 @@ class SmbServer:
     smbd: subprocess.Popen[bytes]
     cred_dir: Path
 
-    def probe(self, timeout: float = 10.0, **params: object) -> tuple[SmbProbe, RecordingRunner]:
-        runner = RecordingRunner(self.node.prefix())
+    def probe(self, timeout: float = 10.0, **params: object) -> tuple[SmbProbe, CommandRunner]:
+        runner = CommandRunner(self.node.prefix(), record=True)
         probe = SmbProbe(
             SmbParams.model_validate({"server": "127.0.0.1", "timeout": timeout, **params}),
             runner=runner,

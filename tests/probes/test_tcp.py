@@ -8,7 +8,7 @@ import socket
 from collections.abc import Callable
 
 import pytest
-from conftest import ApacheUnderTest, MariadbUnderTest, loopback, needs_root
+from tests.probes.conftest import ApacheUnderTest, MariadbUnderTest, loopback, needs_root
 
 from exporter.probes.tcp import TcpParams, TcpProbe
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import needs_root
+from tests.probes.conftest import needs_root
 
 from exporter.probes.http import HttpParams, HttpProbe
 from exporter.probes.process import ProcessParams, ProcessProbe

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from exporter.probes.winbind import WinbindParams, WinbindProbe
+from gardien.command_runner import CommandRunner
 from gardien.lab.daemons.winbind import DomainController, WinbinddInstance
-from tests.support.commands import RecordingRunner
 from tests.support.netns import Node, Switch, have_root_and_netns
 
 pytestmark = [
@@ -31,8 +31,8 @@ LOCAL_USER = "gardienwb"
 LOCAL_UID = 64124
 
 
-def probe_on(node: Node, **params: object) -> tuple[WinbindProbe, RecordingRunner]:
-    runner = RecordingRunner(node.prefix())
+def probe_on(node: Node, **params: object) -> tuple[WinbindProbe, CommandRunner]:
+    runner = CommandRunner(node.prefix(), record=True)
     params.setdefault("timeout", 10)
     return WinbindProbe(WinbindParams.model_validate(params), runner=runner), runner
 

@@ -1,0 +1,1 @@
+"""Probe kinds against real daemons."""
