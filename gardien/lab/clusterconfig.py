@@ -15,7 +15,7 @@ import yaml
 
 from gardien.config.loader import load_config
 from gardien.config.model import ClusterConfig
-from gardien.lab import volumes
+from gardien.lab import directory, volumes
 from gardien.lab.services import LabGroup, lab_groups, secrets_dir
 from gardien.lab.topology import NODES, Lab
 
@@ -85,6 +85,7 @@ def config_data(lab: Lab) -> dict[str, Any]:
         },
         "disks": [],
         "fencing": {n: {"command": fence_argv(lab, n), "timeout": "30s"} for n in NODES},
+        "node_services": [directory.node_service(lab)],
         "groups": {name: _group(lab, g) for name, g in lab_groups(lab).items()},
     }
 

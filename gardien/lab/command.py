@@ -20,7 +20,7 @@ def _lab(args: argparse.Namespace) -> Lab:
 
 def _up(args: argparse.Namespace) -> int:
     lab = _lab(args)
-    lifecycle.up(lab, with_agents=not args.no_agents)
+    lifecycle.up(lab, full=not args.groups_only)
     print(lifecycle.format_status(lab, lifecycle.status(lab)))
     return exitcodes.OK
 
@@ -79,9 +79,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = parser.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
     up = sub.add_parser("up", help="build the lab and start everything (idempotent)")
     up.add_argument(
-        "--no-agents",
+        "--groups-only",
         action="store_true",
-        help="do not start Prometheus, Alertmanager, the exporters and the hooks",
+        help="start the groups only: no AD DC, winbind, exporters, hooks, Prometheus, Alertmanager",
     )
     up.set_defaults(func=_up)
     sub.add_parser("down", help="remove everything the lab made").set_defaults(func=_down)

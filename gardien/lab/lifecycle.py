@@ -7,22 +7,27 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 
-from gardien.lab import agents, clusterconfig, monitoring, services, topology, volumes
+from gardien.lab import agents, clusterconfig, directory, monitoring, services, topology, volumes
 from gardien.lab.topology import MACHINES, NODES, Lab, LabError
 
 log = logging.getLogger(__name__)
 
 
-def up(lab: Lab, with_agents: bool = True) -> dict[str, str]:
-    """Build what is missing and start what is not running; returns the groups' placement."""
+def up(lab: Lab, full: bool = True) -> dict[str, str]:
+    """Build what is missing and start what is not running; returns the groups' placement.
+
+    ``full=False`` starts the groups only: no AD DC nor winbind, no exporter, hook, Prometheus
+    or Alertmanager."""
     if not lab.dir.is_dir() and lab.root.is_dir() and any(lab.root.iterdir()):
         log.info("other lab instances exist in %s", lab.root)
     topology.build(lab)
+    if full:
+        directory.start(lab)
     for group in services.lab_groups(lab):
         volumes.ensure_volume(lab, group)
     placement = services.place_groups(lab, NODES)
     clusterconfig.write_config(lab)
-    if with_agents:
+    if full:
         for node in NODES:
             agents.start(lab, node)
         monitoring.start(lab)
@@ -48,6 +53,8 @@ class Status:
     agents: dict[str, dict[str, int | None]] = field(default_factory=dict)
     monitoring: dict[str, bool] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
+    winbind: dict[str, bool] = field(default_factory=dict)
+    domain: str = ""
 
 
 def status(lab: Lab) -> Status:
@@ -60,6 +67,12 @@ def status(lab: Lab) -> Status:
         st.answering[name] = st.machines["client"] and services.answers_from_client(lab, group)
     st.agents = {n: agents.state(lab, n) for n in NODES}
     st.monitoring = monitoring.is_running(lab)
+    st.winbind = {n: topology.running(lab, n, "winbindd") is not None for n in NODES}
+    st.domain = (
+        f"{directory.REALM} (Samba AD DC on dc, {lab.public_address('dc')})"
+        if directory.has_domain(lab)
+        else "none (standalone winbindd)"
+    )
     st.urls = {
         "prometheus": monitoring.prometheus_url(lab),
         "alertmanager": monitoring.alertmanager_url(lab),
@@ -89,6 +102,10 @@ def format_status(lab: Lab, st: Status) -> str:
             + ", ".join(f"{a} {'running' if pid else 'STOPPED'}" for a, pid in agents_.items())
             for n, agents_ in st.agents.items()
         )
+    )
+    lines.append(
+        f"winbind (domain {st.domain}): "
+        + ", ".join(f"{n} {'running' if ok else 'STOPPED'}" for n, ok in st.winbind.items())
     )
     lines.append(
         "monitoring: "

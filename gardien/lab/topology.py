@@ -34,7 +34,7 @@ LAB_ROOT = Path("/var/lib/gardien-lab")
 """One folder per lab instance: its state, volumes' images, generated configs, logs."""
 
 NODES = ("node1", "node2")
-MACHINES = (*NODES, "client", "router", "mon")
+MACHINES = (*NODES, "client", "router", "mon", "dc")
 SWITCHES = ("public", "cluster")
 
 # Per-node private directories: each node gets its own tmpfs there (wbinfo's fixed socket path,
@@ -120,7 +120,7 @@ class Lab:
         return self._subnet(4)
 
     def public_address(self, machine: str) -> ipaddress.IPv4Address:
-        hosts = {"node1": 11, "node2": 12, "client": 100, "router": 254}
+        hosts = {"node1": 11, "node2": 12, "client": 100, "router": 254, "dc": 5}
         return self._host(1, hosts[machine])
 
     def cluster_address(self, machine: str) -> ipaddress.IPv4Address:
@@ -358,7 +358,7 @@ def ensure_machine(lab: Lab, machine: str) -> int:
     if pid is None:
         pid = _start_holder(lab, machine)
         log.info("%s: holder %d", machine, pid)
-    if machine in NODES:
+    if machine in (*NODES, "dc"):
         _ensure_tmpfs(lab, machine)
     return pid
 
@@ -375,6 +375,8 @@ def ensure_network(lab: Lab, machine: str) -> None:
     elif machine == "router":
         _ensure_port(lab, "public", machine, "eth0", lab.public_address(machine))
         _ensure_router(lab)
+    elif machine == "dc":
+        _ensure_port(lab, "public", machine, "eth0", lab.public_address(machine))
     elif machine == "mon":
         _ensure_port(lab, "cluster", machine, "eth0", lab.cluster_address(machine))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gardien.lab import agents, lifecycle, monitoring, services, topology, volumes
+from gardien.lab import agents, directory, lifecycle, monitoring, services, topology, volumes
 from gardien.lab.fence import addresses, fence, links_up
 from gardien.lab.scenario import placement
 from gardien.lab.topology import MACHINES, NODES, Lab, on
@@ -108,7 +108,7 @@ def small_lab() -> Lab:
 def test_down_cleans_everything_after_a_crash_and_fence_powers_off(small_lab: Lab) -> None:
     lab = small_lab
     try:
-        lifecycle.up(lab, with_agents=False)
+        lifecycle.up(lab, full=False)
         # the fence agent: node1 off, its volumes released (mount namespace gone), links down
         assert fence(lab, "node1") == []
         assert lab.holder("node1") is None and links_up(lab, "node1") == []
@@ -137,3 +137,11 @@ def test_down_cleans_everything_after_a_crash_and_fence_powers_off(small_lab: La
         ).stdout
         == ""
     )
+
+
+def test_winbind_on_each_node_is_a_member_of_the_lab_domain(lab: Lab) -> None:
+    assert directory.has_domain(lab), "no AD DC: the nodes run a standalone winbindd"
+    for node in NODES:
+        assert on(lab, node, ["wbinfo", "-t"], check=False).returncode == 0, node
+        found = on(lab, node, ["wbinfo", "-i", directory.PROBE_USER], check=False)
+        assert found.returncode == 0 and "administrator" in found.stdout.lower(), found
