@@ -397,6 +397,16 @@ def _any_address() -> str:
     return "::"
 
 
+LISTEN_BACKLOG = 128
+"""Connections the kernel queues until the server accepts them.  cheroot's default of 5 drops the
+connection attempts of a burst (Alertmanager's retries, a peer's status calls): each one is retried
+after TCP's initial 1 s timeout."""
+
+DEFAULT_THREADS = 8
+"""Requests served at once.  A scrape or a webhook delivery is answered in milliseconds; the hook,
+whose acquire and release requests last as long as a group's start, asks for more."""
+
+
 class WebServer:
     """One listening cheroot WSGI server with the web config applied.
 
@@ -412,7 +422,7 @@ class WebServer:
         *,
         unauthenticated_paths: Iterable[str] = DEFAULT_UNAUTHENTICATED_PATHS,
         authenticators: Sequence[Authenticator] = (),
-        threads: int = 8,
+        threads: int = DEFAULT_THREADS,
         server_name: str = "gardien",
     ) -> None:
         checks: list[Authenticator] = list(authenticators)
@@ -427,6 +437,7 @@ class WebServer:
             wrapped,
             numthreads=threads,
             server_name=server_name,
+            request_queue_size=LISTEN_BACKLOG,
         )
         if web_config.tls is not None:
             adapter = BuiltinSSLAdapter(str(web_config.tls.cert_file), str(web_config.tls.key_file))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import socket
 import subprocess
 import sys
 import wsgiref.util
@@ -16,9 +17,12 @@ import requests
 
 from gardien.errors import ConfigError
 from gardien.web import (
+    LISTEN_BACKLOG,
     AuthMiddleware,
     BasicAuth,
     BearerToken,
+    WebConfig,
+    WebServer,
     load_web_config,
     parse_listen_address,
 )
@@ -218,3 +222,33 @@ def test_bad_listen_addresses(address: str) -> None:
 def test_every_address_for_an_empty_host() -> None:
     host, port = parse_listen_address(":19480")
     assert host in ("::", "0.0.0.0") and port == 19480
+
+
+def test_the_server_queues_a_burst_of_connections() -> None:
+    """The listen backlog reaches the kernel (cheroot's default of 5 dropped connection attempts of
+    a burst, retried a second later), and every connection of a burst is answered."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    server = WebServer(app, "127.0.0.1:0", WebConfig(), threads=2)
+    server.start()
+    try:
+        listening = subprocess.run(
+            ["ss", "-ltnH", f"sport = :{server.port}"],
+            check=True, capture_output=True, text=True, timeout=10,
+        ).stdout.split()  # fmt: skip
+        assert listening[0] == "LISTEN" and int(listening[2]) == LISTEN_BACKLOG, listening
+        address = ("127.0.0.1", server.port)
+        burst = [socket.create_connection(address, timeout=30) for _ in range(64)]
+        try:
+            for conn in burst:
+                conn.sendall(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            for conn in burst:
+                assert conn.makefile("rb").readline().startswith(b"HTTP/1.1 200")
+        finally:
+            for conn in burst:
+                conn.close()
+    finally:
+        server.stop()
