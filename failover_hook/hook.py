@@ -10,6 +10,7 @@ Alertmanager cluster cause one move.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -241,6 +242,10 @@ class Hook:
         self.metrics.moves.labels(plan.group).inc()
         if not outcome.ok:
             self.metrics.moves_failed.labels(plan.group).inc()
+        if outcome.status is Status.REFUSED:
+            # the mover says why (its journal keeps the status apart); a decision of the hook
+            # also says what it decided, as every other refusal here does
+            return dataclasses.replace(outcome, message=f"refused: {outcome.message}")
         return outcome
 
     def migrate(

@@ -217,9 +217,7 @@ class Mover:
             reason = f"{progress.failure} and no fence agent"
             self.journal.step_finished(move_id, i, StepState.FAILED, reason)
             restored = self._restore_source(plan) if progress.source_reachable else ""
-            return Outcome(
-                Status.REFUSED, f"refused: {reason}{restored}", plan.group, {"move_id": move_id}
-            )
+            return Outcome(Status.REFUSED, f"{reason}{restored}", plan.group, {"move_id": move_id})
         fenced = self.fencer.fence(node)
         if not fenced.ok:
             self.journal.step_finished(move_id, i, StepState.FAILED, fenced.message)
