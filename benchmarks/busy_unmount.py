@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 import gardien.config  # noqa: F401 - import order (see tests/probes/conftest.py)
-from failover_hook.commands import CommandRunner
 from failover_hook.resources.volume import Volume
+from gardien.command_runner import CommandRunner
 from gardien.config.model import VolumeConfig
 
 

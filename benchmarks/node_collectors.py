@@ -24,7 +24,7 @@ from exporter.collectors.base import NodeCollector
 from exporter.collectors.network import NetworkCollector
 from exporter.collectors.smart import SmartCollector
 from exporter.collectors.vip import VipCollector
-from exporter.probes.command import DEFAULT_ENV, CommandRunner
+from gardien.command_runner import DEFAULT_ENV, CommandRunner
 from gardien.config import parse_config
 
 CAPTURE = (

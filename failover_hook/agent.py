@@ -5,6 +5,11 @@ what it started, in reverse, so a failed acquire leaves nothing behind.  ``relea
 reverse order; each stop is a force operation, and it goes on with the others when one fails (a VIP
 should not stay up because a daemon would not die), reporting the first failure.  The groups held
 are recorded in the state folder for the exporter (:mod:`gardien.state`).
+
+A group with a volume or a VIP is held where they are: "already held" means they (and its services)
+were already running.  A group without either (no resources, or services only) shows nothing on the
+node that says it is held (its services may run everywhere): its held marker is the only truth, for
+acquire, release and status alike, as for the exporter.
 """
 
 from __future__ import annotations
@@ -16,16 +21,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from failover_hook.commands import CommandRunner
 from failover_hook.journal import Journal
 from failover_hook.outcome import Outcome, Status
 from failover_hook.plan import StepState
 from failover_hook.resources.base import Resource, ResourceError, State
 from failover_hook.resources.registry import BuildContext, build_resources
 from gardien import state
+from gardien.command_runner import INHERIT, CommandRunner
 from gardien.config.model import ClusterConfig
 
 log = logging.getLogger(__name__)
+
+_HOLDING_KINDS = ("volume", "vip")
+"""Resource kinds that are up on one node only: where they run, the group is held."""
 
 
 class LocalAgent:
@@ -42,13 +50,23 @@ class LocalAgent:
         self.config = config
         self.node = node
         self.state_dir = state_dir
-        self.runner = runner or CommandRunner()
+        self.runner = runner or CommandRunner(env=INHERIT)
         self.journal = journal or Journal.in_state_dir(state_dir)
         self._busy: dict[str, threading.Lock] = {g: threading.Lock() for g in config.groups}
 
     def resources(self, group: str) -> list[Resource]:
         context = BuildContext(group, self.runner, self.state_dir / "logs" / group)
         return build_resources(self.config.groups[group], context)
+
+    def _marked(self, group: str) -> bool:
+        return group in state.held_groups(self.state_dir)
+
+    def _held_by_marker(self, group: str, resources: list[Resource]) -> bool | None:
+        """For a group without volume or VIP, whether its marker says it is held here; None for
+        the others, whose resources say it (see the module's docstring)."""
+        if any(r.kind in _HOLDING_KINDS for r in resources):
+            return None
+        return self._marked(group)
 
     def describe(self, group: str) -> str:
         """What acquiring does, for plans: ``mount ... on ..., vip ..., start apache-php4``."""
@@ -90,6 +108,7 @@ class LocalAgent:
     def _acquire(self, group: str, trigger: str) -> Outcome:
         started = time.monotonic()
         resources = self.resources(group)
+        marked = self._held_by_marker(group, resources)
         entry = self.journal.begin_local(
             group, self.node, "acquire", [f"start {r.name}" for r in resources], trigger
         )
@@ -114,18 +133,22 @@ class LocalAgent:
             self.journal.step_finished(entry, i, StepState.DONE, message)
         state.mark_held(self.state_dir, group, True)
         took = time.monotonic() - started
-        if already == len(resources):
-            outcome = Outcome(Status.NOTHING_TO_DO, f"{group} already held by {self.node}", group)
-        else:
-            outcome = Outcome(
-                Status.DONE,
-                f"acquired {group} on {self.node} in {took:.1f} s",
-                group,
-                {"node": self.node, "duration": took},
-            )
+        unchanged = already == len(resources) and marked is not False
+        outcome = self._success(group, "acquired", took, "already held by" if unchanged else None)
         self.journal.finish(entry, outcome)
         log.info("%s", outcome)
         return outcome
+
+    def _success(self, group: str, done: str, took: float, unchanged: str | None) -> Outcome:
+        """``<group> <unchanged> <node>`` when nothing changed, else ``<done> <group> on ...``."""
+        if unchanged:
+            return Outcome(Status.NOTHING_TO_DO, f"{group} {unchanged} {self.node}", group)
+        return Outcome(
+            Status.DONE,
+            f"{done} {group} on {self.node} in {took:.1f} s",
+            group,
+            {"node": self.node, "duration": took},
+        )
 
     def _rollback(self, entry: int, started: list[Resource]) -> str:
         """Stop, in reverse, what a failed acquire started; say how it went."""
@@ -146,6 +169,7 @@ class LocalAgent:
     def _release(self, group: str, trigger: str) -> Outcome:
         started = time.monotonic()
         resources = list(reversed(self.resources(group)))
+        marked = self._held_by_marker(group, resources)
         entry = self.journal.begin_local(
             group, self.node, "release", [f"stop {r.name}" for r in resources], trigger
         )
@@ -172,15 +196,8 @@ class LocalAgent:
             )
         else:
             state.mark_held(self.state_dir, group, False)
-            if already == len(resources):
-                outcome = Outcome(Status.NOTHING_TO_DO, f"{group} not held by {self.node}", group)
-            else:
-                outcome = Outcome(
-                    Status.DONE,
-                    f"released {group} on {self.node} in {took:.1f} s",
-                    group,
-                    {"node": self.node, "duration": took},
-                )
+            unchanged = already == len(resources) and marked is not True
+            outcome = self._success(group, "released", took, "not held by" if unchanged else None)
         self.journal.finish(entry, outcome)
         log.info("%s", outcome)
         return outcome
@@ -190,12 +207,13 @@ class LocalAgent:
         resources = self.resources(group)
         states = {r.name: r.monitor() for r in resources}
         kinds = {r.name: r.kind for r in resources}
-        present = [s for name, s in states.items() if kinds[name] in ("volume", "vip")]
+        present = [s for name, s in states.items() if kinds[name] in _HOLDING_KINDS]
+        held = self._marked(group)
         return {
             "group": group,
             "node": self.node,
-            "held": group in state.held_groups(self.state_dir),
-            "active": bool(present) and all(s.running for s in present),
+            "held": held,
+            "active": all(s.running for s in present) if present else held,
             "healthy": all(s.running for s in states.values()),
             "resources": {name: s.to_json() for name, s in states.items()},
             "anything_running": any(s.state is not State.NOT_RUNNING for s in states.values()),

@@ -16,16 +16,23 @@ from failover_hook.agent import LocalAgent
 from failover_hook.app import create_app
 from failover_hook.client import HttpPeer, read_token
 from failover_hook.command import local_node
-from failover_hook.commands import CommandRunner
 from failover_hook.fencing import Fencer
 from failover_hook.hook import Hook
 from failover_hook.journal import Journal
 from failover_hook.move import Mover
 from failover_hook.network import NetworkCheck
+from failover_hook.processes import become_subreaper, reap_orphans_until
 from gardien import exitcodes
+from gardien.command_runner import INHERIT, CommandRunner
 from gardien.config import ClusterConfig, load_config
 from gardien.errors import ConfigError
-from gardien.web import Authenticator, BearerToken, WebServer, load_web_config
+from gardien.web import (
+    DEFAULT_THREADS,
+    Authenticator,
+    BearerToken,
+    WebServer,
+    load_web_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +40,7 @@ log = logging.getLogger(__name__)
 def build_hook(config: ClusterConfig, node: str, state_dir: Path, dry_run: bool) -> Hook:
     state_dir.mkdir(parents=True, exist_ok=True)
     journal = Journal.in_state_dir(state_dir)
-    runner = CommandRunner()
+    runner = CommandRunner(env=INHERIT)  # service commands get the hook's environment
     agent = LocalAgent(config, node, state_dir, runner=runner, journal=journal)
     token = read_token(config)
     peers = {name: HttpPeer.for_node(config, name, token) for name in config.nodes if name != node}
@@ -53,10 +60,22 @@ def build_hook(config: ClusterConfig, node: str, state_dir: Path, dry_run: bool)
     )
 
 
+def request_threads(config: ClusterConfig) -> int:
+    """One request thread per group that may be acquiring or releasing here at once (a request
+    lasts as long as the group's start or stop; at most 56), plus the default for status calls,
+    webhook deliveries and scrapes, which must not wait behind them."""
+    return DEFAULT_THREADS + min(len(config.groups), 56)
+
+
 def run(args: argparse.Namespace) -> int:
     # no ``_created`` series next to every counter: not in the metrics contract, and Prometheus
     # does not need them
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    # before any command runs: a daemon that detaches from a start command becomes our child, and
+    # judging it dead does not wait for a PID 1 that reaps late (LAB.md section 10)
+    subreaper = become_subreaper()
+    if not subreaper:
+        log.warning("cannot become a child subreaper: detached daemons are reaped by PID 1")
     config = load_config(args.config_file)
     node = args.node or local_node(config)
     if node not in config.nodes:
@@ -78,9 +97,14 @@ def run(args: argparse.Namespace) -> int:
         args.listen_address or f":{config.hook.port}",
         web_config,
         authenticators=authenticators,
+        threads=request_threads(config),
         server_name="gardien-hook",
     )
     stop = threading.Event()
+    if subreaper:
+        threading.Thread(
+            target=reap_orphans_until, args=(stop,), name="reaper", daemon=True
+        ).start()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import time
 
-from failover_hook.commands import CommandRunner
 from failover_hook.outcome import Outcome, Status
+from gardien.command_runner import INHERIT, CommandRunner
 from gardien.config.model import ClusterConfig
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 class Fencer:
     def __init__(self, config: ClusterConfig, runner: CommandRunner | None = None) -> None:
         self.config = config
-        self.runner = runner or CommandRunner()
+        self.runner = runner or CommandRunner(env=INHERIT)
 
     def can_fence(self, node: str) -> bool:
         return node in self.config.fencing
@@ -43,5 +43,5 @@ class Fencer:
             Status.FAILED,
             f"fencing {node} failed: {result.describe()}",
             None,
-            {"node": node, "rc": result.rc},
+            {"node": node, "rc": result.returncode},
         )

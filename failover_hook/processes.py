@@ -3,7 +3,8 @@
 Liveness is judged by ``/proc/PID/status`` State, never ``kill -0``: a killed daemon stays a zombie
 that answers ``kill -0`` until its parent (often a slow PID 1) reaps it (LAB.md section 10).  The
 hook makes itself a child subreaper so that daemons which detach from the commands it runs become
-its children, and reaps them itself.
+its children, and reaps them itself: :func:`alive` reaps the zombies it looks at, and
+:func:`reap_orphans_until` the others (a daemon found by its command line, whose zombie has none).
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import logging
 import os
 import re
 import signal
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
 import psutil
+
+from gardien.command_runner import own_children
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,31 @@ def become_subreaper() -> bool:
         return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
     except (OSError, AttributeError):
         return False
+
+
+def reap_orphans() -> list[int]:
+    """Reap the dead children this subreaper adopted; the runner's own commands stay its own."""
+    reaped: list[int] = []
+    with own_children() as ours:
+        try:
+            children = psutil.Process().children()
+        except psutil.Error:
+            return reaped
+        ours.intersection_update(c.pid for c in children)
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                if child.pid not in ours and child.status() == psutil.STATUS_ZOMBIE:
+                    _reap(child.pid)
+                    reaped.append(child.pid)
+    if reaped:
+        log.debug("reaped adopted processes %s", reaped)
+    return reaped
+
+
+def reap_orphans_until(stop: threading.Event, interval: float = 5.0) -> None:
+    """:func:`reap_orphans` every ``interval`` seconds until ``stop`` is set (a thread's loop)."""
+    while not stop.wait(interval):
+        reap_orphans()
 
 
 def state(pid: int) -> str | None:

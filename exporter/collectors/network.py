@@ -3,7 +3,7 @@
 A node that cannot reach its targets while its peer can is isolated; when neither can, the outage
 is network-wide and moving groups would not help.  Each target gets one echo request through the
 ``ping`` program of iputils, all targets at once (one thread each), every ``ping`` under a hard
-timeout that kills its process group (:class:`~exporter.probes.command.CommandRunner`).
+timeout that kills its process group (:class:`~gardien.command_runner.CommandRunner`).
 
 Why ``ping`` rather than ICMP sockets in-process: it needs no privilege of the exporter (ping
 holds ``cap_net_raw`` itself, or uses the kernel's ping sockets), no new dependency, and a child
@@ -26,7 +26,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from exporter.collectors.base import NodeCollector
-from exporter.probes.command import CommandRunner
+from gardien.command_runner import CommandRunner
 from gardien.config import ClusterConfig
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,7 @@ from exporter.collectors.smartctl_output import (
     parse_output,
     smartctl_message,
 )
-from exporter.probes.command import CommandResult, CommandRunner
+from gardien.command_runner import CommandResult, CommandRunner
 from gardien.config import ClusterConfig, DiskConfig
 
 log = logging.getLogger(__name__)

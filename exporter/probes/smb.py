@@ -5,7 +5,7 @@ DCE/RPC call that smbprotocol does not offer, smbclient speaks exactly the diale
 authentication the Samba servers we watch are configured for, and a child process can be killed at
 the deadline whereas a Python thread stuck in a read cannot.  smbclient hangs forever on a frozen
 (SIGSTOPped) smbd and its ``-t`` does not bound that (LAB.md section 5), so it always runs under
-:class:`~exporter.probes.command.CommandRunner`, which kills its process group at the deadline.
+:class:`~gardien.command_runner.CommandRunner`, which kills its process group at the deadline.
 A TCP connect succeeds on a frozen smbd: only the server's answer proves it serves.
 
 Credentials are read by smbclient from the ``-A`` file (``username =``, ``password =``,
@@ -21,8 +21,8 @@ from typing import ClassVar
 from pydantic import Field
 
 from exporter.probes.base import Probe, ProbeParams, ProbeResult
-from exporter.probes.command import CommandResult, CommandRunner
 from exporter.probes.registry import register
+from gardien.command_runner import CommandResult, CommandRunner
 from gardien.types import SecretFile
 
 _NT_STATUS = re.compile(r"NT_STATUS_[A-Z0-9_]+")

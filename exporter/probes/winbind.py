@@ -5,7 +5,7 @@ Lookups go through NSS by default (``getent``: what the services on the node see
 nsswitch.conf and libnss-winbind), or straight to winbindd with ``via: winbindd`` (``wbinfo``), for
 nodes where NSS does not use winbind.  ``getent`` rather than Python's ``pwd``/``grp``: an NSS
 lookup stuck on a dead winbindd would block the probe's thread for good, a child process is killed
-at the deadline.  Every command runs under :class:`~exporter.probes.command.CommandRunner`
+at the deadline.  Every command runs under :class:`~gardien.command_runner.CommandRunner`
 (``wbinfo -t`` takes about 18 s to fail when the DC is gone: LAB.md section 5), and all of them
 share the probe's budget: a check that gets no time left fails as "not run".
 """
@@ -19,8 +19,8 @@ from typing import ClassVar, Literal, Self
 from pydantic import Field, model_validator
 
 from exporter.probes.base import Probe, ProbeParams, ProbeResult
-from exporter.probes.command import CommandResult, CommandRunner
 from exporter.probes.registry import register
+from gardien.command_runner import CommandResult, CommandRunner
 
 _NOT_FOUND = 2
 """getent's exit status for "no such key" (wbinfo exits 1 for everything)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
-from failover_hook.commands import CommandRunner
+from gardien.command_runner import CommandRunner
 from gardien.errors import GardienError
 
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from failover_hook.commands import CommandRunner
 from failover_hook.resources.base import Resource
+from gardien.command_runner import CommandRunner
 from gardien.config.model import GroupConfig
 
 START_ORDER = ("volume", "vip", "service")

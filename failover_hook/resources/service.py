@@ -19,7 +19,6 @@ from pathlib import Path
 
 from exporter.probes.registry import build_probe
 from failover_hook import processes
-from failover_hook.commands import CommandRunner, kill_group
 from failover_hook.resources.base import (
     RUNNING,
     Deadline,
@@ -31,6 +30,7 @@ from failover_hook.resources.base import (
     wait_until,
 )
 from failover_hook.resources.registry import BuildContext, register
+from gardien.command_runner import CommandRunner, kill_group
 from gardien.config.model import GroupConfig, GroupServiceConfig
 
 log = logging.getLogger(__name__)

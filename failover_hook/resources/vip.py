@@ -15,7 +15,6 @@ import logging
 import re
 import time
 
-from failover_hook.commands import CommandRunner
 from failover_hook.resources.base import (
     RUNNING,
     Deadline,
@@ -25,6 +24,7 @@ from failover_hook.resources.base import (
     State,
 )
 from failover_hook.resources.registry import BuildContext, register
+from gardien.command_runner import CommandRunner
 from gardien.config.model import GroupConfig, VipConfig
 
 log = logging.getLogger(__name__)
@@ -87,9 +87,9 @@ class Vip(Resource):
             timeout=min(_COMMAND_TIMEOUT, deadline.left(1)),
         )
         mac = _MAC.search(result.stdout)
-        if result.rc == 0 and mac:
+        if result.returncode == 0 and mac:
             return mac.group(1)
-        if result.rc == 1 and not result.timed_out and ("unanswered" in result.stdout):
+        if result.returncode == 1 and ("unanswered" in result.stdout):
             return None
         raise ResourceError(f"cannot check whether {self.address.ip} is free: {result.describe()}")
 
@@ -124,7 +124,7 @@ class Vip(Resource):
                 ["arping", "-q", "-U", "-S", ip, "-i", self.interface, "-c", "1", "-w", "0", ip],
                 timeout=min(_COMMAND_TIMEOUT, deadline.left(1)),
             )
-            if result.rc not in (0, 1):
+            if result.returncode not in (0, 1):
                 log.warning("gratuitous ARP for %s failed: %s", ip, result.describe())
 
     def _stop(self, deadline: Deadline) -> str:

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from failover_hook import processes
-from failover_hook.commands import CommandRunner
 from failover_hook.resources.base import (
     RUNNING,
     Deadline,
@@ -29,6 +28,7 @@ from failover_hook.resources.base import (
     pauses,
 )
 from failover_hook.resources.registry import BuildContext, register
+from gardien.command_runner import CommandRunner
 from gardien.config.model import GroupConfig, VolumeConfig
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class Volume(Resource):
         os.makedirs(self.mountpoint, exist_ok=True)
         if self.config.fsck:
             result = self.runner.run(["fsck", "-p", self.config.device], timeout=deadline.left(1))
-            if result.timed_out or result.rc >= 4:
+            if result.returncode is None or result.returncode >= 4:
                 raise ResourceError(f"fsck of {self.config.device} failed: {result.describe()}")
         argv = ["mount", "-t", self.config.fstype]
         if self.config.options:

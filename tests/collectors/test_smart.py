@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from exporter.collectors.smart import SmartCollector
-from exporter.probes.command import DEFAULT_ENV, CommandRunner
+from gardien.command_runner import DEFAULT_ENV, CommandRunner
 from tests.collectors.helpers import Samples, config, samples, value
 
 CAPTURES = Path(__file__).parents[2] / ".." / "shared" / "smart-captures"

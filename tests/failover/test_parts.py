@@ -1,17 +1,23 @@
-"""The engine's parts that need no namespace: command runner, plan, journal, fencer, mount table."""
+"""The engine's parts that need no namespace: plan, journal, fencer, mount table, and the agent
+of groups without volume or VIP."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
+import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import gardien.config  # noqa: F401 - import order (see tests/probes/conftest.py)
+from failover_hook import processes
 from failover_hook.agent import LocalAgent
-from failover_hook.commands import CommandRunner
 from failover_hook.fencing import Fencer
 from failover_hook.journal import Journal
 from failover_hook.move import Mover, PlanError
@@ -19,6 +25,7 @@ from failover_hook.outcome import Outcome, Status
 from failover_hook.plan import Action, Plan, StepState
 from failover_hook.resources.base import ResourceError, State
 from failover_hook.resources.volume import Volume
+from gardien.command_runner import CommandRunner
 from gardien.config.loader import parse_config
 from gardien.config.model import ClusterConfig
 
@@ -44,41 +51,6 @@ groups:
 
 def config(fence_rc: int = 0) -> ClusterConfig:
     return parse_config(CONFIG % {"python": sys.executable, "rc": fence_rc}, check_files=False)
-
-
-def test_runner_records_argv_and_captures_output() -> None:
-    runner = CommandRunner()
-    result = runner.run(["sh", "-c", "echo out; echo err >&2; exit 3"], timeout=10)
-    assert (result.rc, result.stdout, result.stderr) == (3, "out\n", "err\n")
-    assert result.describe() == "sh exited 3: err"
-    missing = runner.run(["/nonexistent/program"], timeout=10)
-    assert missing.rc == 127 and not missing.ok
-    assert runner.ran == [["sh", "-c", "echo out; echo err >&2; exit 3"], ["/nonexistent/program"]]
-
-
-def test_runner_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
-    pidfile = tmp_path / "child.pid"
-    result = CommandRunner().run(["sh", "-c", f"sleep 60 & echo $! > {pidfile}; wait"], timeout=0.5)
-    assert result.timed_out and not result.ok
-    child = int(pidfile.read_text())
-    with pytest.raises(ProcessLookupError):
-        for _ in range(100):  # the killed grandchild may need a moment to be reaped
-            os.kill(child, 0)
-            status = Path(f"/proc/{child}/status").read_text()
-            if "State:\tZ" in status:
-                raise ProcessLookupError
-            os.sched_yield()
-
-
-def test_runner_does_not_wait_for_a_daemon_holding_its_output(tmp_path: Path) -> None:
-    """``apachectl -k start`` leaves a daemon with the command's stdout; run() returns anyway."""
-    pidfile = tmp_path / "daemon.pid"
-    script = f"setsid sleep 60 & echo $! > {pidfile}; echo started"
-    result = CommandRunner().run(["sh", "-c", script], timeout=20)
-    try:
-        assert result.ok and not result.timed_out and result.stdout == "started\n"
-    finally:
-        os.kill(int(pidfile.read_text()), signal.SIGKILL)
 
 
 def test_plan_is_printable_and_round_trips() -> None:
@@ -131,7 +103,7 @@ def test_journal_keeps_plans_steps_and_outcomes(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("rc", "status"), [(0, Status.DONE), (1, Status.FAILED)])
 def test_fencer_runs_the_configured_command(rc: int, status: Status) -> None:
-    runner = CommandRunner()
+    runner = CommandRunner(record=True)
     fencer = Fencer(config(fence_rc=rc), runner)
     outcome = fencer.fence("node2")
     assert outcome.status is status
@@ -159,10 +131,78 @@ def test_volume_monitor_reads_the_mount_table(tmp_path: Path) -> None:
 def test_volume_refuses_to_mount_a_device_mounted_elsewhere(tmp_path: Path) -> None:
     table = tmp_path / "mounts"
     table.write_text("/dev/loop99 /srv/old ext4 rw 0 0\n")
-    runner = CommandRunner()
+    runner = CommandRunner(record=True)
     volume = Volume(config().groups["php4"].volume, runner, mount_table=table)  # type: ignore[arg-type]
     with pytest.raises(
         ResourceError, match="refusing to mount /dev/loop99: /dev/loop99 is mounted on /srv/old"
     ):
         volume.start()
     assert runner.ran == []
+
+
+MARKER = f"gardien-test-{uuid.uuid4().hex}"
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)", MARKER]
+
+MARKER_GROUPS = """
+cluster: t
+nodes: {node1: {address: 10.213.250.1}, node2: {address: 10.213.250.2}}
+groups:
+  bare: {nodes: [node1, node2]}
+  svc:
+    nodes: [node1, node2]
+    services:
+      - name: sleeper
+        start: %(start)s
+        process: {cmdline: %(marker)s}
+        stop_timeout: 5s
+"""
+
+
+@pytest.fixture
+def marker_agent(tmp_path: Path) -> Iterator[LocalAgent]:
+    """An agent of groups without volume or VIP: one without resources, one of a service only."""
+    text = MARKER_GROUPS % {"start": json.dumps(SLEEPER), "marker": MARKER}
+    try:
+        yield LocalAgent(parse_config(text, check_files=False), "node1", tmp_path)
+    finally:
+        for pid in processes.matching(MARKER):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_group_without_resources_is_held_by_its_marker(marker_agent: LocalAgent) -> None:
+    agent = marker_agent
+    assert agent.acquire("bare").status is Status.DONE
+    assert agent.acquire("bare").message == "bare already held by node1"
+    status = agent.status("bare")
+    assert status["held"] and status["active"] and status["healthy"]
+    released = agent.release("bare")
+    assert released.status is Status.DONE, released.message
+    assert released.message.startswith("released bare on node1 in ")
+    assert not agent.status("bare")["held"] and not agent.status("bare")["active"]
+    assert agent.release("bare").message == "bare not held by node1"
+    assert agent.held() == set()
+
+
+def test_group_of_services_only_is_held_by_its_marker(marker_agent: LocalAgent) -> None:
+    agent = marker_agent
+    # its service already runs on the node (started by hand): that does not make the group held
+    outside = subprocess.Popen(SLEEPER, start_new_session=True)
+    try:
+        acquired = agent.acquire("svc")
+        assert acquired.status is Status.DONE, acquired.message
+        assert acquired.message.startswith("acquired svc on node1 in ")
+        assert agent.held() == {"svc"}
+        assert agent.acquire("svc").message == "svc already held by node1"
+        # its service gone (crashed), the group is still held here until released
+        outside.kill()
+        outside.wait()
+        assert agent.status("svc")["held"] and not agent.status("svc")["healthy"]
+        released = agent.release("svc")
+        assert released.status is Status.DONE, released.message
+        assert released.message.startswith("released svc on node1 in ")
+        assert agent.held() == set()
+        assert agent.release("svc").message == "svc not held by node1"
+    finally:
+        outside.kill()
+        outside.wait()

@@ -6,11 +6,13 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,17 +26,28 @@ from tests.support.hooks import REPO, HookPair, alert, payload
 
 MARKER = f"gardien-test-{uuid.uuid4().hex}"
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)", MARKER]
+DETACHED = f"gardien-test-{uuid.uuid4().hex}"
+DETACHING = ["sh", "-c", shlex.join([*SLEEPER[:-1], DETACHED]) + " &"]
+"""A start command that leaves its daemon behind as an orphan (sh exits at once)."""
 
 
-def _sleepers() -> list[int]:
+def _sleepers(marker: str = MARKER) -> list[int]:
     """PIDs of this module's own service processes (found by their unique marker)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
-                if MARKER.encode() in (entry / "cmdline").read_bytes():
+                if marker.encode() in (entry / "cmdline").read_bytes().split(b"\0"):
                     found.append(int(entry.name))
     return found
+
+
+def _parent(pid: int) -> int | None:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("PPid:"):
+                return int(line.split()[1])
+    return None
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +59,14 @@ def pair(make_pair) -> Iterator[HookPair]:
             {"name": "s5", "start": SLEEPER, "process": {"cmdline": MARKER}, "stop_timeout": 5}
         ],
     }
+    groups["g6"] = {
+        "nodes": ["node1", "node2"],
+        "services": [{"name": "s6", "start": DETACHING, "process": {"cmdline": f"{DETACHED}$"}}],
+    }
     try:
         yield make_pair(groups=groups, hook={"settle": 0})
     finally:
-        for pid in _sleepers():
+        for pid in _sleepers() + _sleepers(DETACHED):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
@@ -213,3 +230,38 @@ def test_basic_auth_of_the_web_config(make_pair) -> None:
     assert requests.get(url, auth=("ops", "wrong"), timeout=10).status_code == 401
     assert requests.get(url, timeout=10).status_code == 401
     assert other.session.get(url, timeout=10).status_code == 200  # the token works as well
+
+
+def test_the_hook_adopts_and_reaps_the_daemons_that_detach(pair: HookPair) -> None:
+    """A subreaper: an orphaned daemon becomes the hook's child (not a late-reaping PID 1's), and
+    once stopped it is reaped, not left a zombie (whose command line no longer finds it)."""
+    hook = pair.procs["node1"].pid
+    acquired = pair.post("node1", "/api/v1/groups/g6/acquire").json()
+    assert acquired["status"] == "done", acquired
+    deadline = time.monotonic() + 20
+    daemons = _sleepers(DETACHED)
+    while not (daemons and _parent(daemons[0]) == hook) and time.monotonic() < deadline:
+        time.sleep(0.05)  # sh may not have exited yet
+        daemons = _sleepers(DETACHED)
+    assert len(daemons) == 1 and _parent(daemons[0]) == hook, (daemons, pair.log("node1"))
+
+    released = pair.post("node1", "/api/v1/groups/g6/release").json()
+    assert released["status"] == "done", released
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{daemons[0]}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{daemons[0]}").exists(), "a zombie left by the hook"
+
+
+def test_a_refused_migration_says_refused_once(make_pair) -> None:
+    """The mover's refusal: the API answer says "refused: ..." once, and so do its journal (its
+    status kept apart from its message) and ``gardien hook history``."""
+    other = make_pair(groups={"m1": {"nodes": ["node1", "node2"]}})
+    other.stop("node1")  # unreachable, and no fence agent configured
+    answer = other.post("node2", "/api/v1/groups/m1/migrate", json={"target": "node2"}).json()
+    reason = "node1 unreachable and no fence agent"
+    assert (answer["status"], answer["message"]) == ("refused", f"refused: {reason}"), answer
+    [move] = other.moves("node2", "m1")
+    assert (move["status"], move["message"]) == ("refused", reason)
+    history = other.cli("history", "m1").stdout
+    assert f"refused: {reason}\n" in history and "refused: refused" not in history, history

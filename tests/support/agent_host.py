@@ -27,12 +27,12 @@ from typing import Any
 
 import gardien.config  # noqa: F401 - import order (see tests/probes/conftest.py)
 from failover_hook.agent import LocalAgent
-from failover_hook.commands import CommandRunner
 from failover_hook.fencing import Fencer
 from failover_hook.move import Mover
 from failover_hook.outcome import Outcome
 from failover_hook.peers import PeerUnreachable
 from failover_hook.processes import become_subreaper
+from gardien.command_runner import INHERIT, CommandRunner
 from gardien.config.loader import load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,7 +84,7 @@ class Host:
         self, config_file: Path, node: str, state_dir: Path, peers: dict[str, Path]
     ) -> None:
         config = load_config(config_file)
-        self.runner = CommandRunner()
+        self.runner = CommandRunner(env=INHERIT, record=True)  # as the daemon's
         self.agent = LocalAgent(config, node, state_dir, self.runner)
         self.mover = Mover(
             config,
