@@ -13,12 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
-
-from pySMART import Device
-from pySMART.interface import AtaAttributes, NvmeAttributes
-from pySMART.smartctl import Smartctl
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +63,9 @@ def parse_output(output: str, name: str, device_type: str | None = None) -> Smar
             log.warning("smartctl JSON for %s unreadable: %s", name, exc)
             return SmartReading(healthy=False)
         return parse_json(document)
+    # pySMART (1.3 MiB) is only loaded for text output, i.e. smartctl older than 7.0
+    from exporter.collectors.smartctl_text import parse_text  # noqa: PLC0415
+
     return parse_text(output, name, device_type)
 
 
@@ -80,7 +79,7 @@ def _ata_raw(attribute: dict[str, Any]) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _number(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
@@ -91,13 +90,13 @@ def parse_json(document: dict[str, Any]) -> SmartReading:
         return _ata_raw(attributes[attribute_id]) if attribute_id in attributes else None
 
     power_on = document.get("power_on_time", {})
-    hours, minutes = _number(power_on.get("hours")), _number(power_on.get("minutes"))
+    hours, minutes = as_number(power_on.get("hours")), as_number(power_on.get("minutes"))
     reallocated = ata(REALLOCATED)
     if reallocated is None:  # SCSI: the grown defect list holds the reallocated blocks
-        reallocated = _number(document.get("scsi_grown_defect_list"))
+        reallocated = as_number(document.get("scsi_grown_defect_list"))
     return SmartReading(
         healthy=document.get("smart_status", {}).get("passed") is True,
-        temperature_celsius=_number(document.get("temperature", {}).get("current")),
+        temperature_celsius=as_number(document.get("temperature", {}).get("current")),
         reallocated_sectors=reallocated,
         pending_sectors=ata(PENDING),
         offline_uncorrectable_sectors=ata(OFFLINE_UNCORRECTABLE),
@@ -105,68 +104,5 @@ def parse_json(document: dict[str, Any]) -> SmartReading:
     )
 
 
-class _Replayed(Smartctl):  # type: ignore[misc]  # pySMART is untyped
-    """Answers pySMART's queries with one output already read; never runs smartctl."""
-
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__(smartctl_path="smartctl", options=[])
-        self.lines = lines
-
-    def generic_call(self, params: list[str], pass_options: bool = False) -> tuple[list[str], int]:
-        if "--all" in params or "--info" in params:
-            return self.lines, 0
-        return [], 1  # pySMART's extra probing (-d test, -l sataphy...): "not available"
-
-
-def _guess_type(text: str) -> str:
-    if "NVMe" in text:
-        return "nvme"
-    if "Transport protocol" in text or re.search(r"^Vendor:", text, re.MULTILINE):
-        return "scsi"
-    return "ata"
-
-
-def _attribute_raw(device: Any, attribute_id: int) -> float | None:
-    attribute = device.if_attributes.legacyAttributes[attribute_id]
-    return None if attribute is None or attribute.raw_int is None else float(attribute.raw_int)
-
-
-def parse_text(output: str, name: str, device_type: str | None = None) -> SmartReading:
-    # non-ASCII only appears in localised number separators: drop it like pySMART does
-    lines = output.encode("ascii", "ignore").decode().splitlines()
-    try:
-        device = Device(
-            name, interface=device_type or _guess_type(output), smartctl=_Replayed(lines)
-        )
-    except Exception as exc:  # pySMART raises anything on output it does not expect
-        log.warning("pySMART could not parse smartctl output for %s: %s", name, exc)
-        return SmartReading(healthy=False)
-    reading = SmartReading(
-        healthy=device.assessment in ("PASS", "WARN"),  # WARN: an attribute failed in the past
-        temperature_celsius=_number(device.temperature),
-    )
-    attributes = device.if_attributes
-    if isinstance(attributes, AtaAttributes):
-        hours = attributes.legacyAttributes[POWER_ON_HOURS]
-        counts_hours = hours is not None and "Hour" in hours.name  # some count minutes
-        return replace(
-            reading,
-            reallocated_sectors=_attribute_raw(device, REALLOCATED),
-            pending_sectors=_attribute_raw(device, PENDING),
-            offline_uncorrectable_sectors=_attribute_raw(device, OFFLINE_UNCORRECTABLE),
-            power_on_seconds=_seconds(
-                _attribute_raw(device, POWER_ON_HOURS) if counts_hours else None
-            ),
-        )
-    if isinstance(attributes, NvmeAttributes):
-        return replace(reading, power_on_seconds=_seconds(_number(attributes.powerOnHours)))
-    diagnostics = getattr(attributes, "diagnostics", None)  # SCSI
-    return replace(
-        reading,
-        reallocated_sectors=_number(getattr(diagnostics, "Reallocated_Sector_Ct", None)),
-        power_on_seconds=_seconds(_number(getattr(diagnostics, "Power_On_Hours", None))),
-    )
-
-
-def _seconds(hours: float | None) -> float | None:
+def hours_to_seconds(hours: float | None) -> float | None:
     return None if hours is None else hours * 3600

@@ -1,7 +1,7 @@
 """What the exporter process loads: libraries of probe kinds not configured stay out of its memory.
 
 Every module imported by a daemon stays in its RSS for its whole life, so ``gardien exporter``
-with only http probes must not load pymysql or ldap3, nor the modules of other commands.
+with only http probes must not load pymysql, ldap3 or pySMART, nor the modules of other commands.
 The start of the exporter (parser, daemon module, config, probes, node collectors) runs in a
 fresh interpreter, which then lists what it imported.
 """
@@ -28,7 +28,14 @@ daemon.node_collectors(config, Path(sys.argv[2]))
 print(json.dumps(sorted(sys.modules)))
 """
 
-_NOT_FOR_HTTP = ("pymysql", "ldap3", "pyasn1", "grafana_foundation_sdk", "gardien.render")
+_NOT_FOR_HTTP = (
+    "pymysql",
+    "ldap3",
+    "pyasn1",
+    "pySMART",
+    "grafana_foundation_sdk",
+    "gardien.render",
+)
 
 
 def _modules_loaded(config: Path, state_dir: Path) -> set[str]:
