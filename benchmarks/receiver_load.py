@@ -9,7 +9,7 @@ decided on everything, how many moves it started (dry run: "would move" decision
 deliveries it dropped as duplicates, from its own metrics.  Every decision asks node1's hook for
 its status over HTTP, as in production.
 
-    python3 benchmarks/receiver_load.py [--posts 2000] [--duplicates 0.8] [--groups 20] [--clients 8]
+    python3 benchmarks/receiver_load.py --posts 2000 --duplicates 0.8 --groups 20 --clients 8
 
 Only loopback addresses are used; the number of requests is bounded by --posts.
 """
@@ -30,14 +30,17 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.hooks import HookPair, alert, payload  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.hooks import HookPair, alert, payload
 
 
-def _metric(text: str, name: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            if line.split(" ")[0] == name or line.startswith(name):
-                return float(line.rsplit(" ", 1)[1])
+def _decisions(text: str, action: str) -> float:
+    """``gardien_hook_decisions_total{action=...}`` from the hook's /metrics text."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "gardien_hook_decisions_total" and sample.labels["action"] == action:
+                return sample.value
     return 0.0
 
 
@@ -46,8 +49,9 @@ def _deliveries(posts: int, duplicates: float, groups: list[str]) -> tuple[list[
     rng = random.Random(4)
     distinct = max(1, round(posts * (1 - duplicates)))
     originals = [
-        json.dumps(payload(alert(group=groups[i % len(groups)], node="node1",
-                                 fingerprint=f"{i:016x}"))).encode()
+        json.dumps(
+            payload(alert(group=groups[i % len(groups)], node="node1", fingerprint=f"{i:016x}"))
+        ).encode()
         for i in range(distinct)
     ]
     bodies = list(originals)
@@ -60,21 +64,24 @@ def _deliveries(posts: int, duplicates: float, groups: list[str]) -> tuple[list[
 def run(posts: int, duplicates: float, group_count: int, clients: int) -> dict[str, float]:
     groups = [f"g{i:02d}" for i in range(1, group_count + 1)]
     with tempfile.TemporaryDirectory() as tmp:
-        pair = HookPair(Path(tmp), dry_run=True,
-                        hook={"settle": 0, "cooldown": 0},
-                        groups={g: {"nodes": ["node1", "node2"]} for g in groups})
+        pair = HookPair(
+            Path(tmp),
+            dry_run=True,
+            hook={"settle": 0, "cooldown": 0},
+            groups={g: {"nodes": ["node1", "node2"]} for g in groups},
+        )
         pair.start()
         try:
             bodies, distinct = _deliveries(posts, duplicates, groups)
             url = pair.url("node2", "/api/v1/alerts")
-            headers = {"Authorization": f"Bearer {pair.token}",
-                       "Content-Type": "application/json"}
+            headers = {"Authorization": f"Bearer {pair.token}", "Content-Type": "application/json"}
             sessions = [requests.Session() for _ in range(clients)]
 
             def post(i: int) -> float:
                 started = time.perf_counter()
-                response = sessions[i % clients].post(url, data=bodies[i], headers=headers,
-                                                      timeout=10)
+                response = sessions[i % clients].post(
+                    url, data=bodies[i], headers=headers, timeout=10
+                )
                 took = time.perf_counter() - started
                 response.raise_for_status()
                 return took
@@ -85,10 +92,11 @@ def run(posts: int, duplicates: float, group_count: int, clients: int) -> dict[s
             burst = time.perf_counter() - began
             deadline = time.monotonic() + 120
             while True:
-                metrics = requests.get(pair.url("node2", "/metrics"), headers=headers,
-                                       timeout=10).text
-                moved = _metric(metrics, 'gardien_hook_decisions_total{action="dry_run"}')
-                dropped = _metric(metrics, 'gardien_hook_decisions_total{action="duplicate"}')
+                metrics = requests.get(
+                    pair.url("node2", "/metrics"), headers=headers, timeout=10
+                ).text
+                moved = _decisions(metrics, "dry_run")
+                dropped = _decisions(metrics, "duplicate")
                 if moved + dropped >= posts or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
@@ -96,9 +104,15 @@ def run(posts: int, duplicates: float, group_count: int, clients: int) -> dict[s
         finally:
             pair.stop()
     return {
-        "posts": posts, "distinct": distinct, "p50_ms": 1000 * statistics.median(times),
-        "p99_ms": 1000 * times[int(0.99 * (len(times) - 1))], "max_ms": 1000 * times[-1],
-        "burst_s": burst, "decided_s": decided, "moves": moved, "duplicates": dropped,
+        "posts": posts,
+        "distinct": distinct,
+        "p50_ms": 1000 * statistics.median(times),
+        "p99_ms": 1000 * times[int(0.99 * (len(times) - 1))],
+        "max_ms": 1000 * times[-1],
+        "burst_s": burst,
+        "decided_s": decided,
+        "moves": moved,
+        "duplicates": dropped,
     }
 
 
@@ -110,13 +124,17 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     result = run(min(args.posts, 20_000), args.duplicates, args.groups, args.clients)
-    print("| posts | distinct failures | clients | p50 | p99 | max | burst | all decided "
-          "| moves started | duplicates dropped |")
+    print(
+        "| posts | distinct failures | clients | p50 | p99 | max | burst | all decided "
+        "| moves started | duplicates dropped |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    print(f"| {result['posts']} | {result['distinct']} | {args.clients} "
-          f"| {result['p50_ms']:.1f} ms | {result['p99_ms']:.1f} ms | {result['max_ms']:.1f} ms "
-          f"| {result['burst_s']:.2f} s | {result['decided_s']:.2f} s | {result['moves']:.0f} "
-          f"| {result['duplicates']:.0f} |")
+    print(
+        f"| {result['posts']} | {result['distinct']} | {args.clients} "
+        f"| {result['p50_ms']:.1f} ms | {result['p99_ms']:.1f} ms | {result['max_ms']:.1f} ms "
+        f"| {result['burst_s']:.2f} s | {result['decided_s']:.2f} s | {result['moves']:.0f} "
+        f"| {result['duplicates']:.0f} |"
+    )
     ok = result["moves"] == result["distinct"] and result["p99_ms"] < 50
     return 0 if ok else 1
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from tests.probes.conftest import loopback, needs_root
 
 from exporter.probes.process import ProcessParams, ProcessProbe
 from gardien.lab.daemons import apache, mariadb, tomcat
+from tests.probes.conftest import loopback, needs_root
 from tests.support.netns import Node, have_root_and_netns
 
 pytestmark = [

@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from tests.probes.conftest import ApacheUnderTest, free_port, needs_root
 
 from exporter.probes.http import HttpParams, HttpProbe
 from gardien.lab.daemons.apache import ApacheInstance
+from tests.probes.conftest import ApacheUnderTest, free_port, needs_root
 
 pytestmark = [needs_root, pytest.mark.timeout(120)]
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.probes.conftest import MariadbUnderTest, needs_root
 
 from exporter.probes.mysql import MysqlParams, MysqlProbe
 from gardien.lab.daemons import mariadb
+from tests.probes.conftest import MariadbUnderTest, needs_root
 
 pytestmark = [needs_root, pytest.mark.timeout(180)]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from tests.probes.conftest import ApacheUnderTest, needs_root
 
 from exporter.probes.process import ProcessParams, ProcessProbe
+from tests.probes.conftest import ApacheUnderTest, needs_root
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -8,9 +8,9 @@ import socket
 from collections.abc import Callable
 
 import pytest
-from tests.probes.conftest import ApacheUnderTest, MariadbUnderTest, loopback, needs_root
 
 from exporter.probes.tcp import TcpParams, TcpProbe
+from tests.probes.conftest import ApacheUnderTest, MariadbUnderTest, loopback, needs_root
 
 pytestmark = [needs_root, pytest.mark.timeout(120)]
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.probes.conftest import needs_root
 
 from exporter.probes.http import HttpParams, HttpProbe
 from exporter.probes.process import ProcessParams, ProcessProbe
 from gardien.lab.daemons.tomcat import TomcatInstance
+from tests.probes.conftest import needs_root
 
 pytestmark = [needs_root, pytest.mark.timeout(180)]
 
