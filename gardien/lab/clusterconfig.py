@@ -49,7 +49,12 @@ def _group(lab: Lab, group: LabGroup) -> dict[str, Any]:
     device = volumes.loop_of(volumes.image(lab, group.name))
     return {
         "nodes": list(group.nodes),
-        "volume": {"device": device, "mountpoint": group.mountpoint, "fstype": "ext4"},
+        "volume": {
+            "device": device,
+            "mountpoint": group.mountpoint,
+            "fstype": "ext4",
+            "stop_timeout": "10s",
+        },
         "vip": {
             "address": str(group.vip),
             "interface": "eth0",
@@ -64,7 +69,7 @@ def _group(lab: Lab, group: LabGroup) -> dict[str, Any]:
                 "process": s.process,
                 "probes": s.probes,
                 "start_timeout": f"{s.start_timeout:g}s",
-                "stop_timeout": "30s",
+                "stop_timeout": f"{s.stop_timeout:g}s",
             }
             for s in group.services
         ],

@@ -49,7 +49,9 @@ class LabService:
     """argv run on the node: exits 0 once the service answers."""
     process: dict[str, Any]
     probes: list[dict[str, Any]]
-    start_timeout: float = 60.0
+    start_timeout: float = 20.0
+    """Lab-sized (the engine's release/acquire budget is the sum of these and ``stop_timeout``)."""
+    stop_timeout: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -238,7 +240,7 @@ def _java(lab: Lab, group: str, vip_host: int, nodes: tuple[str, str]) -> LabGro
                     }
                 }
             ],
-            start_timeout=90.0,
+            start_timeout=60.0,
         ),
     )
     return LabGroup(group, nodes, vip, mnt, services, prepare, page_check(cat.url + PAGE, group))

@@ -6,6 +6,7 @@ the root namespace holds an ``unreachable`` route for them while the lab exists.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -30,5 +31,6 @@ def lab() -> Iterator[Lab]:
         assert wait_scraped(the_lab, 90), "Prometheus does not scrape every exporter and hook"
         yield the_lab
     finally:
-        problems = lifecycle.down(the_lab)
-        assert problems == [], problems
+        if os.environ.get("GARDIEN_LAB_KEEP") != "1":  # keep it to look around after a failure
+            problems = lifecycle.down(the_lab)
+            assert problems == [], problems

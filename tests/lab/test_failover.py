@@ -33,6 +33,9 @@ from gardien.lab.topology import Lab, on
 from tests.lab.helpers import HOME, Sampler
 
 MOVE_TIMEOUT = 120.0
+FENCED_MOVE_TIMEOUT = 300.0
+"""A frozen hook still accepts connections: its peer waits for the whole release budget of the
+group (the sum of its services' start and stop timeouts, plus slack) before fencing it."""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -156,7 +159,9 @@ def test_frozen_node_is_fenced_then_its_groups_start_on_the_peer(lab: Lab) -> No
     t0 = time.time()
     with Sampler(lab) as sampler:
         faults.freeze_agents(lab, "node1")
-        moved = wait_for(lambda: all(runs_only_on(lab, g, "node2") for g in on_node1), MOVE_TIMEOUT)
+        moved = wait_for(
+            lambda: all(runs_only_on(lab, g, "node2") for g in on_node1), FENCED_MOVE_TIMEOUT
+        )
     assert moved, explain(lab, t0, *on_node1)
     assert sampler.double == [], sampler.double
     # fenced by the lab's agent: no process left on node1, its links down
