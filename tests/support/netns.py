@@ -86,14 +86,11 @@ class Node:
             start_new_session=True,
         )
         self.pid = self._holder.pid
+        # ip netns exec -> unshare -> sh all exec in turn: the holder is ready once it *is* sleep
+        # (its argv, not just a command line that mentions it), in its own mount namespace
         deadline = time.monotonic() + 5
-        while Path(f"/proc/{self.pid}/ns/mnt").resolve() == Path("/proc/self/ns/mnt").resolve():
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"holder of {name} did not enter its namespaces")
-            time.sleep(0.01)
-        # the holder execs through ip/unshare/sh to sleep; wait until it is sleep in the new ns
-        while "sleep" not in Path(f"/proc/{self.pid}/cmdline").read_text():
-            if time.monotonic() > deadline:
+        while Path(f"/proc/{self.pid}/cmdline").read_bytes().split(b"\0")[0] != b"sleep":
+            if time.monotonic() > deadline or self._holder.poll() is not None:
                 raise RuntimeError(f"holder of {name} did not start")
             time.sleep(0.01)
 
