@@ -89,6 +89,19 @@ def trial(lab: Lab, group: str, service: str, fault: Fault) -> dict[str, float] 
     source = scenario.placement(lab)[group][0]
     target = next(n for n in services.lab_groups(lab)[group].nodes if n != source)
     spec = services.lab_groups(lab)[group]
+    up = f'gardien_service_up{{service="{service}",node="{source}"}} == 1'
+    quiet = scenario.wait_for(
+        lambda: (
+            monitoring.query(lab, up)
+            and not monitoring.query(
+                lab, f'ALERTS{{alertstate="firing",group="{group}",failover="true"}}'
+            )
+        ),
+        60,
+    )
+    if not quiet:  # a trial starting with the service seen down would measure nothing
+        print(f"  {group}: not seen healthy before the fault", file=sys.stderr)
+        return None
     t0 = time.time()
     fault(lab, source)
     answered = scenario.wait_for(
