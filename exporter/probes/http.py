@@ -6,9 +6,12 @@ connection plus the headers one combined budget (urllib3 ``Timeout(total=...)``)
 and, before each read, shrinks the socket timeout to what is left of the deadline.
 
 Each probe keeps one ``requests.Session`` across runs (building one is a fifth of a probe's CPU),
-but nothing else: every run opens its own connection (``Connection: close``, so the connect and
-the server's accept are checked every time) and the session's cookie jar accepts nothing, so no
-run sees what an earlier one was answered.
+but nothing else: every run opens its own connection (so the connect and the server's accept are
+checked every time) and the session's cookie jar accepts nothing, so no run sees what an earlier
+one was answered.  ``Connection: close`` alone does not do it: a server that does not answer with
+``Connection: close`` itself leaves the client its connection, and urllib3 would hand it to the
+next run, which fails if the server closes it meanwhile.  The session's pools therefore close
+every connection given back to them.
 """
 
 from __future__ import annotations
@@ -17,16 +20,22 @@ import re
 import ssl
 import time
 from http.cookiejar import DefaultCookiePolicy
+from typing import TYPE_CHECKING
 
 import requests
 import urllib3
 from pydantic import Field
+from requests.adapters import HTTPAdapter
 from urllib3 import Timeout
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError, InsecureRequestWarning, ReadTimeoutError
 
 from exporter.probes.base import Probe, ProbeParams, ProbeResult
 from exporter.probes.registry import register
 from gardien.types import Regex
+
+if TYPE_CHECKING:
+    from urllib3._base_connection import BaseHTTPConnection
 
 _CHUNK = 16384
 
@@ -105,13 +114,14 @@ class HttpProbe(Probe[HttpParams]):
 
     def _read_body(self, response: requests.Response, deadline: float) -> str:
         """Up to ``max_body_bytes`` of the body, read before ``deadline``."""
-        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
         chunks: list[bytes] = []
         size = 0
         while size < self.params.max_body_bytes:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _DeadlineError
+            # none once the whole body is in: urllib3 then gives the connection back (closed)
+            sock = getattr(getattr(response.raw, "connection", None), "sock", None)
             if sock is not None:
                 sock.settimeout(remaining)
             try:
@@ -147,9 +157,41 @@ class HttpProbe(Probe[HttpParams]):
         return ProbeResult.success(status_code=status, content_failed=0)
 
 
+class _OneUseHTTPConnectionPool(HTTPConnectionPool):
+    """Closes each connection given back instead of keeping it for the next request."""
+
+    def _put_conn(self, conn: BaseHTTPConnection | None) -> None:
+        if conn is not None:
+            conn.close()
+        super()._put_conn(None)  # the free slot, so the pool still creates connections
+
+
+class _OneUseHTTPSConnectionPool(HTTPSConnectionPool):
+    """Closes each connection given back instead of keeping it for the next request."""
+
+    def _put_conn(self, conn: BaseHTTPConnection | None) -> None:
+        if conn is not None:
+            conn.close()
+        super()._put_conn(None)
+
+
+class _NewConnectionAdapter(HTTPAdapter):
+    """Every request (a redirect's too) on a connection of its own."""
+
+    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
+        super().init_poolmanager(*args, **kwargs)  # type: ignore[arg-type]
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _OneUseHTTPConnectionPool,
+            "https": _OneUseHTTPSConnectionPool,
+        }
+
+
 def _direct_session() -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # no proxy from the environment: probe the service itself
+    adapter = _NewConnectionAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     # no cookie kept from one run to the next (a redirect within one run still carries them)
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     return session

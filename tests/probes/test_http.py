@@ -206,13 +206,21 @@ def test_a_trickling_body_is_cut_at_the_deadline() -> None:
 
 
 def test_each_run_opens_its_own_connection_and_keeps_no_cookie() -> None:
-    """The probe's session is kept across runs, but not a connection nor what a server set."""
+    """The probe's session is kept across runs, but not a connection nor what a server set.
+
+    The server answers without ``Connection: close`` and, like a busy one, closes the first
+    connection late: only once the second request has come in (or after 5 s).  A second run on
+    that first connection would wait for an answer that never comes and fail.
+    """
     seen: list[tuple[int, str | None, str | None]] = []
+    second_request = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive unless the client asks otherwise
 
         def do_GET(self) -> None:
+            if seen:
+                second_request.set()
             seen.append(
                 (self.client_address[1], self.headers["Cookie"], self.headers["Connection"])
             )
@@ -221,6 +229,9 @@ def test_each_run_opens_its_own_connection_and_keeps_no_cookie() -> None:
             self.send_header("Content-Length", "3")
             self.end_headers()
             self.wfile.write(b"OK\n")
+            self.wfile.flush()
+            if len(seen) == 1:
+                second_request.wait(timeout=5)
 
         def log_message(self, format: str, *args: object) -> None:
             pass
