@@ -18,8 +18,6 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gardien.lab import clusterconfig
 from gardien.lab.topology import Lab, LabError, on, run, running, spawn
 
@@ -66,24 +64,6 @@ def _render(lab: Lab, kind: str, *flags: str) -> Path:
     return found[0]
 
 
-def _hook_scrape_authorized(lab: Lab, prom_conf: Path) -> None:
-    """The hooks' /metrics want the bearer token: add it to their scrape job if render did not."""
-    data: dict[str, Any] = yaml.safe_load(prom_conf.read_text())
-    changed = False
-    for job in data.get("scrape_configs", []):
-        targets = [t for sc in job.get("static_configs", []) for t in sc.get("targets", [])]
-        hooks = any(t.endswith(f":{clusterconfig.HOOK_PORT}") for t in targets)
-        if hooks and "authorization" not in job:
-            job["authorization"] = {
-                "type": "Bearer",
-                "credentials_file": str(clusterconfig.token_file(lab)),
-            }
-            changed = True
-    if changed:
-        log.warning("render's scrape config has no token for the hooks: added it (%s)", prom_conf)
-        prom_conf.write_text(yaml.safe_dump(data, sort_keys=False))
-
-
 def render(lab: Lab) -> tuple[Path, Path]:
     """Render rules, Alertmanager and Prometheus files; returns their prometheus.yml and
     alertmanager.yml."""
@@ -97,7 +77,6 @@ def render(lab: Lab) -> tuple[Path, Path]:
         "--alertmanager",
         f"127.0.0.1:{ALERTMANAGER_PORT}",
     )
-    _hook_scrape_authorized(lab, prom_conf)
     return prom_conf, am_conf
 
 
