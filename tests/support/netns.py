@@ -87,8 +87,9 @@ class Node:
         )
         self.pid = self._holder.pid
         # ip netns exec -> unshare -> sh all exec in turn: the holder is ready once it *is* sleep
-        # (its argv, not just a command line that mentions it), in its own mount namespace
-        deadline = time.monotonic() + 5
+        # (its argv, not just a command line that mentions it), in its own mount namespace; a
+        # loaded machine may take seconds to run the four programs
+        deadline = time.monotonic() + 30
         while Path(f"/proc/{self.pid}/cmdline").read_bytes().split(b"\0")[0] != b"sleep":
             if time.monotonic() > deadline or self._holder.poll() is not None:
                 raise RuntimeError(f"holder of {name} did not start")
