@@ -44,7 +44,12 @@ def master_of(pidfile: Path) -> ProcessProbe:
 def until_gone(pidfile: Path, pid: int) -> None:
     """Bounded wait for a stopped daemon's process to disappear."""
     deadline = time.monotonic() + 30
-    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+    while True:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:  # also when it goes between two looks at it
+            return
         assert time.monotonic() < deadline, f"pid {pid} of {pidfile} still running"
         time.sleep(0.05)
 
