@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 PROMETHEUS_PORT = 9090
 ALERTMANAGER_PORT = 9093
+GROUP_FAILED_FOR = "1s"
+"""The lab's ``for`` of GardienGroupFailed (render's default, 3 s, is the production one).  With
+1 s scrapes a failed probe must still be seen in two evaluations; the hook's gates (settle period,
+move in progress, anti-flap, one move per group), not the ``for``, stop ping-pong (LAB.md 7)."""
 
 
 def mon_dir(lab: Lab) -> Path:
@@ -67,7 +71,7 @@ def _render(lab: Lab, kind: str, *flags: str) -> Path:
 def render(lab: Lab) -> tuple[Path, Path]:
     """Render rules, Alertmanager and Prometheus files; returns their prometheus.yml and
     alertmanager.yml."""
-    rules = _render(lab, "rules")
+    rules = _render(lab, "rules", "--for.group-failed", GROUP_FAILED_FOR)
     am_conf = _render(lab, "alertmanager")
     prom_conf = _render(
         lab,
