@@ -25,3 +25,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[test]'
+
+# Grafana 11.6's dashboard types (npm) and the generator that turns them into the JSON Schema
+# tests/render/test_dashboards.py validates the dashboards against; git-ignored folder.
+if ! command -v npm >/dev/null; then
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm
+fi
+GRAFANA_SCHEMA_DIR=.cache/grafana-schema
+NPM_PACKAGES=(@grafana/schema@11.6.0 ts-json-schema-generator@2.4.0)
+for spec in "${NPM_PACKAGES[@]}"; do
+  manifest="$GRAFANA_SCHEMA_DIR/node_modules/${spec%@*}/package.json"
+  if ! grep -q "\"version\": \"${spec##*@}\"" "$manifest" 2>/dev/null; then
+    npm install --prefix "$GRAFANA_SCHEMA_DIR" --no-audit --no-fund --save-exact --loglevel=error "${NPM_PACKAGES[@]}"
+    break
+  fi
+done

@@ -471,6 +471,19 @@ DASHBOARDS = {
 }
 
 
+def _without_interval_fields(board: model.Dashboard) -> model.Dashboard:
+    """Leave out ``auto``, ``auto_min`` and ``auto_count`` except on interval variables.
+
+    The SDK's variable model defaults them to non-None values, so it writes them on every
+    variable; they belong to interval variables only and Grafana 11.6's dashboard schema
+    (``VariableModel`` of @grafana/schema 11.6.0) does not list them.
+    """
+    for variable in board.templating.list_val or []:
+        if variable.type_val != model.VariableType.INTERVAL:
+            variable.auto = variable.auto_min = variable.auto_count = None
+    return board
+
+
 def render_dashboards(config: ClusterConfig) -> dict[str, dict[str, Any]]:
     """File name -> dashboard JSON (as data).
 
@@ -480,7 +493,8 @@ def render_dashboards(config: ClusterConfig) -> dict[str, dict[str, Any]]:
     del config
     rendered: dict[str, dict[str, Any]] = {}
     for name, build in DASHBOARDS.items():
-        data = json.loads(json.dumps(build().build(), cls=JSONEncoder))
+        board = _without_interval_fields(build().build())
+        data = json.loads(json.dumps(board, cls=JSONEncoder))
         for number, panel in enumerate(data["panels"], start=1):
             panel["id"] = number  # stable ids: links to a panel survive a re-render
         rendered[name] = data

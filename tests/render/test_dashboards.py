@@ -1,17 +1,24 @@
-"""The dashboards against Grafana 11.6's dashboard model, and what rules and dashboards query
-against the metric contract (docs/metrics.md).
+"""The dashboards against Grafana 11.6's dashboard schema and model, and what rules and dashboards
+query against the metric contract (docs/metrics.md).
 
-Schema: no JSON Schema of the Grafana 11.6 dashboard ships in a PyPI or npm package reachable
-here (the grafana-foundation-sdk wheel carries the 11.6 models as Python classes, its repository's
-``jsonschema/`` folder is not packaged).  So each dashboard is decoded with the SDK's
-``Dashboard.from_json`` (panel options and field config by each panel plugin's own model,
-queries by the Prometheus data query model) and encoded again: every key and value we wrote must
-survive, so a key the 11.6 model does not know, or one at the wrong place, fails the test.
+Schema: no JSON Schema of the Grafana 11.6 dashboard ships on PyPI, so the schema is generated
+from Grafana's own generated TypeScript types of the dashboard (``Dashboard`` of the npm package
+@grafana/schema 11.6.0) by ts-json-schema-generator 2.4.0, both installed by
+scripts/install-deps.sh into ``.cache/grafana-schema``; every dashboard, committed and freshly
+rendered, must validate against it (Draft 7).  That schema is closed (no unknown key anywhere)
+while Grafana's CUE source leaves ``AnnotationQuery`` open for the data source's own query
+fields: the Prometheus data source of Grafana 11.6 reads its annotation query at the top level
+(``expr``, ``step``...), so exactly those fields are added to ``AnnotationQuery``.
+
+Model: each dashboard is also decoded with the SDK's ``Dashboard.from_json`` (panel options and
+field config by each panel plugin's own model, queries by the Prometheus data query model) and
+encoded again: every key and value we wrote must survive.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 from typing import Any
 
 import pytest
@@ -19,7 +26,10 @@ import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.dashboard import Dashboard
+from jsonschema import Draft7Validator, ValidationError
 
+from gardien.config import ClusterConfig
+from gardien.render.dashboards import DASHBOARDS, render_dashboards
 from tests.render.conftest import REPO
 from tests.render.promql import (
     documented_metrics,
@@ -30,6 +40,21 @@ from tests.render.promql import (
 
 BOARDS = sorted((REPO / "grafana" / "dashboards").glob("*.json"))
 UIDS = {"gardien-overview", "gardien-node", "gardien-failover"}
+
+SCHEMA_DIR = REPO / ".cache" / "grafana-schema"  # scripts/install-deps.sh
+GRAFANA_SCHEMA = SCHEMA_DIR / "node_modules" / "@grafana" / "schema"
+DASHBOARD_TYPES = GRAFANA_SCHEMA / "dist/esm/raw/dashboard/x/dashboard_types.gen.d.ts"
+GENERATOR = SCHEMA_DIR / "node_modules" / ".bin" / "ts-json-schema-generator"
+# What @grafana/prometheus 11.6.0 reads at the top level of an annotation (annotationQuery,
+# processAnnotationResponse): it has no target-based annotation support yet.
+PROMETHEUS_ANNOTATION = {
+    "expr": {"type": "string"},
+    "step": {"type": "string"},
+    "titleFormat": {"type": "string"},
+    "textFormat": {"type": "string"},
+    "tagKeys": {"type": "string"},
+    "useValueForTime": {"type": "boolean"},
+}
 
 
 def load(path: Any) -> dict[str, Any]:
@@ -53,8 +78,75 @@ def missing(written: Any, decoded: Any, where: str = "") -> list[str]:
     return [] if written == decoded else [f"{where}: {written!r} became {decoded!r}"]
 
 
+@pytest.fixture(scope="session")
+def grafana_schema(tmp_path_factory: pytest.TempPathFactory) -> Draft7Validator:
+    """Grafana 11.6's dashboard JSON Schema, generated once per session."""
+    if not (GENERATOR.exists() and DASHBOARD_TYPES.exists()):
+        pytest.skip(
+            f"{SCHEMA_DIR} has no @grafana/schema 11.6.0 and ts-json-schema-generator 2.4.0:"
+            " run scripts/install-deps.sh (npm)"
+        )
+    assert json.loads((GRAFANA_SCHEMA / "package.json").read_text())["version"] == "11.6.0"
+    out = tmp_path_factory.mktemp("grafana-schema") / "dashboard.schema.json"
+    subprocess.run(
+        [
+            str(GENERATOR),
+            *("--path", str(DASHBOARD_TYPES), "--type", "Dashboard"),
+            *("--no-type-check", "--out", str(out)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    schema = json.loads(out.read_text())
+    schema["definitions"]["AnnotationQuery"]["properties"].update(PROMETHEUS_ANNOTATION)
+    Draft7Validator.check_schema(schema)
+    return Draft7Validator(schema)
+
+
+def explain(error: ValidationError) -> list[str]:
+    """The error at its JSON path; for a union (a panel is a Panel or a RowPanel), the errors of
+    the branch that came closest instead of "not valid under any of the given schemas"."""
+    if not error.context:
+        return [f"{error.json_path}: {error.message}"]
+    branches: dict[Any, list[ValidationError]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    return [m for sub in min(branches.values(), key=len) for m in explain(sub)]
+
+
+def schema_errors(validator: Draft7Validator, board: dict[str, Any]) -> list[str]:
+    return [m for error in validator.iter_errors(board) for m in explain(error)]
+
+
 def test_the_three_dashboards_are_there() -> None:
     assert {load(p)["uid"] for p in BOARDS} == UIDS
+
+
+@pytest.mark.parametrize("path", BOARDS, ids=[p.stem for p in BOARDS])
+def test_committed_dashboard_validates_against_the_grafana_11_6_schema(
+    path: Any, grafana_schema: Draft7Validator
+) -> None:
+    assert schema_errors(grafana_schema, load(path)) == []
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_rendered_dashboard_validates_against_the_grafana_11_6_schema(
+    name: str, grafana_schema: Draft7Validator, example_config: ClusterConfig
+) -> None:
+    assert schema_errors(grafana_schema, render_dashboards(example_config)[name]) == []
+
+
+def test_the_schema_check_can_fail(grafana_schema: Draft7Validator) -> None:
+    board = load(REPO / "grafana" / "dashboards" / "gardien-failover.json")
+    board["panels"][1]["gridPos"]["w"] = "8"
+    board["annotations"]["list"][0]["exprr"] = board["annotations"]["list"][0]["expr"]
+    board["templating"]["list"][0]["auto"] = False
+    assert schema_errors(grafana_schema, board) == [
+        "$.annotations.list[0]: Additional properties are not allowed ('exprr' was unexpected)",
+        "$.panels[1].gridPos.w: '8' is not of type 'number'",
+        "$.templating.list[0]: Additional properties are not allowed ('auto' was unexpected)",
+    ]
 
 
 @pytest.mark.parametrize("path", BOARDS, ids=[p.stem for p in BOARDS])
