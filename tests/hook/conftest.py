@@ -27,5 +27,7 @@ def make_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[...
     try:
         yield make
     finally:
+        for pair in pairs:  # every hook shuts down at the same time
+            pair.terminate()
         for pair in pairs:
             pair.stop()

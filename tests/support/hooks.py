@@ -163,13 +163,21 @@ class HookPair:
             time.sleep(0.05)
         raise RuntimeError(f"hook {node} not ready: {self.log(node)}")
 
+    def terminate(self, *nodes: str) -> None:
+        """Ask the hooks of ``nodes`` (all by default) to stop, without waiting for them."""
+        for node in nodes or tuple(self.procs):
+            proc = self.procs.get(node)
+            if proc is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+
     def stop(self, *nodes: str) -> None:
+        """Stop the hooks of ``nodes`` (all by default): all asked at once, then waited for."""
+        self.terminate(*nodes)
         for node in nodes or tuple(self.procs):
             proc = self.procs.pop(node, None)
             if proc is None:
                 continue
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
