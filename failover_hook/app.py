@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from failover_hook.hook import Hook
@@ -33,6 +33,12 @@ class MigrateRequest(BaseModel):
     target: str
     dry_run: bool = False
     force: bool = False
+
+
+class ReleaseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    move: str | None = Field(None, pattern=r"^[^#\s]{1,100}#\d{1,18}$")
+    """The key of the other node's move this release is a step of (``node2#7``), journaled."""
 
 
 def _answer(outcome: Outcome) -> tuple[Response, int]:
@@ -72,7 +78,11 @@ def create_app(hook: Hook) -> Flask:
 
     @app.post("/api/v1/groups/<group>/release")
     def release(group: str) -> tuple[Response, int]:
-        return known_group(group) or _answer(hook.release(group))
+        try:
+            body = ReleaseRequest.model_validate_json(request.get_data() or b"{}")
+        except ValidationError as exc:
+            return _error(400, f"invalid release request: {exc.errors()[0]['msg']}")
+        return known_group(group) or _answer(hook.release(group, body.move))
 
     @app.post("/api/v1/groups/<group>/acquire")
     def acquire(group: str) -> tuple[Response, int]:

@@ -124,9 +124,14 @@ class HttpPeer:
             self._call("GET", "/api/v1/status", params={"group": group} if group else {})
         )
 
-    def release(self, group: str) -> Outcome:
+    def release(self, group: str, move: str | None = None) -> Outcome:
         return self._outcome(
-            self._call("POST", f"/api/v1/groups/{group}/release", group_budget(self._config, group))
+            self._call(
+                "POST",
+                f"/api/v1/groups/{group}/release",
+                group_budget(self._config, group),
+                json={"move": move} if move else None,
+            )
         )
 
     def acquire(self, group: str) -> Outcome:

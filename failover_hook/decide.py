@@ -54,13 +54,22 @@ class ClusterView:
         return min(ages) if ages else None  # type: ignore[type-var]
 
     def move_ages(self, group: str) -> list[float]:
-        """Ages of the group's recent moves; each move is journaled by the node that ran it."""
-        return sorted(
-            age
-            for s in self.statuses.values()
-            if s is not None and group in s.groups
-            for age in s.groups[group].move_ages
-        )
+        """Ages of the group's recent moves, youngest first, each move once.
+
+        A move is journaled by both its ends (the node that ran it, and its source when it
+        released on request), so the moves of a node that does not answer are still counted
+        through the node they took the group from.
+        """
+        moves: dict[str, float] = {}
+        for s in self.statuses.values():
+            if s is not None and group in s.groups:
+                for key, age in s.groups[group].moves.items():
+                    moves[key] = min(age, moves.get(key, age))
+        return sorted(moves.values())
+
+    def unknown(self, nodes: tuple[str, ...]) -> list[str]:
+        """The nodes among ``nodes`` whose hook did not answer."""
+        return [n for n in nodes if self.statuses.get(n) is None]
 
 
 @dataclass(frozen=True)
@@ -75,11 +84,16 @@ class Failure:
 
 @dataclass(frozen=True)
 class Move:
-    """The decision to move ``group`` from ``source`` (``None``: runs nowhere) to ``target``."""
+    """The decision to move ``group`` from ``source`` (``None``: runs nowhere) to ``target``.
+
+    ``source_silent``: the source's agent did not answer its status (unknown), so the mover fences
+    it at once instead of asking it to release (:meth:`failover_hook.move.Mover.execute`).
+    """
 
     group: str
     source: str | None
     target: str
+    source_silent: bool = False
 
     def describe(self) -> str:
         return f"{self.group} {self.source or '(nowhere)'} -> {self.target}"
@@ -158,7 +172,21 @@ def gate_outage(f: Failure, view: ClusterView, _config: ClusterConfig) -> Outcom
 
 
 def gate_anti_flap(f: Failure, view: ClusterView, config: ClusterConfig) -> Outcome | None:
+    """Cooldown and max_moves over every node's journal.
+
+    A move between two nodes that both do not answer is in no journal anyone can read: the
+    group's history is unknown then, and unknown is never "no moves".  With one such node, its
+    moves are known from the nodes it took the group from (see :meth:`ClusterView.move_ages`).
+    """
     hook = config.hook
+    unknown = view.unknown(config.groups[f.group].nodes)
+    if len(unknown) > 1:
+        return Outcome(
+            Status.SKIPPED,
+            f"skipped: moves of {f.group} unknown ({' and '.join(unknown)} did not answer)",
+            f.group,
+            {"gate": "history"},
+        )
     ages = [a for a in view.move_ages(f.group) if a < hook.window]
     if ages and ages[0] < hook.cooldown:
         return Outcome(
@@ -249,4 +277,4 @@ def decide(f: Failure, config: ClusterConfig, view: ClusterView) -> Outcome | Mo
     fencing = gate_fencing(f, view, config)
     if fencing is not None:
         return fencing
-    return Move(f.group, f.node, target)
+    return Move(f.group, f.node, target, source_silent=view.status(f.node) is None)

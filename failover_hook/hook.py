@@ -24,7 +24,7 @@ from failover_hook.agent import LocalAgent
 from failover_hook.client import HttpPeer
 from failover_hook.decide import ClusterView, Failure, Move, decide, failures
 from failover_hook.freeze import FreezeStore
-from failover_hook.journal import Journal, MoveRecord
+from failover_hook.journal import Journal, MoveRecord, move_key, release_trigger, released_for
 from failover_hook.metrics import GroupGauges, HookMetrics
 from failover_hook.move import Mover, PlanError
 from failover_hook.network import NetworkCheck
@@ -111,15 +111,23 @@ class Hook:
     def _in_progress(self, group: str) -> Outcome:
         return Outcome(Status.IN_PROGRESS, f"already in progress: {group}", group)
 
-    def _journaled(self, group: str) -> tuple[float | None, tuple[float, ...], float | None]:
+    def _journaled(self, group: str) -> tuple[float | None, dict[str, float], float | None]:
         """From the journal: seconds since the group last changed on this node (moved, acquired
-        or released), the ages of its moves within ``hook.window``, the time of its last move."""
+        or released), its moves within ``hook.window`` this node ran or released the group for
+        (by move key, see :class:`GroupStatus`), the time of the last move it ran."""
         records = self.journal.history(group)
         now = self._clock()
         changes = [_end(r) for r in records]
-        moves = [r.started for r in records if r.kind == "move"]
-        ages = tuple(sorted(a for a in (now - t for t in moves) if a < self.config.hook.window))
-        return (max(now - max(changes), 0.0) if changes else None, ages, max(moves, default=None))
+        ran = [r.started for r in records if r.kind == "move"]
+        moves: dict[str, float] = {}
+        for record in records:
+            if record.kind == "move":
+                key: str | None = move_key(self.node, record.id)
+            else:
+                key = released_for(record.trigger) if record.kind == "release" else None
+            if key is not None and now - record.started < self.config.hook.window:
+                moves[key] = now - record.started
+        return (max(now - max(changes), 0.0) if changes else None, moves, max(ran, default=None))
 
     def status(self, only: str | None = None) -> NodeStatus:
         """This node's status document; with ``only``, just that group's (deciding on one)."""
@@ -127,7 +135,7 @@ class Hook:
         groups = {}
         for name in [only] if only else self.config.groups:
             agent = self.agent.status(name)
-            age, move_ages, _last = self._journaled(name)
+            age, moves, _last = self._journaled(name)
             with self._lock:
                 claimed = name in self._claimed
             groups[name] = GroupStatus(
@@ -136,7 +144,7 @@ class Hook:
                 move_in_progress=claimed,
                 settling=age is not None and age < self.config.hook.settle,
                 last_change_age=age,
-                move_ages=move_ages,
+                moves=moves,
                 agent=agent,
             )
         return NodeStatus(
@@ -209,8 +217,10 @@ class Hook:
             log.info("%s %s: %s", verb, group, outcome.message)
             return outcome
 
-    def release(self, group: str) -> Outcome:
-        return self._local(group, "release", self.agent.release)
+    def release(self, group: str, move: str | None = None) -> Outcome:
+        """Release ``group`` here; ``move``: the key of another node's move it is a step of."""
+        trigger = release_trigger(move) if move else "api"
+        return self._local(group, "release", lambda g: self.agent.release(g, trigger=trigger))
 
     def acquire(self, group: str) -> Outcome:
         return self._local(group, "acquire", self.agent.acquire)
@@ -235,9 +245,9 @@ class Hook:
         except PlanError as exc:
             return Outcome(Status.REFUSED, f"refused: {exc}", move.group)
 
-    def _execute(self, plan: Plan, force: bool = False) -> Outcome:
+    def _execute(self, plan: Plan, move: Move, force: bool = False) -> Outcome:
         started = self._monotonic()
-        outcome = self.mover.execute(plan, force=force)
+        outcome = self.mover.execute(plan, force=force, source_silent=move.source_silent)
         self.metrics.move_duration.labels(plan.group).observe(self._monotonic() - started)
         self.metrics.moves.labels(plan.group).inc()
         if not outcome.ok:
@@ -281,7 +291,7 @@ class Hook:
             n for n in self.config.groups[group].nodes if n != target and view.status(n) is None
         ]
         source = next((n for n in holders if n != target), unknown[0] if unknown else None)
-        move = Move(group, source, target)
+        move = Move(group, source, target, source_silent=source is not None and source in unknown)
         plan = self._plan(move, "manual")
         if isinstance(plan, Outcome):
             return plan
@@ -292,7 +302,7 @@ class Hook:
                 group,
                 {"dry_run": True, "plan": plan.describe()},
             )
-        return self._execute(plan, force)
+        return self._execute(plan, move, force)
 
     # ---- alerts ----------------------------------------------------------------------------
 
@@ -319,7 +329,7 @@ class Hook:
             if isinstance(result, Outcome):
                 return result
             plan = self._plan(result, "alert")
-            return plan if isinstance(plan, Outcome) else self._execute(plan)
+            return plan if isinstance(plan, Outcome) else self._execute(plan, result)
 
     def handle(self, alert: Alert, execute: bool) -> list[Outcome]:
         """Every decision one alert leads to (several groups for a node alert)."""

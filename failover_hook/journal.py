@@ -9,6 +9,7 @@ roll it back (:meth:`failover_hook.move.Mover.recover`).
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -21,6 +22,29 @@ from failover_hook.outcome import Outcome
 from failover_hook.plan import Plan, StepState
 
 JOURNAL_FILE = "journal.db"
+
+_RELEASED_FOR = re.compile(r"move ([^#\s]+#\d+)")
+
+
+def move_key(node: str, move_id: int) -> str:
+    """A move's name across the cluster: the node whose mover ran it and its journal id."""
+    return f"{node}#{move_id}"
+
+
+def release_trigger(key: str) -> str:
+    """The trigger a source journals its release with when another node's move asks for it."""
+    return f"move {key}"
+
+
+def released_for(trigger: str) -> str | None:
+    """The key of the other node's move a release was for (``move node2#7``), else None.
+
+    The source of a move journals it this way, so a node knows the moves that took a group from
+    it even when the node that ran them cannot be asked.
+    """
+    found = _RELEASED_FOR.fullmatch(trigger)
+    return found.group(1) if found else None
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS moves (

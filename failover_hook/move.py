@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from failover_hook.agent import LocalAgent
 from failover_hook.fencing import Fencer
-from failover_hook.journal import Journal, MoveRecord
+from failover_hook.journal import Journal, MoveRecord, move_key
 from failover_hook.outcome import Outcome, Status
 from failover_hook.peers import PeerClient, PeerUnreachable
 from failover_hook.plan import Action, Plan, Step, StepState
@@ -40,6 +40,10 @@ class _Progress:
     failure: str | None = None
     """Why the release did not happen ("node1 unreachable", "release of php4 ... failed")."""
     source_reachable: bool = True
+    why_fence: str | None = None
+    """Why the source is fenced, for the outcome: "no answer from its agent in 5 s"."""
+    fenced: str | None = None
+    """Set once the source was fenced: "fenced node1: no answer from its agent in 5 s"."""
 
 
 class Mover:
@@ -109,7 +113,11 @@ class Mover:
     def in_progress(self, group: str) -> bool:
         return group in self._moving and self._moving[group].locked()
 
-    def execute(self, plan: Plan, force: bool = False) -> Outcome:
+    def execute(self, plan: Plan, force: bool = False, source_silent: bool = False) -> Outcome:
+        """Run ``plan``.  ``source_silent``: the source's agent did not answer its status within
+        ``hook.request_timeout`` just before (a frozen node's kernel still accepts connections):
+        no release is sent, which would wait the group's whole budget; the source is fenced at
+        once, or the move refused without a fence agent."""
         lock = self._moving.get(plan.group)
         if lock is None:
             return Outcome(Status.REFUSED, f"unknown group {plan.group!r}", plan.group)
@@ -120,22 +128,34 @@ class Mover:
         try:
             move_id = self.journal.begin_move(plan)
             log.info("move #%d: %s", move_id, plan.describe().replace("\n", " |"))
-            outcome = self._run(move_id, plan, force, 0, _Progress(released=plan.source is None))
+            progress = _Progress(released=plan.source is None)
+            if source_silent and plan.source not in (None, self.node):
+                timeout = self.config.hook.request_timeout
+                progress.why_fence = f"no answer from its agent in {timeout:g} s"
+                progress.failure = f"{plan.source} unreachable"
+                progress.source_reachable = False
+            outcome = self._run(move_id, plan, force, 0, progress)
             self.journal.finish(move_id, outcome)
             log.info("move #%d: %s", move_id, outcome)
             return outcome
         finally:
             lock.release()
 
-    def _call(self, step: Step, action: Action, trigger: str) -> Outcome:
-        """Run release/acquire of ``step``'s group on its node (raises PeerUnreachable)."""
+    def _call(
+        self, step: Step, action: Action, trigger: str, move_id: int | None = None
+    ) -> Outcome:
+        """Run release/acquire of ``step``'s group on its node (raises PeerUnreachable); a peer's
+        release for move ``move_id`` journals the move's key there."""
         if step.node == self.node:
             run = self.agent.release if action is Action.RELEASE else self.agent.acquire
             return run(step.group, trigger=trigger)
         peer = self.peers.get(step.node)
         if peer is None:
             raise PeerUnreachable(f"no client for node {step.node}")
-        return peer.release(step.group) if action is Action.RELEASE else peer.acquire(step.group)
+        if action is Action.RELEASE:
+            key = move_key(self.node, move_id) if move_id is not None else None
+            return peer.release(step.group, move=key)
+        return peer.acquire(step.group)
 
     def _run(
         self, move_id: int, plan: Plan, force: bool, first: int, progress: _Progress
@@ -146,25 +166,9 @@ class Mover:
             step = plan.steps[i]
             self.journal.step_started(move_id, i)
             if step.action is Action.RELEASE:
-                try:
-                    result = self._call(step, Action.RELEASE, trigger)
-                except PeerUnreachable as exc:
-                    progress.source_reachable = False
-                    progress.failure = f"{step.node} unreachable"
-                    self.journal.step_finished(
-                        move_id, i, StepState.FAILED, f"{progress.failure}: {exc}"
-                    )
-                    continue
-                if result.ok:
-                    progress.released = True
-                    self.journal.step_finished(move_id, i, StepState.DONE, result.message)
-                else:
-                    progress.failure = (
-                        f"release of {plan.group} on {step.node} failed ({result.message})"
-                    )
-                    self.journal.step_finished(move_id, i, StepState.FAILED, result.message)
-                    if step.local:
-                        return self._fail(move_id, plan, i, progress.failure + "; nothing acquired")
+                stop = self._release(move_id, plan, i, progress)
+                if stop is not None:
+                    return stop
             elif step.action is Action.FENCE:
                 stop = self._fence(move_id, plan, i, force, progress)
                 if stop is not None:
@@ -190,12 +194,40 @@ class Mover:
                 self.journal.step_finished(move_id, i, StepState.DONE, result.message)
         took = time.monotonic() - started
         verb = f"moved {plan.group} {plan.source} ->" if plan.source else f"started {plan.group} on"
+        fenced = f" ({progress.fenced})" if progress.fenced else ""
         return Outcome(
             Status.DONE,
-            f"{verb} {plan.target} in {took:.1f} s",
+            f"{verb} {plan.target} in {took:.1f} s{fenced}",
             plan.group,
             {"move_id": move_id, "duration": took, "source": plan.source, "target": plan.target},
         )
+
+    def _release(self, move_id: int, plan: Plan, i: int, progress: _Progress) -> Outcome | None:
+        """Ask the source to release; an Outcome ends the move (a local release failed)."""
+        step = plan.steps[i]
+        if not step.local and progress.why_fence is not None:
+            # the source's agent did not answer its status: a release would hang
+            message = f"{progress.failure}: {progress.why_fence}; no release asked"
+            self.journal.step_finished(move_id, i, StepState.FAILED, message)
+            return None
+        try:
+            result = self._call(step, Action.RELEASE, f"move #{move_id}", move_id)
+        except PeerUnreachable as exc:
+            progress.source_reachable = False
+            progress.failure = f"{step.node} unreachable"
+            progress.why_fence = "its agent did not answer the release"
+            self.journal.step_finished(move_id, i, StepState.FAILED, f"{progress.failure}: {exc}")
+            return None
+        if result.ok:
+            progress.released = True
+            self.journal.step_finished(move_id, i, StepState.DONE, result.message)
+            return None
+        progress.failure = f"release of {plan.group} on {step.node} failed ({result.message})"
+        progress.why_fence = f"release failed ({result.message})"
+        self.journal.step_finished(move_id, i, StepState.FAILED, result.message)
+        if step.local:
+            return self._fail(move_id, plan, i, progress.failure + "; nothing acquired")
+        return None
 
     def _fence(
         self, move_id: int, plan: Plan, i: int, force: bool, progress: _Progress
@@ -230,6 +262,7 @@ class Mover:
             )
         self.journal.step_finished(move_id, i, StepState.DONE, fenced.message)
         progress.released = True
+        progress.fenced = f"fenced {node}: {progress.why_fence or progress.failure}"
         return None
 
     def _fail(self, move_id: int, plan: Plan, i: int, reason: str) -> Outcome:

@@ -18,8 +18,10 @@ class PeerUnreachable(GardienError):  # noqa: N818 - the name the hook uses
 
 
 class PeerClient(Protocol):
-    def release(self, group: str) -> Outcome:
-        """Release ``group`` on the peer; its own outcome (FAILED when it could not)."""
+    def release(self, group: str, move: str | None = None) -> Outcome:
+        """Release ``group`` on the peer; its own outcome (FAILED when it could not).
+
+        ``move``: the key of the move it is a step of, which the peer journals (anti-flap)."""
         ...
 
     def acquire(self, group: str) -> Outcome:

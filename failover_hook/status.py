@@ -24,8 +24,10 @@ class GroupStatus(_Model):
     settling: bool = False
     last_change_age: float | None = None
     """Seconds since this node last moved, acquired or released the group."""
-    move_ages: tuple[float, ...] = ()
-    """Seconds since each move of the group this node ran within ``hook.window``."""
+    moves: dict[str, float] = {}
+    """Seconds since each move of the group within ``hook.window`` that this node took part in,
+    by move key (``node2#7``: the node that ran it, its journal id): the moves it ran, and those
+    of other nodes it released the group for.  A move appears in the journals of both ends."""
     agent: dict[str, Any] = {}
     """The agent's own report of the group's resources."""
 

@@ -79,7 +79,7 @@ def test_fencing_is_required_for_an_unreachable_or_down_source() -> None:
         Failure("mysql1", "node1", "GardienNodeDown", node_down=True),
         CONFIG,
         view("node3", **statuses),
-    ) == Move("mysql1", "node1", "node3")
+    ) == Move("mysql1", "node1", "node3", source_silent=True)
     # node2 has none
     statuses = {"node1": node("node1"), "node2": None, "node3": node("node3")}
     assert outcome(
@@ -109,21 +109,47 @@ def test_held_elsewhere_and_split_brain() -> None:
 
 def test_anti_flap_merges_every_node_journal() -> None:
     failed = Failure("php4", "node1", "GardienGroupFailed")
-    statuses = {
-        "node1": node("node1", ("php4",), move_ages=(700.0,)),
-        "node2": node("node2", move_ages=(2000.0, 4000.0)),
+    statuses: dict[str, NodeStatus | None] = {
+        "node1": node("node1", ("php4",), moves={"node1#4": 700.0}),
+        "node2": node("node2", moves={"node2#1": 2000.0, "node2#2": 4000.0}),
         "node3": node("node3"),
     }
     # two moves in the window (the one 4000 s ago is older), the last 700 s ago: allowed
     assert decide(failed, CONFIG, view("node2", **statuses)) == Move("php4", "node1", "node2")
-    statuses["node3"] = node("node3", move_ages=(100.0,))
+    statuses["node3"] = node("node3", moves={"node3#9": 100.0})
     assert outcome(decide(failed, CONFIG, view("node2", **statuses))).message == (
         "skipped: php4 moved 100 s ago (cooldown 600 s)"
     )
-    statuses["node3"] = node("node3", move_ages=(1000.0,))
+    statuses["node3"] = node("node3", moves={"node3#9": 1000.0})
     assert outcome(decide(failed, CONFIG, view("node2", **statuses))).message == (
         "skipped: php4 moved 3 times in 3600 s (max_moves 3)"
     )
+    # a move journaled by both its ends (node3 ran it, node1 released for it) counts once
+    statuses["node1"] = node("node1", ("php4",), moves={"node1#4": 700.0, "node3#9": 1000.5})
+    statuses["node2"] = node("node2")
+    assert decide(failed, CONFIG, view("node2", **statuses)) == Move("php4", "node1", "node2")
+
+
+def test_anti_flap_history_of_nodes_that_do_not_answer() -> None:
+    failed = Failure("php4", "node1", "GardienGroupFailed")
+    # node3 does not answer: its moves are known from node1, which released php4 for them
+    statuses: dict[str, NodeStatus | None] = {
+        "node1": node("node1", ("php4",), moves={"node3#1": 900.0, "node3#2": 1500.0}),
+        "node2": node("node2", moves={"node2#7": 1200.0}),
+        "node3": None,
+    }
+    assert outcome(decide(failed, CONFIG, view("node2", **statuses))).message == (
+        "skipped: php4 moved 3 times in 3600 s (max_moves 3)"
+    )
+    # node1 and node3 do not answer: a move between them is in no journal node2 can read
+    statuses = {"node1": None, "node2": node("node2"), "node3": None}
+    assert outcome(decide(failed, CONFIG, view("node2", **statuses))).message == (
+        "skipped: moves of php4 unknown (node1 and node3 did not answer)"
+    )
+    # a group of node2 and node3: node1's silence does not hide any of its moves
+    java = Failure("java", "node3", "GardienGroupFailed")
+    statuses = {"node1": None, "node2": node("node2"), "node3": node("node3", ("java",))}
+    assert decide(java, CONFIG, view("node2", **statuses)) == Move("java", "node3", "node2")
 
 
 def test_node_alerts_expand_to_the_groups_of_the_node() -> None:

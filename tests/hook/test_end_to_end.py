@@ -4,7 +4,9 @@ The cluster of the failover engine's tests (:mod:`tests.support.failover_cluster
 volume, VIP, Apache on the volume) with ``gardien hook`` running inside each node instead of the
 engine's test hosts.  node1 holds the group; its hook is killed (the source's agent is down); an
 alert reaches node2's hook from the client namespace.  Without a fence agent node2 refuses; with the
-test's fence script it fences node1 and takes the group.
+test's fence script it fences node1 and takes the group.  The second time node1's hook is frozen
+(SIGSTOP) rather than killed: its kernel still accepts connections, and node2 must fence it at once
+instead of sending a release that would wait the group's whole budget.
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ class Hooks:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
 
+    def freeze(self, name: str) -> None:
+        """SIGSTOP of the hook: connections are accepted, nothing answers (until the fence)."""
+        os.killpg(self.procs[name].pid, signal.SIGSTOP)
+
     def log(self, name: str) -> str:
         return (self.c.root / f"{name}-hook.log").read_text(errors="replace")
 
@@ -147,18 +153,23 @@ def test_no_fence_agent_refuses_then_fencing_moves(hooks: Hooks) -> None:
     assert refused["message"] == "refused: node1 unreachable and no fence agent", refused
     assert c.has_vip("node1") and not c.has_vip("node2") and c.mounted("node1")
 
-    # with the test's fence agent configured, the same failure moves the group
+    # with the test's fence agent configured, the same failure of a frozen agent moves the group:
+    # its status did not answer in time, so node2 fences it without asking it to release
     hooks.kill("node2")
     hooks.configure(fencing=True)
     hooks.start("node1")
     hooks.start("node2")
-    hooks.kill("node1")
+    hooks.freeze("node1")
     again = payload(alert(group=GROUP, node="node1"))
     hooks.api("POST", "node2", "/api/v1/alerts", again)
     moved = hooks.decision("node2", 0)
     assert moved["message"].startswith(f"moved {GROUP} node1 -> node2"), (moved, hooks.log("node2"))
+    assert moved["message"].endswith("(fenced node1: no answer from its agent in 5 s)"), moved
     assert c.has_vip("node2") and c.mounted("node2")
     assert PAGE in (c.page() or "")
     history = hooks.api("GET", "node2", f"/api/v1/history?group={GROUP}")["moves"]
     [move] = [m for m in history if m["kind"] == "move"]
     assert [s["state"] for s in move["steps"]] == ["failed", "done", "done"], move
+    assert move["steps"][0]["message"] == (
+        "node1 unreachable: no answer from its agent in 5 s; no release asked"
+    ), move

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+
 import pytest
 
 from tests.support.hooks import HookPair, alert, payload
@@ -13,6 +18,16 @@ def _decided(pair: HookPair, hook: str, group: str, **labels: str) -> str:
     before = len(pair.decisions(hook, group))
     pair.send(hook, payload(alert(group=group, **labels))).raise_for_status()
     return str(pair.wait_decisions(hook, group, before + 1)[-1]["message"])
+
+
+@contextlib.contextmanager
+def frozen(pair: HookPair, node: str) -> Iterator[None]:
+    """``node``'s hook stopped (SIGSTOP): its kernel still accepts connections, nothing answers."""
+    os.kill(pair.procs[node].pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pair.procs[node].pid, signal.SIGCONT)
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +89,43 @@ def test_max_moves_in_window_and_node_alerts(make_pair) -> None:
         )
         assert pair.held("node2", group) and not pair.held("node1", group)
     assert pair.decisions("node2", "g4") == []
+
+
+def test_max_moves_counts_the_moves_of_a_node_that_does_not_answer(make_pair) -> None:
+    """The lab's flapping group: the hook that ran the last moves hangs; the other must still
+    count them (node1 journaled its release of each), not see "no moves" and move again."""
+    pair = make_pair(
+        hook={"settle": 0, "cooldown": 0, "max_moves": 1, "window": "1h", "request_timeout": 1},
+        fencing={"node2": {"command": ["true"], "timeout": 5}},
+    )
+    pair.post("node1", "/api/v1/groups/g1/acquire").raise_for_status()
+    assert _decided(pair, "node2", "g1", node="node1").startswith("moved g1 node1 -> node2")
+    with frozen(pair, "node2"):
+        assert _decided(pair, "node1", "g1", node="node2") == (
+            "skipped: g1 moved 1 time in 3600 s (max_moves 1)"
+        )
+    assert pair.moves("node1", "g1") == []
+    assert pair.held("node2", "g1") and not pair.held("node1", "g1")
+
+
+def test_source_that_does_not_answer_is_fenced_without_asking_it_to_release(make_pair) -> None:
+    """A release sent to a frozen hook would wait the group's whole budget before the fence."""
+    pair = make_pair(
+        hook={"settle": 0, "cooldown": 0, "request_timeout": 1},
+        fencing={"node1": {"command": ["true"], "timeout": 5}},
+    )
+    pair.post("node1", "/api/v1/groups/g1/acquire").raise_for_status()
+    with frozen(pair, "node1"):
+        message = _decided(pair, "node2", "g1", node="node1")
+        assert message.startswith("moved g1 node1 -> node2 in "), message
+        assert message.endswith(" s (fenced node1: no answer from its agent in 1 s)"), message
+    [move] = pair.moves("node2", "g1")
+    assert [(s["state"], s["message"]) for s in move["steps"][:2]] == [
+        ("failed", "node1 unreachable: no answer from its agent in 1 s; no release asked"),
+        ("done", move["steps"][1]["message"]),
+    ]
+    # nothing was asked of node1: its journal has no release
+    assert pair.get("node1", "/api/v1/history?group=g1")["moves"][0]["kind"] == "acquire"
 
 
 @pytest.mark.skipif(not have_root_and_netns(), reason="needs root for the 10.213/16 route guard")

@@ -68,7 +68,8 @@ class SocketPeer:
         self.sock = sock
         self.timeout = timeout
 
-    def release(self, group: str) -> Outcome:
+    def release(self, group: str, move: str | None = None) -> Outcome:
+        """``move`` is not passed on: the engine's test hosts journal releases as "api"."""
         return Outcome.from_json(call(self.sock, {"op": "release", "group": group}, self.timeout))
 
     def acquire(self, group: str) -> Outcome:
