@@ -26,6 +26,16 @@ def members(mnt: str) -> list[int]:
     return found
 
 
+def describe(pid: int) -> str:
+    """``1234 (httpd, D)``: what a process left behind is and its state, to see why."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return f"{pid} (gone)"
+    name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+    return f"{pid} ({name}, {rest.split()[0]})"
+
+
 def main() -> int:
     holder, netns = int(sys.argv[1]), sys.argv[2]
     subprocess.run(["ip", "-n", netns, "link", "set", "eth0", "down"], check=False, timeout=10)
@@ -33,7 +43,10 @@ def main() -> int:
         mnt = os.readlink(f"/proc/{holder}/ns/mnt")
     except OSError:
         mnt = ""  # the holder is gone already: nothing runs there
-    deadline = time.monotonic() + 5
+    # SIGKILL is not instant: a process blocked in uninterruptible I/O (a write to the node's
+    # loop-mounted volume) dies once that I/O is done, which a loaded machine may take seconds
+    # to finish; the fencing timeout of the tests' config is 20 s
+    deadline = time.monotonic() + 15
     while mnt and members(mnt) and time.monotonic() < deadline:
         for pid in members(mnt):
             with contextlib.suppress(ProcessLookupError):
@@ -49,7 +62,9 @@ def main() -> int:
     up = "<" in link and "UP" in link.split("<", 1)[1].split(">", 1)[0].split(",")
     left = members(mnt) if mnt else []
     if left or up:
-        print(f"not off: processes {left}, link up: {up}", file=sys.stderr)
+        print(
+            f"not off: processes {[describe(pid) for pid in left]}, link up: {up}", file=sys.stderr
+        )
         return 1
     return 0
 
