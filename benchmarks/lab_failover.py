@@ -33,8 +33,6 @@ from gardien.lab.demo import wait_scraped
 from gardien.lab.timeline import hook_get
 from gardien.lab.topology import NODES, Lab
 
-FAILOVER_ALERT = "GardienGroupFailed"
-
 # group -> (kind label, service probed, fault by failure kind)
 Fault = Callable[[Lab, str], object]
 CASES: dict[str, tuple[str, str, dict[str, Fault]]] = {
@@ -52,7 +50,34 @@ CASES: dict[str, tuple[str, str, dict[str, Fault]]] = {
     }),
 }  # fmt: skip
 
+ISOLATION = "isolation"
+"""Node isolation: the source node's public link down (its cluster link stays up); every group
+of the node moves, the row follows one of them."""
+
+
+def isolate(lab: Lab, node: str) -> None:
+    faults.public_link(lab, node, up=False)
+
+
+def signals(failure: str, group: str, service: str, source: str) -> tuple[str, str]:
+    """PromQL of the first sample showing the fault and of the failover alert firing."""
+    if failure == ISOLATION:
+        return (
+            f'gardien_network_link_up{{node="{source}"}}',
+            f'ALERTS{{alertname="GardienNodeIsolated",alertstate="firing",node="{source}"}}',
+        )
+    return (
+        f'gardien_service_up{{service="{service}",node="{source}"}}',
+        f'ALERTS{{alertname="GardienGroupFailed",alertstate="firing",group="{group}",'
+        f'node="{source}"}}',
+    )
+
+
 PHASES = ("detection", "alerting", "decision", "release", "acquire", "service start", "answering")
+DECISION_SPLIT = ("to the source hook", "target's decision")
+"""Decision split at the source hook's verdict on the same notification ("not mine": every hook
+receives every webhook, Alertmanager posts to both at once).  The hooks journal no arrival time,
+so the second part is the target's decision time minus the source's (an approximation)."""
 
 
 def _first(series: list[dict[str, Any]], wanted: str, after: float) -> float | None:
@@ -85,11 +110,25 @@ def _finished(steps: list[dict[str, Any]], words: tuple[str, ...]) -> float | No
     return max(times) if times else None
 
 
-def trial(lab: Lab, group: str, service: str, fault: Fault) -> dict[str, float] | None:
+def _verdict(lab: Lab, node: str, group: str, since: float) -> float | None:
+    """Time of ``node``'s first "not mine" decision on ``group`` after ``since``."""
+    answer = hook_get(lab, node, "/api/v1/decisions") or {}
+    times = [
+        float(d["time"])
+        for d in answer.get("decisions", [])
+        if d.get("group") == group and d.get("status") == "not_mine" and float(d["time"]) >= since
+    ]
+    return min(times) if times else None
+
+
+def trial(
+    lab: Lab, group: str, service: str, failure: str, fault: Fault
+) -> dict[str, float] | None:
     source = scenario.placement(lab)[group][0]
     target = next(n for n in services.lab_groups(lab)[group].nodes if n != source)
     spec = services.lab_groups(lab)[group]
-    up = f'gardien_service_up{{service="{service}",node="{source}"}} == 1'
+    symptom, alert = signals(failure, group, service, source)
+    up = f"{symptom} == 1"
     quiet = scenario.wait_for(
         lambda: (
             monitoring.query(lab, up)
@@ -118,20 +157,8 @@ def trial(lab: Lab, group: str, service: str, fault: Fault) -> dict[str, float] 
         return None
     time.sleep(3)  # the last samples and journal rows
     span = {"start": f"{t0 - 2:.3f}", "end": f"{time.time():.3f}", "step": "0.1"}
-    detected = _first(
-        monitoring.query(lab, f'gardien_service_up{{service="{service}",node="{source}"}}', **span),
-        "0",
-        t0,
-    )
-    alerted = _first(
-        monitoring.query(
-            lab,
-            f'ALERTS{{alertname="{FAILOVER_ALERT}",alertstate="firing",group="{group}"}}',
-            **span,
-        ),
-        "1",
-        t0,
-    )
+    detected = _first(monitoring.query(lab, symptom, **span), "0", t0)
+    alerted = _first(monitoring.query(lab, alert, **span), "1", t0)
     records = _records(lab, group, t0)
     move = next((r for r in records if r["kind"] == "move"), None)
     acquire = next((r for r in records if r["kind"] == "acquire" and r["target"] == target), None)
@@ -150,16 +177,21 @@ def trial(lab: Lab, group: str, service: str, fault: Fault) -> dict[str, float] 
     marks = [t0, detected, alerted, float(move["started"]), released, acquired, started]
     result = {phase: b - a for phase, a, b in zip(PHASES, marks, marks[1:], strict=False)}
     result["answering"] = float(answered) - t0
+    verdict = _verdict(lab, source, group, t0)
+    if verdict is not None:
+        result[DECISION_SPLIT[0]] = verdict - alerted
+        result[DECISION_SPLIT[1]] = float(move["started"]) - verdict
     return result
 
 
 def table(results: dict[tuple[str, str], list[dict[str, float]]]) -> str:
-    head = "| group (kind) | failure | runs | " + " | ".join(PHASES) + " |"
-    lines = [head, "|" + "---|" * (3 + len(PHASES))]
+    columns = (*PHASES, *DECISION_SPLIT)
+    head = "| group (kind) | failure | runs | " + " | ".join(columns) + " |"
+    lines = [head, "|" + "---|" * (3 + len(columns))]
     for (group, failure), runs in results.items():
         cells = []
-        for phase in PHASES:
-            values = [r[phase] for r in runs]
+        for phase in columns:
+            values = [r[phase] for r in runs if phase in r]
             cells.append(f"{statistics.median(values):.2f} ({max(values):.2f})" if values else "-")
         kind = CASES[group][0]
         lines.append(f"| {group} ({kind}) | {failure} | {len(runs)} | " + " | ".join(cells) + " |")
@@ -171,7 +203,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--lab", default="bench")
     parser.add_argument("--groups", nargs="*", default=list(CASES))
-    parser.add_argument("--failures", nargs="*", default=["crash", "hang"])
+    parser.add_argument("--failures", nargs="*", default=["crash", "hang", ISOLATION])
     parser.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
     args = parser.parse_args()
     lab = Lab(name=args.lab)
@@ -185,9 +217,12 @@ def main() -> int:
             _kind, service, by_failure = CASES[group]
             for failure in args.failures:
                 runs = results.setdefault((group, failure), [])
+                fault = isolate if failure == ISOLATION else by_failure[failure]
                 for i in range(args.runs):
+                    for node in NODES:  # an isolation of the previous trial undone
+                        faults.public_link(lab, node, up=True)
                     scenario.restore(lab)
-                    measured = trial(lab, group, service, by_failure[failure])
+                    measured = trial(lab, group, service, failure, fault)
                     print(f"{group} {failure} #{i + 1}: {json.dumps(measured)}", flush=True)
                     if measured:
                         runs.append(measured)
