@@ -76,9 +76,23 @@ def answers(lab: Lab, group: str) -> bool:
     return services.answers_from_client(lab, services.lab_groups(lab)[group])
 
 
+def move_finished(lab: Lab, group: str) -> bool:
+    """No hook that answers has a move of ``group`` under way.
+
+    The first service of a group can answer while the next ones are still starting (php4's page
+    before its Samba share): a move is over when the acting hook says so, not at the first answer.
+    """
+    for node in NODES:
+        answer = timeline.hook_get(lab, node, f"/api/v1/status?group={group}")
+        if answer and answer.get("groups", {}).get(group, {}).get("move_in_progress"):
+            return False
+    return True
+
+
 def runs_only_on(lab: Lab, group: str, node: str) -> bool:
-    """``group`` is active on ``node`` alone and its service answers on the VIP from the client."""
-    return placement(lab)[group] == [node] and answers(lab, group)
+    """``group`` is active on ``node`` alone, no move of it is under way, and its service answers
+    on the VIP from the client."""
+    return placement(lab)[group] == [node] and answers(lab, group) and move_finished(lab, group)
 
 
 def firing(lab: Lab, alertname: str) -> list[dict[str, str]]:
