@@ -16,7 +16,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,9 @@ class Hook:
         self._seen: OrderedDict[tuple[str, str, str], bool] = OrderedDict()
         self._decisions: deque[dict[str, Any]] = deque(maxlen=_DECISIONS_KEPT)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decide")
+        self._resource_checks = ThreadPoolExecutor(
+            max_workers=len(config.groups) + 1, thread_name_prefix="status"
+        )
         self.metrics = HookMetrics(config.groups, self._gauges)
 
     # ---- state ---------------------------------------------------------------------------
@@ -132,9 +135,11 @@ class Hook:
     def status(self, only: str | None = None) -> NodeStatus:
         """This node's status document; with ``only``, just that group's (deciding on one)."""
         verdict, targets = self.network.check()
+        names = [only] if only else list(self.config.groups)
+        agents = self._agent_statuses(names)
         groups = {}
-        for name in [only] if only else self.config.groups:
-            agent = self.agent.status(name)
+        for name in names:
+            agent = agents[name]
             age, moves, _last = self._journaled(name)
             with self._lock:
                 claimed = name in self._claimed
@@ -156,6 +161,33 @@ class Hook:
             dry_run=self.dry_run,
             groups=groups,
         )
+
+    def _agent_statuses(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        """Each group's resource states, checked at once and within half the request timeout.
+
+        A hung service's probes can take their whole timeout; the status must answer in time all
+        the same, or a peer deciding on a move would take this node for unreachable and fence it.
+        What is not checked in time is reported as such; ``held`` (the agent's record) is always
+        there, and it is all a decision reads of this part.
+        """
+        budget = self.config.hook.request_timeout / 2
+        checks = {name: self._resource_checks.submit(self.agent.status, name) for name in names}
+        done, _late = wait(checks.values(), timeout=budget)
+        held = self.agent.held()
+        statuses: dict[str, dict[str, Any]] = {}
+        for name, check in checks.items():
+            if check in done and check.exception() is None:
+                statuses[name] = check.result()
+            else:
+                statuses[name] = {
+                    "group": name,
+                    "node": self.node,
+                    "held": name in held,
+                    "healthy": False,
+                    "resources": {},
+                    "unchecked": f"its resources did not answer within {budget:g} s",
+                }
+        return statuses
 
     def view(self, only: str | None = None) -> ClusterView:
         """Every node's status: this one's own, the peers' over their API (None: no answer)."""
@@ -434,3 +466,4 @@ class Hook:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._resource_checks.shutdown(wait=False, cancel_futures=True)  # probes bound themselves

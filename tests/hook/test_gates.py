@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -142,3 +144,29 @@ def test_network_wide_outage(make_pair) -> None:
     status = pair.cli("status", "--output", "json")
     assert '"network": "outage"' in status.stdout
     assert pair.held("node1", "g1") and pair.moves("node2", "g1") == []
+
+
+def test_status_answers_in_time_while_a_probe_hangs(tmp_path: Path) -> None:
+    """A hung service must not make its node look unreachable (peers fence unreachable nodes)."""
+    with socket.socket() as silent:  # accepts connections, never says anything
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        service = {
+            "name": "mute",
+            "probes": [{"tcp": {"host": "127.0.0.1", "port": port, "expect": "hi", "timeout": 4}}],
+        }
+        hooks = HookPair(
+            tmp_path,
+            hook={"request_timeout": 2},
+            groups={"g1": {"nodes": ["node1", "node2"], "services": [service]}},
+        )
+        hooks.start()
+        try:
+            status = hooks.get("node1", "/api/v1/status?group=g1")
+            group = status["groups"]["g1"]
+            # answered from the bounded check (half the 2 s request timeout), not after the probe
+            assert "did not answer within 1 s" in group["agent"]["unchecked"], group
+            assert group["held"] is False
+        finally:
+            hooks.stop()
