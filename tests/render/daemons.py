@@ -5,8 +5,6 @@ stopped (TERM, then KILL) by ``stop``; storage lives in the caller's tmp folder.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import threading
 import time
@@ -17,7 +15,7 @@ from typing import Any
 
 import requests
 
-from tests.support.exporter import free_port
+from tests.support.exporter import free_port, stop_process_group
 
 DEADLINE = 30.0
 """Upper bound of every wait here; a test waiting longer has failed."""
@@ -63,13 +61,7 @@ class _Daemon:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        stop_process_group(self.process)
         self._log_file.close()
 
 

@@ -73,15 +73,21 @@ class ExporterProcess:
 
     def stop(self) -> int:
         """SIGTERM, then SIGKILL after 10 s; the exit status (-9 when it had to be killed)."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        returncode = stop_process_group(self.process)
         self._log_file.close()
-        return self.process.returncode
+        return returncode
+
+
+def stop_process_group(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM to a daemon started in its own session, SIGKILL after 10 s; its exit status."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    return process.returncode
 
 
 def samples(text: str, name: str) -> dict[frozenset[tuple[str, str]], float]:
