@@ -22,6 +22,7 @@ from failover_hook import processes
 from failover_hook.outcome import Status
 from failover_hook.plan import StepState
 from tests.support.failover_cluster import GROUP, PAGE, Cluster, cluster
+from tests.support.freeze import freeze
 from tests.support.netns import have_root_and_netns
 
 pytestmark = [
@@ -128,7 +129,7 @@ def test_release_stops_a_hung_apache(on_node1: Cluster) -> None:
     """SIGSTOP of Apache's whole process group (LAB.md section 5): CONT comes before the stop."""
     c = on_node1
     master = int(c.on_volume("node1", "www/run/httpd.pid").read_text())
-    os.killpg(os.getpgid(master), signal.SIGSTOP)
+    freeze(os.getpgid(master), group=True)
     assert c.page() is None  # hung: the client gets nothing
 
     outcome = c.outcome("node1", "release")

@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from tests.support.failover_cluster import GROUP, PAGE, Cluster, cluster
+from tests.support.freeze import freeze
 from tests.support.hooks import REPO, alert, payload
 from tests.support.netns import have_root_and_netns
 
@@ -86,7 +87,7 @@ class Hooks:
 
     def freeze(self, name: str) -> None:
         """SIGSTOP of the hook: connections are accepted, nothing answers (until the fence)."""
-        os.killpg(self.procs[name].pid, signal.SIGSTOP)
+        freeze(self.procs[name].pid, group=True)
 
     def log(self, name: str) -> str:
         return (self.c.root / f"{name}-hook.log").read_text(errors="replace")

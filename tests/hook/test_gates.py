@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.freeze import freeze
 from tests.support.hooks import HookPair, alert, payload
 from tests.support.netns import guard_supernet, have_root_and_netns
 
@@ -25,7 +26,7 @@ def _decided(pair: HookPair, hook: str, group: str, **labels: str) -> str:
 @contextlib.contextmanager
 def frozen(pair: HookPair, node: str) -> Iterator[None]:
     """``node``'s hook stopped (SIGSTOP): its kernel still accepts connections, nothing answers."""
-    os.kill(pair.procs[node].pid, signal.SIGSTOP)
+    freeze(pair.procs[node].pid)
     try:
         yield
     finally:

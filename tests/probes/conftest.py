@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from gardien.lab.daemons import apache, mariadb, tomcat
+from tests.support.freeze import freeze
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the daemons need root to switch users")
 
@@ -42,26 +42,6 @@ def free_port(address: str) -> int:
         return int(sock.getsockname()[1])
 
 
-def _stat(path: Path) -> tuple[str, int]:
-    """State letter and process group of a /proc/PID[/task/TID]/stat file."""
-    fields = path.read_text().rsplit(")", 1)[1].split()
-    return fields[0], int(fields[2])
-
-
-def all_stopped(pgid: int) -> bool:
-    """Every thread of every process in process group ``pgid`` is in state T."""
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError):
-            if _stat(proc / "stat")[1] != pgid:
-                continue
-            for task in (proc / "task").iterdir():
-                if _stat(task / "stat")[0] not in "tT":
-                    return False
-    return True
-
-
 @dataclass
 class Running:
     """A daemon this test session started, in its own process group."""
@@ -76,12 +56,11 @@ class Running:
         """Send ``sig`` to the daemon's process group; for SIGSTOP, return once every thread of
         the group is stopped (a stop is asynchronous: until the thread the kernel picked acts on
         it, the other threads keep serving)."""
+        if sig == signal.SIGSTOP:
+            freeze(self.proc.pid, group=True)
+            return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
-        if sig == signal.SIGSTOP:
-            deadline = time.monotonic() + 10
-            while not all_stopped(self.proc.pid) and time.monotonic() < deadline:
-                time.sleep(0.01)
 
     def stop(self) -> None:
         if self.proc.poll() is not None:

@@ -16,6 +16,7 @@ import pytest
 
 from exporter.probes.ldap import LdapParams, LdapProbe
 from gardien.lab.daemons.slapd import LdapUser, SlapdInstance
+from tests.support.freeze import freeze
 
 pytestmark = pytest.mark.skipif(
     shutil.which("slapd") is None or shutil.which("openssl") is None,
@@ -176,7 +177,7 @@ def test_bind_dn_needs_a_password_file() -> None:
 def test_frozen_slapd_fails_within_the_timeout(ldap: Ldap) -> None:
     """A SIGSTOPped slapd still accepts TCP connections; only the missing answer tells."""
     probe = ldap.probe(timeout=1.5)
-    os.kill(ldap.slapd.pid, signal.SIGSTOP)
+    freeze(ldap.slapd.pid)
     try:
         result = probe.run()
     finally:

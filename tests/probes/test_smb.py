@@ -15,6 +15,7 @@ import pytest
 from exporter.probes.smb import SmbParams, SmbProbe
 from gardien.command_runner import CommandRunner
 from gardien.lab.daemons.samba import Share, SmbdInstance
+from tests.support.freeze import freeze
 from tests.support.netns import Node, have_root_and_netns
 
 pytestmark = [
@@ -150,7 +151,7 @@ def test_missing_share_fails(server: SmbServer) -> None:
 def test_frozen_smbd_fails_within_the_timeout(server: SmbServer) -> None:
     """A SIGSTOPped smbd still accepts TCP connections; the probe must kill smbclient and fail."""
     probe, runner = server.probe(timeout=2.0)
-    os.kill(server.smbd.pid, signal.SIGSTOP)
+    freeze(server.smbd.pid)
     try:
         result = probe.run()
     finally:

@@ -20,6 +20,7 @@ import pytest
 from exporter.probes.winbind import WinbindParams, WinbindProbe
 from gardien.command_runner import CommandRunner
 from gardien.lab.daemons.winbind import DomainController, WinbinddInstance
+from tests.support.freeze import freeze
 from tests.support.netns import Node, Switch, have_root_and_netns
 
 pytestmark = [
@@ -125,7 +126,7 @@ def test_trust_fails_without_a_domain(standalone: Standalone) -> None:
 
 def test_frozen_winbindd_fails_within_the_timeout(standalone: Standalone) -> None:
     probe, runner = probe_on(standalone.node, ping=True, user=LOCAL_USER, timeout=2)
-    os.kill(standalone.winbindd.pid, signal.SIGSTOP)
+    freeze(standalone.winbindd.pid)
     try:
         result = probe.run()
     finally:

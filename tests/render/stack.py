@@ -29,6 +29,7 @@ from gardien.render.rules import RuleOptions, render_rules
 from gardien.state import mark_held
 from tests.render.daemons import Alertmanager, Prometheus, _Daemon, wait_for
 from tests.support.exporter import free_port
+from tests.support.freeze import freeze
 
 ADDRESSES = {"n1": "127.0.0.1", "n2": "127.0.0.2"}
 TOKEN = "stack-token"
@@ -75,7 +76,7 @@ class HttpService:
 
     def hang(self) -> None:
         """SIGSTOP: connections are accepted by the kernel and never answered."""
-        os.killpg(self.process.pid, signal.SIGSTOP)
+        freeze(self.process.pid, group=True)
 
     def _kill(self) -> None:
         if self.process.poll() is None:
