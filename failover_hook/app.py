@@ -8,7 +8,7 @@ Authentication (bearer token, exporter-toolkit basic auth) and TLS are applied a
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -41,12 +41,36 @@ class ReleaseRequest(BaseModel):
     """The key of the other node's move this release is a step of (``node2#7``), journaled."""
 
 
+class StatusQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    group: str | None = None
+    resources: Literal["0", "1"] = "1"
+    """``0``: leave out the check of each group's resources (what a deciding peer asks)."""
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
+
+
 def _answer(outcome: Outcome) -> tuple[Response, int]:
     return jsonify(outcome.to_json()), 409 if outcome.status == Status.IN_PROGRESS else 200
 
 
 def _error(code: int, message: str) -> tuple[Response, int]:
     return jsonify({"status": "error", "message": message}), code
+
+
+def _status(hook: Hook, args: dict[str, str]) -> tuple[Response, int]:
+    try:
+        query = StatusQuery.model_validate(args)
+    except ValidationError as exc:
+        return _error(400, f"invalid status query: {_first_error(exc)}")
+    if query.group is not None and query.group not in hook.config.groups:
+        return _error(404, "unknown group")
+    status = hook.status(query.group, resources=query.resources == "1")
+    return jsonify(status.model_dump(mode="json")), 200
 
 
 def create_app(hook: Hook) -> Flask:
@@ -71,17 +95,14 @@ def create_app(hook: Hook) -> Flask:
 
     @app.get("/api/v1/status")
     def status() -> tuple[Response, int]:
-        group = request.args.get("group")
-        if group is not None and group not in config.groups:
-            return _error(404, "unknown group")
-        return jsonify(hook.status(group).model_dump(mode="json")), 200
+        return _status(hook, request.args.to_dict())
 
     @app.post("/api/v1/groups/<group>/release")
     def release(group: str) -> tuple[Response, int]:
         try:
             body = ReleaseRequest.model_validate_json(request.get_data() or b"{}")
         except ValidationError as exc:
-            return _error(400, f"invalid release request: {exc.errors()[0]['msg']}")
+            return _error(400, f"invalid release request: {_first_error(exc)}")
         return known_group(group) or _answer(hook.release(group, body.move))
 
     @app.post("/api/v1/groups/<group>/acquire")
@@ -104,7 +125,7 @@ def create_app(hook: Hook) -> Flask:
         try:
             body = MigrateRequest.model_validate_json(request.get_data() or b"{}")
         except ValidationError as exc:
-            return _error(400, f"invalid migrate request: {exc.errors()[0]['msg']}")
+            return _error(400, f"invalid migrate request: {_first_error(exc)}")
         if body.target not in config.nodes:
             return _error(422, "unknown target node")
         return _answer(hook.migrate(group, body.target, body.dry_run, body.force))

@@ -118,11 +118,13 @@ class HttpPeer:
                 f"{self.name}: unexpected answer {response.status_code}: {response.text[:200]}"
             ) from exc
 
-    def status(self, group: str | None = None) -> dict[str, Any]:
-        """The hook's status document; with ``group``, only that group's part."""
-        return self._json(
-            self._call("GET", "/api/v1/status", params={"group": group} if group else {})
-        )
+    def status(self, group: str | None = None, resources: bool = True) -> dict[str, Any]:
+        """The hook's status document; with ``group``, only that group's part; without
+        ``resources``, no check of the groups' resources (see :meth:`Hook.status`)."""
+        params = {"group": group} if group else {}
+        if not resources:
+            params["resources"] = "0"
+        return self._json(self._call("GET", "/api/v1/status", params=params))
 
     def release(self, group: str, move: str | None = None) -> Outcome:
         return self._outcome(

@@ -91,6 +91,9 @@ class Hook:
         self._resource_checks = ThreadPoolExecutor(
             max_workers=len(config.groups) + 1, thread_name_prefix="status"
         )
+        self._peer_calls = ThreadPoolExecutor(
+            max_workers=max(len(self.peers), 1) * workers, thread_name_prefix="peer"
+        )
         self.metrics = HookMetrics(config.groups, self._gauges)
 
     # ---- state ---------------------------------------------------------------------------
@@ -132,25 +135,30 @@ class Hook:
                 moves[key] = now - record.started
         return (max(now - max(changes), 0.0) if changes else None, moves, max(ran, default=None))
 
-    def status(self, only: str | None = None) -> NodeStatus:
-        """This node's status document; with ``only``, just that group's (deciding on one)."""
+    def status(self, only: str | None = None, resources: bool = True) -> NodeStatus:
+        """This node's status document; with ``only``, just that group's (deciding on one).
+
+        ``resources=False`` leaves out the agent's check of each group's resources (their
+        probes can take their whole timeout on a hung service): a decision reads only what
+        this node holds and its journal, network and freeze state, and must not wait for that.
+        """
         verdict, targets = self.network.check()
         names = [only] if only else list(self.config.groups)
-        agents = self._agent_statuses(names)
+        agents = self._agent_statuses(names) if resources else {}
+        held = self.agent.held()
         groups = {}
         for name in names:
-            agent = agents[name]
             age, moves, _last = self._journaled(name)
             with self._lock:
                 claimed = name in self._claimed
             groups[name] = GroupStatus(
-                held=bool(agent.get("held", False)),
+                held=name in held,
                 frozen=self.freeze.group(name),
                 move_in_progress=claimed,
                 settling=age is not None and age < self.config.hook.settle,
                 last_change_age=age,
                 moves=moves,
-                agent=agent,
+                agent=agents.get(name, {}),
             )
         return NodeStatus(
             node=self.node,
@@ -190,11 +198,16 @@ class Hook:
         return statuses
 
     def view(self, only: str | None = None) -> ClusterView:
-        """Every node's status: this one's own, the peers' over their API (None: no answer)."""
-        statuses: dict[str, NodeStatus | None] = {self.node: self.status(only)}
-        for name, peer in self.peers.items():
+        """Every node's status as a decision reads it (no resource checks): this one's own, the
+        peers' over their API, asked all at once (None: no answer)."""
+        asked = {
+            name: self._peer_calls.submit(peer.status, only, resources=False)
+            for name, peer in self.peers.items()
+        }
+        statuses: dict[str, NodeStatus | None] = {self.node: self.status(only, resources=False)}
+        for name, call in asked.items():
             try:
-                statuses[name] = NodeStatus.model_validate(peer.status(only))
+                statuses[name] = NodeStatus.model_validate(call.result())
             except (PeerUnreachable, ValueError) as exc:
                 log.warning("status of %s unknown: %s", name, exc)
                 statuses[name] = None
@@ -338,7 +351,15 @@ class Hook:
 
     # ---- alerts ----------------------------------------------------------------------------
 
-    def _decide_failure(self, failure: Failure, execute: bool) -> Outcome:
+    def _timed(self, outcome: Outcome, received: float, took: float | None = None) -> Outcome:
+        """The outcome with its decision time (from the alert's arrival) in its details."""
+        if took is None:
+            took = self._monotonic() - received
+            self.metrics.decision_duration.observe(took)
+        details = {**outcome.details, "decision_seconds": round(took, 4)}
+        return dataclasses.replace(outcome, details=details)
+
+    def _decide_failure(self, failure: Failure, execute: bool, received: float) -> Outcome:
         """Decide; only the target claims the group, then decides again on a fresh view.
 
         Hooks that do not act never claim: a claim there would answer "in progress" to the
@@ -346,25 +367,35 @@ class Hook:
         """
         result = decide(failure, self.config, self.view(failure.group))
         if isinstance(result, Outcome):
-            return result
+            return self._timed(result, received)
         if not execute:
-            return Outcome(
-                Status.DONE,
-                f"dry run: would move {result.describe()}",
-                result.group,
-                {"dry_run": True, "source": result.source, "target": result.target},
+            return self._timed(
+                Outcome(
+                    Status.DONE,
+                    f"dry run: would move {result.describe()}",
+                    result.group,
+                    {"dry_run": True, "source": result.source, "target": result.target},
+                ),
+                received,
             )
         with self._claim(failure.group) as mine:
             if not mine:
-                return self._in_progress(failure.group)
+                return self._timed(self._in_progress(failure.group), received)
             result = decide(failure, self.config, self.view(failure.group))
             if isinstance(result, Outcome):
-                return result
+                return self._timed(result, received)
             plan = self._plan(result, "alert")
-            return plan if isinstance(plan, Outcome) else self._execute(plan, result)
+            if isinstance(plan, Outcome):
+                return self._timed(plan, received)
+            took = self._monotonic() - received
+            self.metrics.decision_duration.observe(took)
+            return self._timed(self._execute(plan, result), received, took)
 
-    def handle(self, alert: Alert, execute: bool) -> list[Outcome]:
-        """Every decision one alert leads to (several groups for a node alert)."""
+    def handle(self, alert: Alert, execute: bool, received: float | None = None) -> list[Outcome]:
+        """Every decision one alert leads to (several groups for a node alert); ``received``:
+        when the alert arrived (monotonic clock), the start of its decision time."""
+        if received is None:
+            received = self._monotonic()
         if not alert.is_failover:
             state = "resolved" if not alert.firing else "not a failover alert"
             return [
@@ -385,7 +416,7 @@ class Hook:
                     f"nothing to do: no group active on {alert.labels['node']}",
                 )
             ]
-        return [self._decide_failure(f, execute) for f in found]
+        return [self._decide_failure(f, execute, received) for f in found]
 
     def decide_now(self, payload: Payload, execute: bool = False) -> list[Outcome]:
         """Synchronous decision of a whole payload (``gardien replay``); nothing is deduplicated."""
@@ -398,6 +429,7 @@ class Hook:
     def receive(self, payload: Payload) -> list[Outcome]:
         """Accept a notification: answers at once, decisions and moves run in the executor."""
         answers = []
+        received = self._monotonic()
         for alert in payload.alerts:
             if not alert.is_failover:
                 answers.append(self._record(self.handle(alert, execute=False)[0], alert))
@@ -421,7 +453,7 @@ class Hook:
                     )
                 )
                 continue
-            future = self._executor.submit(self.handle, alert, not self.dry_run)
+            future = self._executor.submit(self.handle, alert, not self.dry_run, received)
             future.add_done_callback(lambda f, a=alert: self._handled(a, f))  # type: ignore[misc]
             answers.append(
                 Outcome(
@@ -467,3 +499,4 @@ class Hook:
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._resource_checks.shutdown(wait=False, cancel_futures=True)  # probes bound themselves
+        self._peer_calls.shutdown(wait=False, cancel_futures=True)  # calls bound by request_timeout

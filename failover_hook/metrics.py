@@ -110,6 +110,12 @@ class HookMetrics:
             buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
             registry=self.registry,
         )
+        self.decision_duration = Histogram(
+            "gardien_hook_decision_duration_seconds",
+            "From an alert's arrival to its decision: an outcome, or the start of a move.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
         self.decisions = Counter(
             "gardien_hook_decisions",
             "Decisions taken on alerts.",

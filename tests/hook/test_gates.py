@@ -171,3 +171,47 @@ def test_status_answers_in_time_while_a_probe_hangs(tmp_path: Path) -> None:
             assert group["held"] is False
         finally:
             hooks.stop()
+
+
+def _accepted(listener: socket.socket) -> int:
+    """Connections waiting on a listening socket (accepted and closed here)."""
+    listener.setblocking(False)
+    count = 0
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            return count
+        conn.close()
+        count += 1
+
+
+def test_decisions_do_not_check_resources(tmp_path: Path) -> None:
+    """A decision reads what each node holds, its journal and network; it never runs the groups'
+    probes (a hung service would hold it for the probe's timeout on both nodes)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        service = {
+            "name": "mute",
+            "probes": [{"tcp": {"host": "127.0.0.1", "port": silent.getsockname()[1]}}],
+        }
+        hooks = HookPair(
+            tmp_path, groups={"g1": {"nodes": ["node1", "node2"], "services": [service]}}
+        )
+        hooks.start()
+        try:
+            light = hooks.get("node1", "/api/v1/status?group=g1&resources=0")["groups"]["g1"]
+            assert light["agent"] == {} and light["held"] is False
+            bad = hooks.session.get(hooks.url("node1", "/api/v1/status?resources=yes"), timeout=10)
+            assert bad.status_code == 400, bad.text
+            assert "invalid status query: resources: Input should be '0' or '1'" in bad.text
+            assert _accepted(silent) == 0
+            # node1 decides (target node2: "not mine") on both nodes' statuses
+            assert _decided(hooks, "node1", "g1", node="node1") == "not mine: target is node2"
+            assert _accepted(silent) == 0
+            # the full status, as `gardien status` asks it, does check the resources
+            hooks.get("node1", "/api/v1/status?group=g1")
+            assert _accepted(silent) >= 1
+        finally:
+            hooks.stop()

@@ -162,6 +162,11 @@ def test_five_concurrent_deliveries_cause_one_move(pair: HookPair) -> None:
     assert sum(m.startswith("moved g4 node1 -> node2") for m in messages) == 1, messages
     assert sum(m.startswith("duplicate:") for m in messages) == 4, messages
     assert len(messages) == 5
+    # the move says how long its decision took (arrival to the move's start), and so does /metrics
+    [moved] = [d for d in found if d["message"].startswith("moved")]
+    assert moved["details"]["decision_seconds"] > 0
+    metrics = pair.session.get(pair.url("node2", "/metrics"), timeout=10).text
+    assert "gardien_hook_decision_duration_seconds_count 1.0" in metrics
     # later retries of the same alert are duplicates too
     pair.send("node2", body)
     assert len(pair.moves("node2", "g4")) == 1
