@@ -54,10 +54,19 @@ def build_hook(config: ClusterConfig, node: str, state_dir: Path, dry_run: bool)
         mover=mover,
         journal=journal,
         peers=peers,
-        network=NetworkCheck(config.network, lambda a, t: pinger.echo(a, t).up),
+        network=NetworkCheck(
+            config.network,
+            lambda a, t: pinger.echo(a, t).up,
+            # a round lasts at most the echo timeout: the watcher's result is never older
+            max_age=NETWORK_REFRESH + (config.network.timeout if config.network else 0) + 0.5,
+        ),
         dry_run=dry_run,
         workers=max(2, min(8, len(config.groups))),
     )
+
+
+NETWORK_REFRESH = 1.0
+"""Seconds between two rounds of the hook's network check (its verdict in every status)."""
 
 
 def request_threads(config: ClusterConfig) -> int:
@@ -101,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
         server_name="gardien-hook",
     )
     stop = threading.Event()
+    if config.network is not None:
+        threading.Thread(
+            target=hook.network.watch, args=(stop, NETWORK_REFRESH), name="network", daemon=True
+        ).start()
     if subreaper:
         threading.Thread(
             target=reap_orphans_until, args=(stop,), name="reaper", daemon=True

@@ -31,8 +31,10 @@ Echo = Callable[[IPAddress, float], bool]
 class NetworkCheck:
     """Pings the targets concurrently; results are reused for ``max_age`` seconds.
 
-    Concurrent callers during a burst of webhooks share one round of pings instead of each
-    starting their own.
+    The daemon keeps the result fresh from a thread of its own (:meth:`watch`), so a status
+    call, which peers make while deciding, answers at once: on an isolated node a round of pings
+    lasts the whole echo timeout.  Without a watcher (or when it fell behind) a caller runs the
+    round itself, and concurrent callers during a burst of webhooks share it.
     """
 
     def __init__(
@@ -58,6 +60,22 @@ class NetworkCheck:
                 self._result = self._run()
                 self._checked_at = self._clock()
             return self._result
+
+    def refresh(self) -> None:
+        """One round of pings now; callers meanwhile still get the previous result."""
+        result = self._run()
+        with self._lock:
+            self._result = result
+            self._checked_at = self._clock()
+
+    def watch(self, stop: threading.Event, every: float) -> None:
+        """Refresh every ``every`` seconds until ``stop`` is set (the daemon's thread)."""
+        while not stop.is_set():
+            try:
+                self.refresh()
+            except Exception:  # a bug must not end the watch: callers would block on pings
+                log.exception("network check failed")
+            stop.wait(every)
 
     def _run(self) -> tuple[Verdict, dict[str, bool]]:
         network = self._network

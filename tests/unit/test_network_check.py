@@ -1,0 +1,75 @@
+"""The hook's network verdict: fresh from its watcher, so a status call never waits for pings.
+
+The echo is injected (the daemon passes the exporter's ping, tested against real namespaces in
+tests/collectors); here it is a table of which target answers, and a record of the pings asked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+
+from failover_hook.network import IPAddress, NetworkCheck
+from gardien.config.model import NetworkConfig
+
+INTERNAL, EXTERNAL = ipaddress.ip_address("127.0.0.2"), ipaddress.ip_address("127.0.0.3")
+
+
+class Echo:
+    def __init__(self) -> None:
+        self.answering = {INTERNAL: True, EXTERNAL: True}
+        self.asked: list[IPAddress] = []
+
+    def __call__(self, address: IPAddress, _timeout: float) -> bool:
+        self.asked.append(address)
+        return self.answering[address]
+
+
+def _check(echo: Echo, now: list[float]) -> NetworkCheck:
+    network = NetworkConfig(interface="lo", internal=(INTERNAL,), external=(EXTERNAL,))
+    return NetworkCheck(network, echo, max_age=2.5, clock=lambda: now[0])
+
+
+def test_a_caller_pings_only_when_the_result_is_too_old() -> None:
+    echo, now = Echo(), [100.0]
+    check = _check(echo, now)
+    assert check.check() == ("ok", {"127.0.0.2": True, "127.0.0.3": True})
+    now[0] += 2.0
+    echo.answering[EXTERNAL] = False
+    assert check.check()[0] == "ok"  # still the result of 2 s ago, no new round
+    assert len(echo.asked) == 2
+    now[0] += 1.0
+    assert check.check() == ("failed", {"127.0.0.2": True, "127.0.0.3": False})
+    assert len(echo.asked) == 4
+
+
+def test_the_watcher_keeps_the_verdict_fresh_for_callers() -> None:
+    echo, now = Echo(), [100.0]
+    check = _check(echo, now)
+    stop = threading.Event()
+    rounds = 0
+
+    def tick(_every: float) -> bool:  # stands in for stop.wait: one refresh per call, then stop
+        nonlocal rounds
+        rounds += 1
+        echo.answering[INTERNAL] = False
+        now[0] += 1.0
+        if rounds == 2:
+            stop.set()
+        return stop.is_set()
+
+    stop.wait = tick  # type: ignore[method-assign]
+    check.watch(stop, every=1.0)
+    assert rounds == 2
+    asked = len(echo.asked)
+    assert asked == 4  # two rounds of two targets, by the watcher
+    assert check.check() == ("failed", {"127.0.0.2": False, "127.0.0.3": True})
+    assert len(echo.asked) == asked  # the caller read the watcher's result
+
+
+def test_no_targets_is_unknown_and_pings_nothing() -> None:
+    echo = Echo()
+    check = NetworkCheck(None, echo)
+    check.refresh()
+    assert check.check() == ("unknown", {})
+    assert echo.asked == []
