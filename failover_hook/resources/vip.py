@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-import time
+import threading
 
 from failover_hook.resources.base import (
     RUNNING,
@@ -29,10 +29,14 @@ from gardien.config.model import GroupConfig, VipConfig
 
 log = logging.getLogger(__name__)
 
-DAD_ARGS = ("-0", "-c", "3", "-W", "0.1", "-w", "0.5")
-"""Three probes 0.1 s apart, 0.5 s in all (verified against a namespace holding the address)."""
+DAD_ARGS = ("-0", "-c", "3", "-W", "0.1", "-w", "0.3")
+"""Three probes 0.1 s apart, 0.3 s in all: a holder on the segment answers the first probe within
+a millisecond (its kernel does, even with its processes frozen); the other two cover lost frames."""
 _COMMAND_TIMEOUT = 5.0
 _MAC = re.compile(r"bytes from ([0-9a-f:]{17})")
+_ANNOUNCING: dict[tuple[str, str], threading.Event] = {}
+"""Announcements under way, by (interface, address): a stop cancels them."""
+_ANNOUNCING_LOCK = threading.Lock()
 
 
 class Vip(Resource):
@@ -50,7 +54,7 @@ class Vip(Resource):
 
     @property
     def start_timeout(self) -> float:
-        return 10.0 + self.config.garp_count * self.config.garp_interval
+        return 10.0
 
     @property
     def stop_timeout(self) -> float:
@@ -111,23 +115,53 @@ class Vip(Resource):
         if not result.ok:
             raise ResourceError(f"adding {self.address} failed: {result.describe()}")
         if ipv4:
-            self._announce(deadline)
+            self._announce()
         return f"added {self.address} on {self.interface}"
 
-    def _announce(self, deadline: Deadline) -> None:
-        """Gratuitous ARP so neighbours forget the old node's MAC (rc 1 is normal: no reply)."""
+    def _announce(self) -> None:
+        """Gratuitous ARP so neighbours forget the old node's MAC, in the background (IPaddr2's
+        ``arp_bg``): the group's services start meanwhile instead of waiting for the repeats.
+
+        A thread of its own, not a daemon one: a short-lived process (the CLI) still sends them
+        all before it exits.  A stop of the address cancels what is left of them.
+        """
+        cancel = threading.Event()
+        with _ANNOUNCING_LOCK:
+            previous = _ANNOUNCING.get(self._key)
+            if previous is not None:
+                previous.set()
+            _ANNOUNCING[self._key] = cancel
+        threading.Thread(
+            target=self._send_announcements, args=(cancel,), name=f"garp {self.address.ip}"
+        ).start()
+
+    @property
+    def _key(self) -> tuple[str, str]:
+        return (self.interface, str(self.address.ip))
+
+    def _send_announcements(self, cancel: threading.Event) -> None:
         ip = str(self.address.ip)
-        for i in range(self.config.garp_count):
-            if i:
-                time.sleep(min(self.config.garp_interval, deadline.left()))
-            result = self.runner.run(
-                ["arping", "-q", "-U", "-S", ip, "-i", self.interface, "-c", "1", "-w", "0", ip],
-                timeout=min(_COMMAND_TIMEOUT, deadline.left(1)),
-            )
-            if result.returncode not in (0, 1):
-                log.warning("gratuitous ARP for %s failed: %s", ip, result.describe())
+        argv = ["arping", "-q", "-U", "-S", ip, "-i", self.interface, "-c", "1", "-w", "0", ip]
+        try:
+            for i in range(self.config.garp_count):
+                if (i and cancel.wait(self.config.garp_interval)) or cancel.is_set():
+                    return
+                result = self.runner.run(argv, timeout=_COMMAND_TIMEOUT)
+                if result.returncode not in (0, 1):  # 1 is normal: nobody replies
+                    log.warning("gratuitous ARP for %s failed: %s", ip, result.describe())
+        finally:
+            with _ANNOUNCING_LOCK:
+                if _ANNOUNCING.get(self._key) is cancel:
+                    del _ANNOUNCING[self._key]
+
+    def _cancel_announcements(self) -> None:
+        with _ANNOUNCING_LOCK:
+            cancel = _ANNOUNCING.pop(self._key, None)
+        if cancel is not None:
+            cancel.set()
 
     def _stop(self, deadline: Deadline) -> str:
+        self._cancel_announcements()  # the address is leaving: no more "it is here" for it
         result = self.runner.run(
             ["ip", "addr", "del", str(self.address), "dev", self.interface],
             timeout=min(_COMMAND_TIMEOUT, deadline.left(1)),

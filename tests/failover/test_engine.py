@@ -85,7 +85,7 @@ def test_clean_move_serves_the_page_and_the_data_from_the_other_node(on_node1: C
     assert (again.status, again.message) == (Status.NOTHING_TO_DO, "web not held by node1")
     commands = [argv[:3] for argv in ran(c, "node2")]
     assert commands.index(["mount", "-t", "ext4"]) < commands.index(["ip", "addr", "add"])
-    assert ["arping", "-q", "-U"] in commands  # announced
+    _wait_for(lambda: len(announcements(c, "node2")) == 2)  # garp_count, in the background
     released = [argv[:3] for argv in ran(c, "node1")]
     stop = released.index(["/usr/sbin/apache2", "-f", str(c.apache.conf_file)])
     assert (
@@ -94,6 +94,21 @@ def test_clean_move_serves_the_page_and_the_data_from_the_other_node(on_node1: C
     [move] = c.moves("node2")
     assert [s.state for s in move.steps] == [StepState.DONE, StepState.SKIPPED, StepState.DONE]
     assert move.status == "done" and move.finished is not None
+
+
+def announcements(c: Cluster, name: str) -> list[list[str]]:
+    return [argv for argv in ran(c, name) if argv[:3] == ["arping", "-q", "-U"]]
+
+
+def test_release_cancels_the_announcements_still_due() -> None:
+    """Gratuitous ARP repeats run in the background; once the address is removed, none of them
+    may still tell the network that this node holds it."""
+    with cluster(garp_interval="3s") as c:
+        assert c.outcome("node1", "acquire").status is Status.DONE
+        assert c.outcome("node1", "release").status is Status.DONE
+        assert len(announcements(c, "node1")) == 1
+        time.sleep(3.5)  # past the time of the second announcement
+        assert len(announcements(c, "node1")) == 1
 
 
 def test_busy_unmount_kills_the_stopped_holder_and_unmounts(on_node1: Cluster) -> None:

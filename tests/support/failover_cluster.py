@@ -56,6 +56,7 @@ class Cluster:
         expect: str = PAGE,
         start_timeout: str = "20s",
         stop_timeout: str = "10s",
+        garp_interval: str = "50ms",
     ) -> dict[str, Any]:
         data: dict[str, Any] = {
             "cluster": "test",
@@ -72,7 +73,7 @@ class Cluster:
                         "address": f"{self.vip}/{self.switch.subnet.prefixlen}",
                         "interface": "eth0",
                         "garp_count": 2,
-                        "garp_interval": "50ms",
+                        "garp_interval": garp_interval,
                     },
                     "services": [
                         {
