@@ -35,11 +35,13 @@ class AlertmanagerOptions:
     """How long Alertmanager waits to batch a new failover alert group before sending it.
     0 s sends at once: with ``group_by`` down to (alertname, group, node) there is nothing to
     batch, and every second here is a second of outage."""
-    group_interval: float = 1.0
+    group_interval: float = 0.2
     """Delay before sending an update of a group already notified (a resolution, a change).
     Short on purpose: Prometheus re-sends a resolved alert for 15 minutes, which keeps (or brings
     back) the group in Alertmanager, and a new failure of the same group then waits for the next
-    group_interval tick instead of group_wait (measured: +5 s with 5 s)."""
+    group_interval tick instead of group_wait (measured: +5 s with 5 s, up to 1 s with 1 s).
+    A tick that finds nothing changed sends nothing, so 5 ticks a second per failover alert group
+    cost Alertmanager next to nothing."""
     repeat_interval: float = 300.0
     """A still-firing failover alert is re-sent this often, so a hook that restarted (or refused
     because of a safety gate that has since cleared) hears of it again."""

@@ -118,7 +118,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_duration,
         default=am_defaults.group_interval,
         metavar="DURATION",
-        help="wait before an update of a failover group (1s)",
+        help="wait before an update of a failover group (200ms)",
     )
     am.add_argument(
         "--repeat-interval",
