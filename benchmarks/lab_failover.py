@@ -15,7 +15,7 @@ correctly on its VIP from the other node.  Phases come from the sources an opera
 
 Between trials every group goes back home and the hooks' journals are emptied (anti-flap).
 
-    sudo python3 -m benchmarks.lab_failover [--runs 5] [--lab bench] [--keep]
+    sudo python3 -m benchmarks.lab_failover [--runs 5] [--lab bench] [--for 2s] [--keep]
 """
 
 from __future__ import annotations
@@ -74,10 +74,10 @@ def signals(failure: str, group: str, service: str, source: str) -> tuple[str, s
 
 
 PHASES = ("detection", "alerting", "decision", "release", "acquire", "service start", "answering")
-DECISION_SPLIT = ("to the source hook", "target's decision")
-"""Decision split at the source hook's verdict on the same notification ("not mine": every hook
-receives every webhook, Alertmanager posts to both at once).  The hooks journal no arrival time,
-so the second part is the target's decision time minus the source's (an approximation)."""
+DECISION_SPLIT = ("delivery", "hook decision")
+"""Decision split at the alert's arrival at the target's hook: delivery is Prometheus ->
+Alertmanager -> webhook (from the alert firing), hook decision the hook's own time from the
+alert's arrival to the move's start (``details.decision_seconds`` of its decision)."""
 
 
 def _first(series: list[dict[str, Any]], wanted: str, after: float) -> float | None:
@@ -110,15 +110,19 @@ def _finished(steps: list[dict[str, Any]], words: tuple[str, ...]) -> float | No
     return max(times) if times else None
 
 
-def _verdict(lab: Lab, node: str, group: str, since: float) -> float | None:
-    """Time of ``node``'s first "not mine" decision on ``group`` after ``since``."""
+def _decision_seconds(lab: Lab, node: str, group: str, since: float) -> float | None:
+    """The decision time ``node``'s hook reports for its first move of ``group`` after ``since``."""
     answer = hook_get(lab, node, "/api/v1/decisions") or {}
-    times = [
-        float(d["time"])
-        for d in answer.get("decisions", [])
-        if d.get("group") == group and d.get("status") == "not_mine" and float(d["time"]) >= since
-    ]
-    return min(times) if times else None
+    for decision in answer.get("decisions", []):
+        took = decision.get("details", {}).get("decision_seconds")
+        if (
+            decision.get("group") == group
+            and str(decision.get("message", "")).startswith("moved")
+            and float(decision["time"]) >= since
+            and took is not None
+        ):
+            return float(took)
+    return None
 
 
 def trial(
@@ -177,10 +181,10 @@ def trial(
     marks = [t0, detected, alerted, float(move["started"]), released, acquired, started]
     result = {phase: b - a for phase, a, b in zip(PHASES, marks, marks[1:], strict=False)}
     result["answering"] = float(answered) - t0
-    verdict = _verdict(lab, source, group, t0)
-    if verdict is not None:
-        result[DECISION_SPLIT[0]] = verdict - alerted
-        result[DECISION_SPLIT[1]] = float(move["started"]) - verdict
+    took = _decision_seconds(lab, target, group, t0)
+    if took is not None:
+        result[DECISION_SPLIT[0]] = float(move["started"]) - took - alerted
+        result[DECISION_SPLIT[1]] = took
     return result
 
 
@@ -205,8 +209,12 @@ def main() -> int:
     parser.add_argument("--groups", nargs="*", default=list(CASES))
     parser.add_argument("--failures", nargs="*", default=["crash", "hang", ISOLATION])
     parser.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    parser.add_argument(
+        "--for", dest="group_failed_for", default=Lab.group_failed_for,
+        help=f"GardienGroupFailed's for (the lab's: {Lab.group_failed_for})",
+    )  # fmt: skip
     args = parser.parse_args()
-    lab = Lab(name=args.lab)
+    lab = Lab(name=args.lab, group_failed_for=args.group_failed_for)
     lifecycle.up(lab)
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     try:

@@ -25,11 +25,6 @@ log = logging.getLogger(__name__)
 
 PROMETHEUS_PORT = 9090
 ALERTMANAGER_PORT = 9093
-GROUP_FAILED_FOR = "2s"
-"""The lab's ``for`` of GardienGroupFailed (render's default, 3 s, is the production one).  The
-hook's gates (settle period, move in progress, anti-flap, one move per group) stop ping-pong
-(LAB.md 7); the ``for`` only filters probes that time out once on a loaded machine: at 1 s the
-lab's untouched groups moved under a load average of 11-20 (docs/benchmarks.md), at 2 s not."""
 
 
 def mon_dir(lab: Lab) -> Path:
@@ -72,7 +67,7 @@ def _render(lab: Lab, kind: str, *flags: str) -> Path:
 def render(lab: Lab) -> tuple[Path, Path]:
     """Render rules, Alertmanager and Prometheus files; returns their prometheus.yml and
     alertmanager.yml."""
-    rules = _render(lab, "rules", "--for.group-failed", GROUP_FAILED_FOR)
+    rules = _render(lab, "rules", "--for.group-failed", lab.group_failed_for)
     am_conf = _render(lab, "alertmanager")
     prom_conf = _render(
         lab,

@@ -75,6 +75,12 @@ class Lab:
         default_factory=lambda: ipaddress.IPv4Network("10.99.0.0/16")
     )
     root: Path = LAB_ROOT
+    group_failed_for: str = "2s"
+    """The ``for`` of GardienGroupFailed in the lab's rules (render's default, 3 s, is the
+    production one).  The hook's gates (settle period, move in progress, anti-flap, one move per
+    group) stop ping-pong (LAB.md 7); the ``for`` only filters probes that time out once on a
+    loaded machine: at 1 s the lab's untouched groups moved under a load average of 11-20
+    (docs/benchmarks.md), at 2 s not.  Read when the monitoring files are rendered."""
 
     @property
     def dir(self) -> Path:
