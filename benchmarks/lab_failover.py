@@ -21,9 +21,11 @@ Between trials every group goes back home and the hooks' journals are emptied (a
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -188,6 +190,46 @@ def trial(
     return result
 
 
+def migration(lab: Lab, group: str) -> dict[str, float] | None:
+    """A planned move (``gardien migrate`` on the target, as an operator runs it) while the
+    client polls the VIP every 0.1 s (each poll waits up to 2 s for its answer): the
+    client-visible outage is the longest time between two good answers (an upper bound: the
+    normal spacing is one poll interval plus a poll's own time, ~0.15 s)."""
+    source = scenario.placement(lab)[group][0]
+    target = next(n for n in services.lab_groups(lab)[group].nodes if n != source)
+    spec = services.lab_groups(lab)[group]
+    polls: list[tuple[float, bool]] = []  # (answer time, good)
+    stop = threading.Event()
+
+    def poll() -> None:
+        deadline = time.monotonic() + 120
+        while not stop.is_set() and time.monotonic() < deadline:
+            good = services.answers_from_client(lab, spec)
+            polls.append((time.time(), good))
+            stop.wait(0.1)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        time.sleep(1)  # good answers before the move
+        t0 = time.time()
+        done = scenario.gardien_on(lab, target, "migrate", group, "--to", target, answer="y\n")
+        command = time.time() - t0
+        moved = scenario.wait_for(
+            lambda: scenario.placement(lab)[group] == [target] and polls[-1][1], 60
+        )
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        poller.join()
+    if done.returncode != 0 or not moved:
+        print(f"  {group}: migrate failed: {done.stdout}{done.stderr}", file=sys.stderr)
+        return None
+    good = [t for t, ok in polls if ok]
+    gaps = [b - a for a, b in itertools.pairwise(good) if b > t0]
+    return {"migrate command": command, "client outage": max(gaps)}
+
+
 def table(results: dict[tuple[str, str], list[dict[str, float]]]) -> str:
     columns = (*PHASES, *DECISION_SPLIT)
     head = "| group (kind) | failure | runs | " + " | ".join(columns) + " |"
@@ -208,6 +250,10 @@ def main() -> int:
     parser.add_argument("--lab", default="bench")
     parser.add_argument("--groups", nargs="*", default=list(CASES))
     parser.add_argument("--failures", nargs="*", default=["crash", "hang", ISOLATION])
+    parser.add_argument(
+        "--migrations", type=int, default=0,
+        help="also this many planned moves per group (gardien migrate), client outage measured",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
     parser.add_argument(
         "--for", dest="group_failed_for", default=Lab.group_failed_for,
@@ -235,6 +281,20 @@ def main() -> int:
                     if measured:
                         runs.append(measured)
         print(table(results))
+        outages: dict[str, list[dict[str, float]]] = {}
+        for group in args.groups if args.migrations else ():
+            for i in range(args.migrations):
+                scenario.restore(lab)
+                measured = migration(lab, group)
+                print(f"{group} migrate #{i + 1}: {json.dumps(measured)}", flush=True)
+                if measured:
+                    outages.setdefault(group, []).append(measured)
+        for group, runs in outages.items():
+            cells = [
+                f"{statistics.median(r[k] for r in runs):.2f} ({max(r[k] for r in runs):.2f})"
+                for k in ("client outage", "migrate command")
+            ]
+            print(f"| {group} ({CASES[group][0]}) | migrate | {len(runs)} | " + " | ".join(cells))
     finally:
         if not args.keep:
             lifecycle.down(lab)

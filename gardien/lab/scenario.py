@@ -42,11 +42,13 @@ def home(lab: Lab) -> dict[str, str]:
 
 
 def gardien_on(
-    lab: Lab, node: str, *args: str, timeout: float = 180
+    lab: Lab, node: str, *args: str, timeout: float = 180, answer: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``gardien ARGS`` on ``node`` with the lab's config (as an operator would)."""
+    """Run ``gardien ARGS`` on ``node`` with the lab's config (as an operator would); ``answer``
+    is what the operator types at its confirmation."""
     return subprocess.run(
         [*lab.prefix_argv(node), sys.executable, "-m", "gardien.cli", *args],
+        input=answer,
         capture_output=True,
         text=True,
         timeout=timeout,
