@@ -91,6 +91,9 @@ class Hook:
         self._resource_checks = ThreadPoolExecutor(
             max_workers=len(config.groups) + 1, thread_name_prefix="status"
         )
+        self._group_decisions = ThreadPoolExecutor(
+            max_workers=len(config.groups), thread_name_prefix="group"
+        )
         self._peer_calls = ThreadPoolExecutor(
             max_workers=max(len(self.peers), 1) * workers, thread_name_prefix="peer"
         )
@@ -416,7 +419,14 @@ class Hook:
                     f"nothing to do: no group active on {alert.labels['node']}",
                 )
             ]
-        return [self._decide_failure(f, execute, received) for f in found]
+        if len(found) == 1:
+            return [self._decide_failure(found[0], execute, received)]
+        # a node alert: its groups move at once, each on its own (one slow group, a Tomcat
+        # starting, must not hold the others); a fence of the node is shared (fencing.Fencer)
+        decided = [
+            self._group_decisions.submit(self._decide_failure, f, execute, received) for f in found
+        ]
+        return [d.result() for d in decided]
 
     def decide_now(self, payload: Payload, execute: bool = False) -> list[Outcome]:
         """Synchronous decision of a whole payload (``gardien replay``); nothing is deduplicated."""
@@ -499,4 +509,5 @@ class Hook:
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._resource_checks.shutdown(wait=False, cancel_futures=True)  # probes bound themselves
+        self._group_decisions.shutdown(wait=False, cancel_futures=True)
         self._peer_calls.shutdown(wait=False, cancel_futures=True)  # calls bound by request_timeout

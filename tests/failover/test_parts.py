@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,6 +114,34 @@ def test_fencer_runs_the_configured_command(rc: int, status: Status) -> None:
     assert refused.status is Status.REFUSED
     assert refused.message == "no fence agent configured for node1"
     assert len(runner.ran) == 1
+
+
+def test_moves_that_fence_one_node_at_once_share_one_fence() -> None:
+    """A failed node's groups move in parallel and each may fence it: one fence serves the moves
+    that asked while it ran; a later question fences again (the node may be back since)."""
+    cfg = parse_config(
+        CONFIG.replace('"import sys; sys.exit(int(sys.argv[1]))"', '"import time; time.sleep(1)"')
+        % {"python": sys.executable, "rc": 0},
+        check_files=False,
+    )
+    runner = CommandRunner(record=True)
+    fencer = Fencer(cfg, runner)
+    start = threading.Barrier(3)
+    outcomes: list[Outcome] = []
+
+    def move() -> None:
+        start.wait()
+        outcomes.append(fencer.fence("node2"))
+
+    threads = [threading.Thread(target=move) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [o.status for o in outcomes] == [Status.DONE] * 3
+    assert len(runner.ran) == 1
+    assert fencer.fence("node2").status is Status.DONE
+    assert len(runner.ran) == 2
 
 
 def test_volume_monitor_reads_the_mount_table(tmp_path: Path) -> None:

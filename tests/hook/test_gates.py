@@ -8,6 +8,7 @@ import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,6 +93,33 @@ def test_max_moves_in_window_and_node_alerts(make_pair) -> None:
         )
         assert pair.held("node2", group) and not pair.held("node1", group)
     assert pair.decisions("node2", "g4") == []
+
+
+def _slow_service(name: str, pidfile: Path) -> dict[str, Any]:
+    """A daemon that takes a second to start: its pid file appears after 1 s."""
+    start = f"sleep 1; echo $$ > {pidfile}; exec sleep 600"
+    return {"name": name, "start": ["sh", "-c", start], "process": {"pidfile": str(pidfile)}}
+
+
+def test_a_node_alert_moves_its_groups_at_once(make_pair, tmp_path: Path) -> None:
+    """Every group of a failed node moves in parallel: one slow start must not hold the others."""
+    groups = {
+        g: {"nodes": ["node1", "node2"], "services": [_slow_service(g, tmp_path / f"{g}.pid")]}
+        for g in ("g1", "g2", "g3")
+    }
+    pair = make_pair(hook={"settle": 0}, groups=groups)
+    for group in groups:
+        pair.post("node1", f"/api/v1/groups/{group}/acquire").raise_for_status()
+    pair.send("node2", payload(alert("GardienNodeIsolated", node="node1"))).raise_for_status()
+    spans = []
+    for group in groups:
+        decided = pair.wait_decisions("node2", group)[-1]["message"]
+        assert decided.startswith(f"moved {group} node1 -> node2"), decided
+        assert pair.held("node2", group) and not pair.held("node1", group)
+        [move] = pair.moves("node2", group)
+        spans.append((move["started"], move["finished"]))
+    # each move ran while the others did: every start came before every end
+    assert max(start for start, _ in spans) < min(end for _, end in spans), spans
 
 
 def test_max_moves_counts_the_moves_of_a_node_that_does_not_answer(make_pair) -> None:
