@@ -57,29 +57,23 @@ class HttpPeer:
         self.timeout = timeout
         self._config = config
         self._session = session or requests.Session()
-        self._session.verify = verify
+        self._verify = verify
         if token:
             self._session.headers["Authorization"] = f"Bearer {token}"
 
     @classmethod
-    def for_node(
-        cls,
-        config: ClusterConfig,
-        node: str,
-        token: str | None,
-        *,
-        scheme: str = "http",
-        verify: bool | str = True,
-    ) -> HttpPeer:
+    def for_node(cls, config: ClusterConfig, node: str, token: str | None) -> HttpPeer:
+        """The hook of ``node``: https verified with ``hook.tls_ca_file`` when it is set."""
         address = config.nodes[node].address
         host = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
+        ca_file = config.hook.tls_ca_file
         return cls(
             node,
-            f"{scheme}://{host}:{config.hook.port}",
+            f"{'https' if ca_file else 'http'}://{host}:{config.hook.port}",
             token=token,
             timeout=config.hook.request_timeout,
             config=config,
-            verify=verify,
+            verify=str(ca_file) if ca_file else True,
         )
 
     def _call(
@@ -90,6 +84,9 @@ class HttpPeer:
                 method,
                 self.base_url + path,
                 timeout=(self.timeout, read_timeout or self.timeout),
+                # per request: a session's own verify loses to REQUESTS_CA_BUNDLE in the
+                # environment (requests merges it over the session's), the CA file must not
+                verify=self._verify,
                 **kwargs,
             )
         except requests.RequestException as exc:

@@ -30,6 +30,7 @@ from gardien.web import (
     DEFAULT_THREADS,
     Authenticator,
     BearerToken,
+    WebConfig,
     WebServer,
     load_web_config,
 )
@@ -65,6 +66,28 @@ def build_hook(config: ClusterConfig, node: str, state_dir: Path, dry_run: bool)
     )
 
 
+def check_tls_agreement(config: ClusterConfig, web: WebConfig, web_file: Path | None) -> None:
+    """Peers call this hook with https exactly when ``hook.tls_ca_file`` is set: a hook serving
+    the other scheme would look unreachable to them, and an unreachable node gets fenced."""
+    where = str(web_file or "--web.config.file")
+    if config.hook.tls_ca_file and web.tls is None:
+        raise ConfigError(
+            where,
+            [
+                f"hook.tls_ca_file is set in {config.source}: peers call this hook with https, "
+                "but the web config serves plain HTTP (no tls_server_config)"
+            ],
+        )
+    if web.tls is not None and not config.hook.tls_ca_file:
+        raise ConfigError(
+            where,
+            [
+                f"tls_server_config: this hook serves https, but hook.tls_ca_file is not set in "
+                f"{config.source}, so its peers would call it with plain HTTP"
+            ],
+        )
+
+
 NETWORK_REFRESH = 1.0
 """Seconds between two rounds of the hook's network check (its verdict in every status)."""
 
@@ -90,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     if node not in config.nodes:
         raise ConfigError(str(config.source), [f"--node {node}: not a node of the config"])
     web_config = load_web_config(args.web_config_file)
+    check_tls_agreement(config, web_config, args.web_config_file)
     hook = build_hook(config, node, args.state_dir, args.dry_run)
     authenticators: list[Authenticator] = []
     token = read_token(config)

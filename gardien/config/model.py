@@ -160,6 +160,10 @@ class HookConfig(_Frozen):
     """After a move, alerts about the group start no move for this long (its services restart)."""
     request_timeout: PositiveDuration = 5.0
     """Timeout of one call to a peer's agent API."""
+    tls_ca_file: SecretFile | None = None
+    """The hooks serve https (``tls_server_config`` in their ``--web.config.file``): peers, the
+    CLI, Alertmanager and Prometheus call them with https and verify their certificates against
+    this CA.  A hook's certificate must name its node's address (an IP subjectAltName)."""
 
 
 class NetworkConfig(_Frozen):

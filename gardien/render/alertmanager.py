@@ -22,7 +22,7 @@ from typing import Any
 
 from gardien.config import ClusterConfig
 from gardien.render.common import prom_duration
-from gardien.render.prometheus import host_port
+from gardien.render.prometheus import hook_http_config, host_port
 
 HOOKS_RECEIVER = "gardien-hooks"
 NOTIFY_RECEIVER = "gardien-notify"
@@ -52,15 +52,15 @@ class AlertmanagerOptions:
 def _webhooks(config: ClusterConfig, options: AlertmanagerOptions) -> list[dict[str, Any]]:
     hooks = []
     for node in config.nodes.values():
+        scheme = "https" if config.hook.tls_ca_file else "http"
         hook: dict[str, Any] = {
-            "url": f"http://{host_port(node.address, config.hook.port)}{WEBHOOK_PATH}",
+            "url": f"{scheme}://{host_port(node.address, config.hook.port)}{WEBHOOK_PATH}",
             "send_resolved": True,
             "max_alerts": options.max_alerts,
         }
-        if config.hook.token_file is not None:
-            hook["http_config"] = {
-                "authorization": {"type": "Bearer", "credentials_file": str(config.hook.token_file)}
-            }
+        http_config = hook_http_config(config)
+        if http_config:
+            hook["http_config"] = http_config
         hooks.append(hook)
     return hooks
 

@@ -64,6 +64,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(default: hook.token_file of the config)",
     )
     common.add_argument(
+        "--hook.ca-file",
+        dest="hook_ca_file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the CA of the hooks' certificates as the Prometheus/Alertmanager host sees it "
+        "(default: hook.tls_ca_file of the config)",
+    )
+    common.add_argument(
         "--skip-file-checks",
         action="store_true",
         help="do not require the files the config names (token, credentials) to exist here",
@@ -170,7 +179,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--scheme",
         choices=["http", "https"],
         default=p_defaults.scheme,
-        help="https when the daemons serve TLS through --web.config.file",
+        help="https when the exporters serve TLS through --web.config.file (the hooks: https "
+        "when hook.tls_ca_file is set)",
     )
     prom.set_defaults(func=run_prometheus)
 
@@ -185,10 +195,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _config(args: argparse.Namespace) -> ClusterConfig:
     config = load_config(args.config_file, check_files=not args.skip_file_checks)
-    if args.token_file is not None:
-        # Where the monitoring host keeps the token may differ from the nodes' path.
-        hook = config.hook.model_copy(update={"token_file": args.token_file})
-        config = config.model_copy(update={"hook": hook})
+    # Where the monitoring host keeps the token and the CA may differ from the nodes' paths.
+    paths = {"token_file": args.token_file, "tls_ca_file": args.hook_ca_file}
+    given = {key: path for key, path in paths.items() if path is not None}
+    if given:
+        config = config.model_copy(update={"hook": config.hook.model_copy(update=given)})
     return config
 
 

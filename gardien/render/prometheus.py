@@ -26,7 +26,8 @@ class PrometheusOptions:
     rule_files: tuple[str, ...] = ("rules.yml",)
     alertmanagers: tuple[str, ...] = ("127.0.0.1:9093",)
     scheme: str = "http"
-    """``https`` when the exporters and hooks run with a ``--web.config.file`` serving TLS."""
+    """``https`` when the exporters run with a ``--web.config.file`` serving TLS (the hooks'
+    scheme follows ``hook.tls_ca_file``)."""
 
 
 def host_port(address: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> str:
@@ -35,11 +36,23 @@ def host_port(address: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int)
     return f"{host}:{port}"
 
 
+def hook_http_config(config: ClusterConfig) -> dict[str, Any]:
+    """How Prometheus and Alertmanager call a hook: its bearer token (every path but
+    /-/healthy wants it, /metrics included) and, with ``hook.tls_ca_file``, the CA of its
+    certificate."""
+    http: dict[str, Any] = {}
+    if config.hook.token_file is not None:
+        http["authorization"] = {"type": "Bearer", "credentials_file": str(config.hook.token_file)}
+    if config.hook.tls_ca_file is not None:
+        http["tls_config"] = {"ca_file": str(config.hook.tls_ca_file)}
+    return http
+
+
 def _job(config: ClusterConfig, name: str, port: int, scheme: str) -> dict[str, Any]:
     job: dict[str, Any] = {"job_name": name, "scheme": scheme}
-    if name == HOOK_JOB and config.hook.token_file is not None:
-        # The hook wants its bearer token on every path but /-/healthy, /metrics included.
-        job["authorization"] = {"type": "Bearer", "credentials_file": str(config.hook.token_file)}
+    if name == HOOK_JOB:
+        job["scheme"] = "https" if config.hook.tls_ca_file else scheme
+        job.update(hook_http_config(config))
     job["static_configs"] = [
         {
             "targets": [host_port(node.address, port)],

@@ -20,6 +20,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 import requests
+import yaml
 
 from tests.hook.conftest import SAMPLE
 from tests.support.hooks import REPO, HookPair, alert, payload
@@ -270,3 +271,44 @@ def test_a_refused_migration_says_refused_once(make_pair) -> None:
     assert (move["status"], move["message"]) == ("refused", reason)
     history = other.cli("history", "m1").stdout
     assert f"refused: {reason}\n" in history and "refused: refused" not in history, history
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl for the test's CA")
+def test_hooks_call_each_other_with_https_verified_by_the_ca(make_pair) -> None:
+    """With hook.tls_ca_file the token never crosses the network in clear: moves, the CLI and a
+    plain-HTTP client see the https hooks as they should."""
+    tls = make_pair(tls=True, hook={"settle": 0})
+    tls.post("node1", "/api/v1/groups/g1/acquire").raise_for_status()
+    tls.send("node2", payload(alert(group="g1", node="node1"))).raise_for_status()
+    # node2 read node1's status and asked it to release: both over https
+    moved = tls.wait_decisions("node2", "g1")[-1]["message"]
+    assert moved.startswith("moved g1 node1 -> node2"), moved
+    assert tls.held("node2", "g1") and not tls.held("node1", "g1")
+    status = tls.cli("status", "--output", "json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    cluster = json.loads(status.stdout)
+    assert cluster["groups"]["g1"]["active_node"] == "node2"
+    assert all(node["reachable"] for node in cluster["nodes"].values())
+    plain = tls.url("node1", "/-/healthy").replace("https://", "http://")
+    with pytest.raises(requests.ConnectionError):
+        requests.get(plain, timeout=10)
+    with pytest.raises(requests.exceptions.SSLError):  # a certificate of another CA is refused
+        requests.get(tls.url("node1", "/-/healthy"), timeout=10)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl for the test's CA")
+def test_a_hook_whose_scheme_its_peers_would_not_use_refuses_to_start(tmp_path: Path) -> None:
+    """A hook its peers call with the wrong scheme looks unreachable to them, and an unreachable
+    node is fenced: such a hook does not start, and says why."""
+    (tmp_path / "ca-only").mkdir()
+    (tmp_path / "tls-only").mkdir()
+    half = HookPair(tmp_path / "ca-only", tls=True)
+    half.web_config = None  # the CA is in the config, the web config serves plain HTTP
+    with pytest.raises(RuntimeError, match=r"hook\.tls_ca_file is set in .*plain HTTP"):
+        half.start("node1")
+    other = HookPair(tmp_path / "tls-only", tls=True)
+    config = yaml.safe_load(other.config_file.read_text())
+    del config["hook"]["tls_ca_file"]  # the web config serves https, the peers would use http
+    other.config_file.write_text(yaml.safe_dump(config))
+    with pytest.raises(RuntimeError, match=r"hook\.tls_ca_file is not set"):
+        other.start("node1")

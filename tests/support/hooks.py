@@ -82,6 +82,25 @@ def payload(*alerts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def make_certificates(folder: Path, *addresses: str) -> Path:
+    """A CA (``ca.pem``) and a certificate signed by it (``hook.pem``, ``hook.key``) whose
+    subjectAltName lists ``addresses``; returns the CA's path."""
+    ca, ca_key = folder / "ca.pem", folder / "ca.key"
+    key, request, cert = folder / "hook.key", folder / "hook.csr", folder / "hook.pem"
+    names = folder / "san.cnf"
+    names.write_text("subjectAltName=" + ",".join(f"IP:{a}" for a in addresses) + "\n")
+    for argv in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+         "-subj", "/CN=gardien test CA", "-days", "2"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", request,
+         "-subj", "/CN=gardien hook"],
+        ["x509", "-req", "-in", request, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", cert, "-days", "2", "-extfile", names],
+    ):  # fmt: skip
+        subprocess.run(["openssl", *map(str, argv)], check=True, capture_output=True, timeout=60)
+    return ca
+
+
 class HookPair:
     """node1 and node2's hooks, started from one config."""
 
@@ -95,11 +114,18 @@ class HookPair:
         fencing: dict[str, Any] | None = None,
         dry_run: bool = False,
         web_config: dict[str, Any] | None = None,
+        tls: bool = False,
     ) -> None:
         self.tmp = tmp
         self.token = uuid.uuid4().hex
         (tmp / "token").write_text(self.token + "\n")
         self.addresses = dict(zip(("node1", "node2"), _loopback_pair(), strict=True))
+        self.scheme = "https" if tls else "http"
+        if tls:  # a CA of the test's own and one certificate naming both nodes' addresses
+            ca = make_certificates(tmp, *self.addresses.values())
+            hook = {"tls_ca_file": str(ca), **(hook or {})}
+            tls_server = {"cert_file": str(tmp / "hook.pem"), "key_file": str(tmp / "hook.key")}
+            web_config = {"tls_server_config": tls_server, **(web_config or {})}
         self.port = _free_port(tuple(self.addresses.values()))
         self.config_file = tmp / "cluster.yml"
         config = {
@@ -123,6 +149,9 @@ class HookPair:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {self.token}"
+        self.verify: str | bool = str(tmp / "ca.pem") if tls else True
+        self.session.verify = self.verify
+        self.session.trust_env = False  # else REQUESTS_CA_BUNDLE would win over session.verify
 
     def start(self, *nodes: str) -> None:
         for node in nodes or tuple(self.addresses):
@@ -158,7 +187,7 @@ class HookPair:
             if self.procs[node].poll() is not None:
                 raise RuntimeError(f"hook {node} exited: {self.log(node)}")
             with contextlib.suppress(requests.RequestException):
-                if requests.get(self.url(node, "/-/healthy"), timeout=1).ok:
+                if requests.get(self.url(node, "/-/healthy"), timeout=1, verify=self.verify).ok:
                     return
             time.sleep(0.05)
         raise RuntimeError(f"hook {node} not ready: {self.log(node)}")
@@ -188,7 +217,7 @@ class HookPair:
         return (self.tmp / f"{node}.log").read_text(errors="replace")
 
     def url(self, node: str, path: str) -> str:
-        return f"http://{self.addresses[node]}:{self.port}{path}"
+        return f"{self.scheme}://{self.addresses[node]}:{self.port}{path}"
 
     def get(self, node: str, path: str) -> Any:
         response = self.session.get(self.url(node, path), timeout=10)
