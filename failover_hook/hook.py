@@ -46,6 +46,12 @@ def _end(record: MoveRecord) -> float:
     return record.finished if record.finished is not None else record.started
 
 
+def _with_time(outcome: Outcome, took: float) -> Outcome:
+    """The outcome with its decision time in its details."""
+    details = {**outcome.details, "decision_seconds": round(took, 4)}
+    return dataclasses.replace(outcome, details=details)
+
+
 def _action(outcome: Outcome) -> str:
     """The ``action`` label of ``gardien_hook_decisions_total`` for an outcome."""
     if outcome.details.get("duplicate"):
@@ -354,45 +360,45 @@ class Hook:
 
     # ---- alerts ----------------------------------------------------------------------------
 
-    def _timed(self, outcome: Outcome, received: float, took: float | None = None) -> Outcome:
-        """The outcome with its decision time (from the alert's arrival) in its details."""
-        if took is None:
-            took = self._monotonic() - received
-            self.metrics.decision_duration.observe(took)
-        details = {**outcome.details, "decision_seconds": round(took, 4)}
-        return dataclasses.replace(outcome, details=details)
+    def _decision_time(self, received: float) -> float:
+        """Seconds since the alert arrived; observed in the decision histogram."""
+        took = self._monotonic() - received
+        self.metrics.decision_duration.observe(took)
+        return took
 
     def _decide_failure(self, failure: Failure, execute: bool, received: float) -> Outcome:
         """Decide; only the target claims the group, then decides again on a fresh view.
 
         Hooks that do not act never claim: a claim there would answer "in progress" to the
-        target's request to release the group.
+        target's request to release the group.  The outcome carries the decision's time (alert
+        arrival to outcome, or to the move's start) as ``details.decision_seconds``.
         """
         result = decide(failure, self.config, self.view(failure.group))
         if isinstance(result, Outcome):
-            return self._timed(result, received)
+            return _with_time(result, self._decision_time(received))
         if not execute:
-            return self._timed(
-                Outcome(
-                    Status.DONE,
-                    f"dry run: would move {result.describe()}",
-                    result.group,
-                    {"dry_run": True, "source": result.source, "target": result.target},
-                ),
-                received,
+            dry_run = Outcome(
+                Status.DONE,
+                f"dry run: would move {result.describe()}",
+                result.group,
+                {"dry_run": True, "source": result.source, "target": result.target},
             )
+            return _with_time(dry_run, self._decision_time(received))
         with self._claim(failure.group) as mine:
-            if not mine:
-                return self._timed(self._in_progress(failure.group), received)
-            result = decide(failure, self.config, self.view(failure.group))
-            if isinstance(result, Outcome):
-                return self._timed(result, received)
-            plan = self._plan(result, "alert")
-            if isinstance(plan, Outcome):
-                return self._timed(plan, received)
-            took = self._monotonic() - received
-            self.metrics.decision_duration.observe(took)
-            return self._timed(self._execute(plan, result), received, took)
+            decided = self._decide_claimed(failure) if mine else self._in_progress(failure.group)
+            took = self._decision_time(received)
+            if isinstance(decided, Outcome):
+                return _with_time(decided, took)
+            plan, move = decided
+            return _with_time(self._execute(plan, move), took)
+
+    def _decide_claimed(self, failure: Failure) -> Outcome | tuple[Plan, Move]:
+        """With the group claimed: the decision again on a fresh view, then the plan."""
+        result = decide(failure, self.config, self.view(failure.group))
+        if isinstance(result, Outcome):
+            return result
+        plan = self._plan(result, "alert")
+        return plan if isinstance(plan, Outcome) else (plan, result)
 
     def handle(self, alert: Alert, execute: bool, received: float | None = None) -> list[Outcome]:
         """Every decision one alert leads to (several groups for a node alert); ``received``:
