@@ -105,6 +105,11 @@ class ExporterCollector:
             "1 when the probe did not answer within its budget (its timeout or the scrape's).",
             labels=PROBE_LABELS,
         )
+        age = GaugeMetricFamily(
+            "gardien_probe_age_seconds",
+            "Seconds since the run whose result is reported started (see the probe's 'every').",
+            labels=PROBE_LABELS,
+        )
         values: dict[str, GaugeMetricFamily] = {}
         for outcome in report.probes:
             target = outcome.target
@@ -113,6 +118,7 @@ class ExporterCollector:
             success.add_metric((*labels, kind), 1 if outcome.result.ok else 0)
             duration.add_metric((*labels, kind), outcome.result.duration)
             timed_out.add_metric((*labels, kind), 1 if outcome.timed_out else 0)
+            age.add_metric((*labels, kind), outcome.age)
             for value_name, help_text in self._kinds[kind].values.items():
                 name = f"gardien_probe_{kind}_{value_name}"
                 family = values.get(name)
@@ -123,6 +129,7 @@ class ExporterCollector:
         yield success
         yield duration
         yield timed_out
+        yield age
         yield from values.values()
 
     def _service_families(self, report: ScrapeReport) -> Iterator[Metric]:

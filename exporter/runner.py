@@ -63,6 +63,9 @@ class ProbeOutcome:
     target: ProbeTarget
     result: ProbeResult
     timed_out: bool
+    age: float = 0.0
+    """Seconds since the run whose result this is started (grows between runs of a probe with
+    ``every``, and while a run hangs)."""
 
 
 @dataclass(frozen=True)
@@ -132,10 +135,14 @@ class _DaemonThreadPool:
 
 
 class _Job:
-    """One probe or collector with its in-flight run (at most one at a time)."""
+    """One probe or collector with its in-flight run (at most one at a time).
 
-    def __init__(self, name: str) -> None:
+    ``every``: a finished run is reused until it is that old (0: a new run on every scrape).
+    """
+
+    def __init__(self, name: str, every: float = 0.0) -> None:
         self.name = name
+        self.every = every
         self.future: Future[object] | None = None
         self.started = 0.0
 
@@ -161,7 +168,10 @@ class ScrapeRunner:
         self._probes = [(t, build(t.spec.kind, t.spec.params)) for t in targets]
         self._collectors = list(collectors)
         self._clock = clock
-        self._probe_jobs = [_Job(f"{t.group}/{t.service}/{t.spec.name}") for t in targets]
+        self._probe_jobs = [
+            _Job(f"{t.group}/{t.service}/{t.spec.name}", t.spec.params.every or 0.0)
+            for t in targets
+        ]
         self._collector_jobs = [_Job(c.name) for c in collectors]
         self._lock = threading.Lock()
         self._pool = _DaemonThreadPool(max(1, len(self._probes) + len(self._collectors)), "scrape")
@@ -187,9 +197,11 @@ class ScrapeRunner:
                 self._pool.shutdown()
 
     def _run(self, job: _Job, fn: Callable[[], object], now: float) -> Future[object]:
-        """The run of ``job`` in flight, or a new one of ``fn``."""
+        """The run of ``job`` in flight, its last one while younger than ``job.every``, or a
+        new one of ``fn``."""
         with self._lock:
-            if job.future is None or job.future.done():
+            stale = job.future is not None and now - job.started >= job.every
+            if job.future is None or (job.future.done() and stale):
                 job.started = now
                 job.future = self._pool.submit(fn)
             return job.future
@@ -231,17 +243,19 @@ class ScrapeRunner:
         run: Future[object],
         budget: float,
     ) -> ProbeOutcome:
+        age = self._clock() - job.started
         if not run.done():
-            age = self._clock() - job.started
             reason = f"no answer within the scrape budget of {budget:.2f}s (running for {age:.1f}s)"
-            return ProbeOutcome(target, ProbeResult(False, reason, duration=age), timed_out=True)
+            return ProbeOutcome(
+                target, ProbeResult(False, reason, duration=age), timed_out=True, age=age
+            )
         result = cast(ProbeResult, run.result())
         # A probe bounded by its own timeout fails after spending its whole budget.
         own_budget = min(budget, probe.params.timeout)
         timed_out = not result.ok and result.duration >= own_budget * 0.99
         if not result.ok:
             log.debug("probe %s failed: %s", job.name, result.reason)
-        return ProbeOutcome(target, result, timed_out)
+        return ProbeOutcome(target, result, timed_out, age)
 
     def _collect(self, collector: NodeCollector, budget: float) -> tuple[tuple[Metric, ...], float]:
         started = self._clock()

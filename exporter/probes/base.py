@@ -27,6 +27,11 @@ class ProbeParams(BaseModel):
     """Label ``probe`` of the probe's metrics; defaults to the kind (``http``, ``http_2``...)."""
     timeout: PositiveDuration = 5.0
     """Hard limit for one run of the probe, in seconds."""
+    every: PositiveDuration | None = None
+    """Run at most this often; the scrapes in between report the last result, and
+    ``gardien_probe_age_seconds`` says how old it is.  For an expensive check (a trust check
+    that asks a domain controller, a table check), never for one that should move a group
+    quickly.  Default: on every scrape."""
 
 
 @dataclass(frozen=True)

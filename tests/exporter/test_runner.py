@@ -97,6 +97,39 @@ def test_a_probe_still_running_is_reported_timed_out_and_not_started_again() -> 
     assert probe.runs <= 2
 
 
+class SecondRunFails(Probe[ProbeParams]):
+    kind = "second"
+    params_model = ProbeParams
+
+    def __init__(self, params: ProbeParams) -> None:
+        super().__init__(params)
+        self.runs = 0
+
+    def check(self, timeout: float) -> ProbeResult:
+        self.runs += 1
+        return ProbeResult.success() if self.runs == 1 else ProbeResult.failure("second run")
+
+
+def test_a_probe_with_every_reports_its_last_result_until_it_is_that_old() -> None:
+    now = [1000.0]
+    params = ProbeParams(every="30s")
+    probe = SecondRunFails(params)
+    target = ProbeTarget("", "svc", ProbeSpec("second", "second", params))
+    runner = ScrapeRunner([target], [], build=lambda _kind, _params: probe, clock=lambda: now[0])
+    try:
+        first = runner.scrape(budget=5).probes[0]
+        now[0] += 29.5
+        cached = runner.scrape(budget=5).probes[0]
+        now[0] += 0.5
+        second = runner.scrape(budget=5).probes[0]
+    finally:
+        runner.close()
+    assert (first.result.ok, first.age) == (True, 0.0)
+    assert (cached.result.ok, cached.age) == (True, 29.5)  # the first run's result, 29.5 s old
+    assert (second.result.ok, second.result.reason, second.age) == (False, "second run", 0.0)
+    assert probe.runs == 2
+
+
 class Failing(NodeCollector):
     name = "failing"
 
