@@ -200,8 +200,7 @@ class ScrapeRunner:
         """The run of ``job`` in flight, its last one while younger than ``job.every``, or a
         new one of ``fn``."""
         with self._lock:
-            stale = job.future is not None and now - job.started >= job.every
-            if job.future is None or (job.future.done() and stale):
+            if job.future is None or (job.future.done() and now - job.started >= job.every):
                 job.started = now
                 job.future = self._pool.submit(fn)
             return job.future

@@ -49,14 +49,13 @@ class HttpPeer:
         token: str | None,
         timeout: float,
         config: ClusterConfig,
-        session: requests.Session | None = None,
         verify: bool | str = True,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._config = config
-        self._session = session or requests.Session()
+        self._session = requests.Session()
         self._verify = verify
         if token:
             self._session.headers["Authorization"] = f"Bearer {token}"

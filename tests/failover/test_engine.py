@@ -105,6 +105,7 @@ def test_release_cancels_the_announcements_still_due() -> None:
     may still tell the network that this node holds it."""
     with cluster(garp_interval="3s") as c:
         assert c.outcome("node1", "acquire").status is Status.DONE
+        _wait_for(lambda: announcements(c, "node1"))  # the first one goes out in the background
         assert c.outcome("node1", "release").status is Status.DONE
         assert len(announcements(c, "node1")) == 1
         time.sleep(3.5)  # past the time of the second announcement
