@@ -30,10 +30,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gardien.lab import faults, lifecycle, monitoring, scenario, services
-from gardien.lab.demo import wait_scraped
-from gardien.lab.timeline import hook_get
-from gardien.lab.topology import NODES, Lab
+from gardien_lab import faults, lifecycle, monitoring, scenario, services
+from gardien_lab.demo import wait_scraped
+from gardien_lab.timeline import hook_get
+from gardien_lab.topology import NODES, Lab
 
 # group -> (kind label, service probed, fault by failure kind)
 Fault = Callable[[Lab, str], object]

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from exporter.probes.base import Probe, ProbeParams
-from exporter.probes.registry import probe_kinds
 from exporter.runner import ScrapeReport, ScrapeRunner
 from gardien import __version__
 from gardien.config import ClusterConfig
+from gardien.probes.base import Probe, ProbeParams
+from gardien.probes.registry import probe_kinds
 
 PROBE_LABELS = ("group", "service", "probe", "kind")
 VALUE_LABELS = ("group", "service", "probe")

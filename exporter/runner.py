@@ -23,9 +23,9 @@ from typing import cast
 from prometheus_client.metrics_core import Metric
 
 from exporter.collectors.base import NodeCollector
-from exporter.probes.base import Probe, ProbeParams, ProbeResult
-from exporter.probes.registry import build_probe
 from gardien.config import ClusterConfig, ProbeSpec
+from gardien.probes.base import Probe, ProbeParams, ProbeResult
+from gardien.probes.registry import build_probe
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ COMMAND_MODULES = (
     "failover_hook.command",
     "failover_hook.cli",
     "gardien.render.command",
-    "gardien.lab.command",
+    "gardien_lab.command",
 )
 
 # Daemons get a parser of their own command only: every module imported to build the full parser

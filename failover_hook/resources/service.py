@@ -17,7 +17,6 @@ import subprocess
 import time
 from pathlib import Path
 
-from exporter.probes.registry import build_probe
 from failover_hook import processes
 from failover_hook.resources.base import (
     RUNNING,
@@ -32,6 +31,7 @@ from failover_hook.resources.base import (
 from failover_hook.resources.registry import BuildContext, register
 from gardien.command_runner import CommandRunner, kill_group
 from gardien.config.model import GroupConfig, GroupServiceConfig
+from gardien.probes.registry import build_probe
 
 log = logging.getLogger(__name__)
 

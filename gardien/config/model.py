@@ -25,8 +25,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError, core_schema
 
-from exporter.probes.base import ProbeParams
-from exporter.probes.registry import probe_kinds
+from gardien.probes.base import ProbeParams
+from gardien.probes.registry import probe_kinds
 from gardien.types import Command, Duration, Name, PositiveDuration, SecretFile
 
 Problem = tuple[tuple[str | int, ...], str]

@@ -1,4 +1,4 @@
 """Shared setup of the node collector tests."""
 
-# break the gardien.config <-> exporter.probes import cycle the same way tests/probes does
+# break the gardien.config <-> gardien.probes import cycle the same way tests/probes does
 import gardien.config  # noqa: F401

@@ -62,7 +62,7 @@ def test_an_exporter_with_http_probes_loads_no_mysql_ldap_or_render_library(
 
     loaded = _modules_loaded(config, tmp_path / "state")
 
-    assert "exporter.probes.http" in loaded
+    assert "gardien.probes.http" in loaded
     assert "requests" in loaded
     for name in _NOT_FOR_HTTP:
         assert name not in loaded, f"{name} imported by an exporter with only http probes"

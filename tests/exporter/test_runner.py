@@ -10,10 +10,10 @@ import pytest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from exporter.collectors.base import NodeCollector
-from exporter.probes.base import Probe, ProbeParams, ProbeResult
-from exporter.probes.http import HttpParams
 from exporter.runner import ProbeTarget, ScrapeRunner
 from gardien.config import ClusterConfig, ProbeSpec, parse_config
+from gardien.probes.base import Probe, ProbeParams, ProbeResult
+from gardien.probes.http import HttpParams
 
 PROBES = 5
 

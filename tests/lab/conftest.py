@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from gardien.lab import lifecycle
-from gardien.lab.demo import wait_scraped
-from gardien.lab.topology import Lab
+from gardien_lab import lifecycle
+from gardien_lab.demo import wait_scraped
+from gardien_lab.topology import Lab
 from tests.lab.helpers import lab_possible
 
 pytestmark = pytest.mark.root

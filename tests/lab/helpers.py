@@ -9,11 +9,11 @@ import threading
 import time
 from pathlib import Path
 
-from gardien.lab import (
+from gardien_lab import (
     services,
     volumes,
 )
-from gardien.lab.topology import NODES, Lab
+from gardien_lab.topology import NODES, Lab
 
 HOME = {"php4": "node1", "php5": "node2", "mysql1": "node1", "mysql2": "node2", "java": "node2"}
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from gardien.lab import clusterconfig, faults, services, topology
-from gardien.lab.fence import addresses, links_up
-from gardien.lab.scenario import (
+from gardien_lab import clusterconfig, faults, services, topology
+from gardien_lab.fence import addresses, links_up
+from gardien_lab.scenario import (
     answers,
     explain,
     firing,
@@ -29,7 +29,7 @@ from gardien.lab.scenario import (
     runs_only_on,
     wait_for,
 )
-from gardien.lab.topology import Lab, on
+from gardien_lab.topology import Lab, on
 from tests.lab.helpers import HOME, Sampler
 
 MOVE_TIMEOUT = 120.0

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gardien.lab import agents, directory, lifecycle, monitoring, services, topology, volumes
-from gardien.lab.fence import addresses, fence, links_up
-from gardien.lab.scenario import placement
-from gardien.lab.topology import MACHINES, NODES, Lab, on
+from gardien_lab import agents, directory, lifecycle, monitoring, services, topology, volumes
+from gardien_lab.fence import addresses, fence, links_up
+from gardien_lab.scenario import placement
+from gardien_lab.topology import MACHINES, NODES, Lab, on
 from tests.lab.helpers import HOME, lab_possible
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from exporter.probes.process import ProcessParams, ProcessProbe
-from gardien.lab.daemons import apache, mariadb, tomcat
+from gardien.probes.process import ProcessParams, ProcessProbe
+from gardien_lab.daemons import apache, mariadb, tomcat
 from tests.probes.conftest import loopback, needs_root
 from tests.support.netns import Node, have_root_and_netns
 

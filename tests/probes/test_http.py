@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.probes.http import HttpParams, HttpProbe
-from gardien.lab.daemons.apache import ApacheInstance
+from gardien.probes.http import HttpParams, HttpProbe
+from gardien_lab.daemons.apache import ApacheInstance
 from tests.probes.conftest import ApacheUnderTest, free_port, needs_root
 
 pytestmark = [needs_root, pytest.mark.timeout(120)]

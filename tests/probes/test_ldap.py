@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.probes.ldap import LdapParams, LdapProbe
-from gardien.lab.daemons.slapd import LdapUser, SlapdInstance
+from gardien.probes.ldap import LdapParams, LdapProbe
+from gardien_lab.daemons.slapd import LdapUser, SlapdInstance
 from tests.support.freeze import freeze
 
 pytestmark = pytest.mark.skipif(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.probes.mysql import MysqlParams, MysqlProbe
-from gardien.lab.daemons import mariadb
+from gardien.probes.mysql import MysqlParams, MysqlProbe
+from gardien_lab.daemons import mariadb
 from tests.probes.conftest import MariadbUnderTest, needs_root
 
 pytestmark = [needs_root, pytest.mark.timeout(180)]

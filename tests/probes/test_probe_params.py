@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from exporter.probes.http import HttpParams
-from exporter.probes.mysql import Credentials, MysqlParams
-from exporter.probes.process import ProcessParams
-from exporter.probes.registry import probe_kinds
-from exporter.probes.tcp import TcpParams
 from gardien.config import parse_config
+from gardien.probes.http import HttpParams
+from gardien.probes.mysql import Credentials, MysqlParams
+from gardien.probes.process import ProcessParams
+from gardien.probes.registry import probe_kinds
+from gardien.probes.tcp import TcpParams
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "intranet.yml"
 

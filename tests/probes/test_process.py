@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from exporter.probes.process import ProcessParams, ProcessProbe
+from gardien.probes.process import ProcessParams, ProcessProbe
 from tests.probes.conftest import ApacheUnderTest, needs_root
 
 pytestmark = pytest.mark.timeout(120)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from exporter.probes.smb import SmbParams, SmbProbe
 from gardien.command_runner import CommandRunner
-from gardien.lab.daemons.samba import Share, SmbdInstance
+from gardien.probes.smb import SmbParams, SmbProbe
+from gardien_lab.daemons.samba import Share, SmbdInstance
 from tests.support.freeze import freeze
 from tests.support.netns import Node, have_root_and_netns
 

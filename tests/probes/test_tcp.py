@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from exporter.probes.tcp import TcpParams, TcpProbe
+from gardien.probes.tcp import TcpParams, TcpProbe
 from tests.probes.conftest import ApacheUnderTest, MariadbUnderTest, loopback, needs_root
 
 pytestmark = [needs_root, pytest.mark.timeout(120)]

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from exporter.probes.http import HttpParams, HttpProbe
-from exporter.probes.process import ProcessParams, ProcessProbe
-from gardien.lab.daemons.tomcat import TomcatInstance
+from gardien.probes.http import HttpParams, HttpProbe
+from gardien.probes.process import ProcessParams, ProcessProbe
+from gardien_lab.daemons.tomcat import TomcatInstance
 from tests.probes.conftest import needs_root
 
 pytestmark = [needs_root, pytest.mark.timeout(180)]

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from exporter.probes.winbind import WinbindParams, WinbindProbe
 from gardien.command_runner import CommandRunner
-from gardien.lab.daemons.winbind import DomainController, WinbinddInstance
+from gardien.probes.winbind import WinbindParams, WinbindProbe
+from gardien_lab.daemons.winbind import DomainController, WinbinddInstance
 from tests.support.freeze import freeze
 from tests.support.netns import Node, Switch, have_root_and_netns
 

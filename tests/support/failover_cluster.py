@@ -26,7 +26,7 @@ import yaml
 
 from failover_hook.journal import Journal, MoveRecord
 from failover_hook.outcome import Outcome
-from gardien.lab.daemons import apache
+from gardien_lab.daemons import apache
 from tests.support import agent_host
 from tests.support.netns import Node, Switch, run
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from gardien.lab import (
+from gardien_lab import (
     agents,
     clusterconfig,
     faults,
@@ -23,7 +23,7 @@ from gardien.lab import (
     timeline,
     topology,
 )
-from gardien.lab.topology import NODES, Lab, LabError
+from gardien_lab.topology import NODES, Lab, LabError
 
 T = TypeVar("T")
 

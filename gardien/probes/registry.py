@@ -1,6 +1,6 @@
 """The one registry of probe kinds: kind name -> Probe subclass.
 
-Adding a probe kind means one new module in ``exporter.probes`` that calls :func:`register` on its
+Adding a probe kind means one new module in ``gardien.probes`` that calls :func:`register` on its
 class, plus its entry in ``_KIND_MODULES`` below.
 """
 
@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from exporter.probes.base import Probe, ProbeParams
+from gardien.probes.base import Probe, ProbeParams
 
 _KIND_MODULES = ("http", "tcp", "mysql", "smb", "winbind", "process", "ldap")
 
@@ -33,7 +33,7 @@ def probe_kinds() -> Mapping[str, type[Probe[ProbeParams]]]:
     global _builtins_loaded  # noqa: PLW0603 - a one-time import, like a module-level cache
     if not _builtins_loaded:
         for module in _KIND_MODULES:
-            importlib.import_module(f"exporter.probes.{module}")
+            importlib.import_module(f"gardien.probes.{module}")
         _builtins_loaded = True
     return _REGISTRY
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gardien.lab.daemons import (
+from gardien_lab.daemons import (
     Prefix,
     http_answers_argv,
     http_url,

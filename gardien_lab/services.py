@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from gardien import state
-from gardien.lab import volumes
-from gardien.lab.daemons import apache, mariadb, samba, tomcat, wait_ready
-from gardien.lab.topology import Lab, LabError, run
+from gardien_lab import volumes
+from gardien_lab.daemons import apache, mariadb, samba, tomcat, wait_ready
+from gardien_lab.topology import Lab, LabError, run
 
 log = logging.getLogger(__name__)
 

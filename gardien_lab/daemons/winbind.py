@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gardien.lab.daemons import Prefix, seen_from, wait_ready, write_file
-from gardien.lab.daemons.samba import global_lines, private_dirs
+from gardien_lab.daemons import Prefix, seen_from, wait_ready, write_file
+from gardien_lab.daemons.samba import global_lines, private_dirs
 
 _ADMIN_PASSWORD = re.compile(r"Admin password:[ \t]+(\S.*?)[ \t]*$", re.MULTILINE)
 

@@ -15,9 +15,9 @@ import yaml
 
 from gardien.config.loader import load_config
 from gardien.config.model import ClusterConfig
-from gardien.lab import directory, volumes
-from gardien.lab.services import LabGroup, lab_groups, secrets_dir
-from gardien.lab.topology import NODES, Lab
+from gardien_lab import directory, volumes
+from gardien_lab.services import LabGroup, lab_groups, secrets_dir
+from gardien_lab.topology import NODES, Lab
 
 EXPORTER_PORT = 19480
 HOOK_PORT = 19481

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from gardien.errors import GardienError
-from gardien.lab.daemons.winbind import DomainController, WinbinddInstance
-from gardien.lab.services import secrets_dir
-from gardien.lab.topology import NODES, Lab, LabError, on, run, running, spawn
+from gardien_lab.daemons.winbind import DomainController, WinbinddInstance
+from gardien_lab.services import secrets_dir
+from gardien_lab.topology import NODES, Lab, LabError, on, run, running, spawn
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gardien.lab.daemons import Prefix, seen_from, wait_ready, write_file
+from gardien_lab.daemons import Prefix, seen_from, wait_ready, write_file
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from gardien.lab.daemons import Prefix, seen_from, wait_ready, write_file
+from gardien_lab.daemons import Prefix, seen_from, wait_ready, write_file
 
 MARIADBD = "/usr/sbin/mariadbd"
 

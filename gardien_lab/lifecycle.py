@@ -7,8 +7,8 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 
-from gardien.lab import agents, clusterconfig, directory, monitoring, services, topology, volumes
-from gardien.lab.topology import MACHINES, NODES, Lab, LabError
+from gardien_lab import agents, clusterconfig, directory, monitoring, services, topology, volumes
+from gardien_lab.topology import MACHINES, NODES, Lab, LabError
 
 log = logging.getLogger(__name__)
 

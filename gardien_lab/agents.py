@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sys
 
-from gardien.lab import clusterconfig
-from gardien.lab.monitoring import wait_http
-from gardien.lab.services import node_state_dir
-from gardien.lab.topology import Lab, running, spawn
+from gardien_lab import clusterconfig
+from gardien_lab.monitoring import wait_http
+from gardien_lab.services import node_state_dir
+from gardien_lab.topology import Lab, running, spawn
 
 AGENTS = ("exporter", "hook")
 

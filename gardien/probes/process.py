@@ -22,8 +22,8 @@ from typing import Self
 import psutil
 from pydantic import Field, model_validator
 
-from exporter.probes.base import Probe, ProbeParams, ProbeResult
-from exporter.probes.registry import register
+from gardien.probes.base import Probe, ProbeParams, ProbeResult
+from gardien.probes.registry import register
 from gardien.types import Regex
 
 _STOPPED = frozenset({psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP})

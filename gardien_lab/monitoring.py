@@ -18,8 +18,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from gardien.lab import clusterconfig
-from gardien.lab.topology import Lab, LabError, on, run, running, spawn
+from gardien_lab import clusterconfig
+from gardien_lab.topology import Lab, LabError, on, run, running, spawn
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from gardien.lab import agents, monitoring
-from gardien.lab.services import secrets_dir
-from gardien.lab.topology import NODES, Lab, on
+from gardien_lab import agents, monitoring
+from gardien_lab.services import secrets_dir
+from gardien_lab.topology import NODES, Lab, on
 
 
 @dataclass(frozen=True, order=True)

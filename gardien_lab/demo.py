@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 
 from gardien import exitcodes
-from gardien.lab import faults, lifecycle, monitoring, services, timeline
-from gardien.lab.topology import NODES, Lab
+from gardien_lab import faults, lifecycle, monitoring, services, timeline
+from gardien_lab.topology import NODES, Lab
 
 GROUP = "php4"
 SERVICE = "apache-php4"

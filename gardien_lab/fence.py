@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from gardien.lab.topology import Lab, kill_machine, machine_processes, netns_exists, run, set_links
+from gardien_lab.topology import Lab, kill_machine, machine_processes, netns_exists, run, set_links
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import time
 
 from pydantic import Field
 
-from exporter.probes.base import Probe, ProbeParams, ProbeResult
-from exporter.probes.registry import register
+from gardien.probes.base import Probe, ProbeParams, ProbeResult
+from gardien.probes.registry import register
 from gardien.types import Regex
 
 _MAX_ANSWER = 65536

@@ -7,8 +7,8 @@ import os
 import signal
 from pathlib import Path
 
-from gardien.lab import services
-from gardien.lab.topology import Lab, running, set_links
+from gardien_lab import services
+from gardien_lab.topology import Lab, running, set_links
 
 
 def _pid_on(lab: Lab, node: str, pidfile: str) -> int:

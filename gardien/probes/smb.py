@@ -20,9 +20,9 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from exporter.probes.base import Probe, ProbeParams, ProbeResult
-from exporter.probes.registry import register
 from gardien.command_runner import CommandResult, CommandRunner
+from gardien.probes.base import Probe, ProbeParams, ProbeResult
+from gardien.probes.registry import register
 from gardien.types import SecretFile
 
 _NT_STATUS = re.compile(r"NT_STATUS_[A-Z0-9_]+")

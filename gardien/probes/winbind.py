@@ -18,9 +18,9 @@ from typing import ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
-from exporter.probes.base import Probe, ProbeParams, ProbeResult
-from exporter.probes.registry import register
 from gardien.command_runner import CommandResult, CommandRunner
+from gardien.probes.base import Probe, ProbeParams, ProbeResult
+from gardien.probes.registry import register
 
 _NOT_FOUND = 2
 """getent's exit status for "no such key" (wbinfo exits 1 for everything)."""

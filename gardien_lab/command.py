@@ -7,9 +7,9 @@ import os
 import sys
 
 from gardien import exitcodes
-from gardien.lab import clusterconfig, lifecycle
-from gardien.lab.fence import fence
-from gardien.lab.topology import MACHINES, Lab, LabError
+from gardien_lab import clusterconfig, lifecycle
+from gardien_lab.fence import fence
+from gardien_lab.topology import MACHINES, Lab, LabError
 
 
 def _lab(args: argparse.Namespace) -> Lab:
@@ -59,7 +59,7 @@ def _fence(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gardien.lab.demo import demo  # noqa: PLC0415 - heavy only for this command
+    from gardien_lab.demo import demo  # noqa: PLC0415 - heavy only for this command
 
     return demo(_lab(args))
 

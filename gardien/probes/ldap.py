@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
-from exporter.probes.base import Probe, ProbeParams, ProbeResult
-from exporter.probes.registry import register
+from gardien.probes.base import Probe, ProbeParams, ProbeResult
+from gardien.probes.registry import register
 from gardien.types import SecretFile
 
 if TYPE_CHECKING:

@@ -30,8 +30,8 @@ from urllib3 import Timeout
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError, InsecureRequestWarning, ReadTimeoutError
 
-from exporter.probes.base import Probe, ProbeParams, ProbeResult
-from exporter.probes.registry import register
+from gardien.probes.base import Probe, ProbeParams, ProbeResult
+from gardien.probes.registry import register
 from gardien.types import Regex
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from gardien.lab.topology import Lab, run
+from gardien_lab.topology import Lab, run
 
 log = logging.getLogger(__name__)
 

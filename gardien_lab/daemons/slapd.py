@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from gardien.lab.daemons import Prefix, seen_from, wait_ready, write_file
+from gardien_lab.daemons import Prefix, seen_from, wait_ready, write_file
 
 SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
 

@@ -1,1 +1,0 @@
-"""Probe kinds: one module each, behind the contract of :mod:`exporter.probes.base`."""
