@@ -10,14 +10,13 @@ and raise :class:`ResourceError` with the reason when they fail.
 from __future__ import annotations
 
 import abc
-import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
 from gardien.command_runner import CommandRunner
 from gardien.errors import GardienError
+from gardien.polling import Deadline
 
 
 class ResourceError(GardienError):
@@ -44,39 +43,6 @@ class ResourceState:
 
 
 RUNNING = ResourceState(State.RUNNING)
-
-
-class Deadline:
-    """The end of an action's time budget; every wait and command inside it uses what is left."""
-
-    def __init__(self, seconds: float) -> None:
-        self.end = time.monotonic() + seconds
-
-    def left(self, at_least: float = 0.0) -> float:
-        return max(self.end - time.monotonic(), at_least)
-
-    @property
-    def passed(self) -> bool:
-        return time.monotonic() >= self.end
-
-
-def pauses(longest: float, first: float = 0.01) -> Iterator[float]:
-    """Pauses between polls: short at first (most waits end quickly), doubling up to ``longest``."""
-    pause = first
-    while True:
-        yield pause
-        pause = min(pause * 2, longest)
-
-
-def wait_until(check: Callable[[], bool], deadline: Deadline, interval: float = 0.05) -> bool:
-    """Poll ``check`` until it is true or the deadline passes; the last answer."""
-    for pause in pauses(interval):
-        if check():
-            return True
-        if deadline.passed:
-            return False
-        time.sleep(min(pause, deadline.left()))
-    raise AssertionError("unreachable")
 
 
 class Resource(abc.ABC):

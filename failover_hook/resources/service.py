@@ -20,17 +20,15 @@ from pathlib import Path
 from failover_hook import processes
 from failover_hook.resources.base import (
     RUNNING,
-    Deadline,
     Resource,
     ResourceError,
     ResourceState,
     State,
-    pauses,
-    wait_until,
 )
 from failover_hook.resources.registry import BuildContext, register
 from gardien.command_runner import CommandRunner, kill_group
 from gardien.config.model import GroupConfig, GroupServiceConfig
+from gardien.polling import Deadline, pauses, wait_until
 from gardien.probes.registry import build_probe
 
 log = logging.getLogger(__name__)

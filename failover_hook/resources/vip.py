@@ -17,7 +17,6 @@ import threading
 
 from failover_hook.resources.base import (
     RUNNING,
-    Deadline,
     Resource,
     ResourceError,
     ResourceState,
@@ -26,6 +25,7 @@ from failover_hook.resources.base import (
 from failover_hook.resources.registry import BuildContext, register
 from gardien.command_runner import CommandRunner
 from gardien.config.model import GroupConfig, VipConfig
+from gardien.polling import Deadline
 
 log = logging.getLogger(__name__)
 

@@ -20,16 +20,15 @@ from pathlib import Path
 from failover_hook import processes
 from failover_hook.resources.base import (
     RUNNING,
-    Deadline,
     Resource,
     ResourceError,
     ResourceState,
     State,
-    pauses,
 )
 from failover_hook.resources.registry import BuildContext, register
 from gardien.command_runner import CommandRunner
 from gardien.config.model import GroupConfig, VolumeConfig
+from gardien.polling import Deadline, pauses
 
 log = logging.getLogger(__name__)
 
