@@ -11,38 +11,45 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from importlib.metadata import EntryPoint, entry_points
 
 from gardien import __version__, exitcodes
 from gardien.errors import ConfigError, GardienError
 
 log = logging.getLogger(__name__)
 
-# Modules that contribute sub-commands, in the order ``gardien --help`` lists them.
-COMMAND_MODULES = (
-    "gardien.commands.check_config",
-    "exporter.command",
-    "failover_hook.command",
-    "failover_hook.cli",
-    "gardien.render.command",
-    "gardien_lab.command",
-)
+BASE_COMMAND_MODULES = ("gardien.commands.check_config", "gardien.render.command")
+"""The base's own sub-commands."""
 
-# Daemons get a parser of their own command only: every module imported to build the full parser
-# (render, lab, the operator CLI: ~3 MiB) would stay in the daemon's memory for its whole life.
-DAEMON_COMMANDS = {"exporter": "exporter.command", "hook": "failover_hook.command"}
+ENTRY_POINT_GROUP = "gardien.commands"
+"""Where the layers above the base register their command modules (pyproject's entry points): the
+base never names the exporter, the hook or the lab.  An entry point named like the sub-command it
+adds (``exporter``, ``hook``, ``lab``) is loaded alone when that sub-command runs, so a daemon keeps
+in memory only its own command (every module imported to build the full parser, ~3 MiB, would stay
+in the daemon's memory for its whole life)."""
+
+
+def _registered() -> dict[str, EntryPoint]:
+    """The command modules of the layers above, by entry point name (first one wins)."""
+    found: dict[str, EntryPoint] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(entry.name, entry)
+    return found
 
 
 def _command_modules(argv: Sequence[str] | None) -> Sequence[str]:
-    """The modules to build the parser from: the daemon's alone when ``argv`` runs a daemon."""
+    """The modules to build the parser from: a command's own module alone when it has one."""
     first = argparse.ArgumentParser(add_help=False, exit_on_error=False)
     first.add_argument("--log.level")
     first.add_argument("command", nargs="?")
+    registered = _registered()
+    everything = [*BASE_COMMAND_MODULES, *(e.value for e in registered.values())]
     try:
         known, _rest = first.parse_known_args(argv)
     except argparse.ArgumentError:
-        return COMMAND_MODULES  # the full parser says what is wrong
-    daemon = DAEMON_COMMANDS.get(known.command or "")
-    return (daemon,) if daemon else COMMAND_MODULES
+        return everything  # the full parser says what is wrong
+    own = registered.get(known.command or "")
+    return (own.value,) if own else everything
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
