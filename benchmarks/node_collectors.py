@@ -4,7 +4,7 @@
 
 network: N targets on loopback (127.0.0.x, always answering), one ``ping`` each per scrape.
 vip: N groups with a VIP (absent) on ``lo``.  smart: N disks replayed by a stand-in ``smartctl``
-printing a real JSON capture (tests' ../shared/smart-captures), re-read on every scrape.
+printing a real JSON capture (tests/fixtures/smart-captures), re-read on every scrape.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from gardien.config import parse_config
 
 CAPTURE = (
     Path(__file__).resolve().parents[1]
-    / ".."
-    / "shared"
+    / "tests"
+    / "fixtures"
     / "smart-captures"
     / "smartctl-json"
     / "sat-null-TOSHIBA_HDWR160-sdc.json"

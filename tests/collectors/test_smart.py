@@ -1,10 +1,11 @@
 """SMART collector replaying real smartctl captures through a stand-in ``smartctl`` first on PATH.
 
-No disk here answers SMART (LAB.md section 5), so each test writes a ``smartctl`` script that prints
-a captured output and exits with the captured exit status; the collector runs it exactly as it runs
-the real one (its own process group, hard timeout).  Expected values come from smartctl's own
-verdict in the capture (``smart_status.passed``, ``smartctl.exit_status``, the attribute table),
-or, for text captures, from the verdict line and the values pySMART's authors recorded beside them.
+No disk here answers SMART (docs/lab.md section 5), so each test writes a ``smartctl`` script that
+prints a captured output (``tests/fixtures/smart-captures``, with its sources and licences) and
+exits with the captured exit status; the collector runs it exactly as it runs the real one (its own
+process group, hard timeout). Expected values come from smartctl's own verdict in the capture
+(``smart_status.passed``, ``smartctl.exit_status``, the attribute table), or, for text captures,
+from the verdict line and the values pySMART's authors recorded beside them.
 """
 
 from __future__ import annotations
@@ -23,13 +24,10 @@ from exporter.collectors.smart import SmartCollector
 from gardien.command_runner import DEFAULT_ENV, CommandRunner
 from tests.collectors.helpers import Samples, config, samples, value
 
-CAPTURES = Path(__file__).parents[2] / ".." / "shared" / "smart-captures"
+CAPTURES = Path(__file__).parents[1] / "fixtures" / "smart-captures"
 JSON_DIR = CAPTURES / "smartctl-json"
 TEXT_DIR = CAPTURES / "pysmart-text" / "singletests"
-needs_captures = pytest.mark.skipif(
-    not CAPTURES.is_dir(), reason=f"real smartctl captures not found at {CAPTURES.resolve()}"
-)
-JSON_CAPTURES = sorted(JSON_DIR.glob("*.json")) if JSON_DIR.is_dir() else []
+JSON_CAPTURES = sorted(JSON_DIR.glob("*.json"))
 # text captures whose verdict pySMART's recorded values agree with (the others need -x output or
 # a non-C locale that smartctl never prints under LC_ALL=C)
 TEXT_CAPTURES = [
@@ -89,7 +87,6 @@ def bindir(tmp_path: Path) -> Path:
     return folder
 
 
-@needs_captures
 @pytest.mark.parametrize("capture", JSON_CAPTURES, ids=lambda p: p.stem)
 def test_json_capture_matches_smartctl_verdict(bindir: Path, capture: Path) -> None:
     document = json.loads(capture.read_text())
@@ -120,7 +117,6 @@ def test_json_capture_matches_smartctl_verdict(bindir: Path, capture: Path) -> N
     assert smart(found, "data_age_seconds") == 0
 
 
-@needs_captures
 def test_json_captures_include_failures() -> None:
     """The parametrized test above must see failing drives too, or it proves little."""
     verdicts = [json.loads(p.read_text()) for p in JSON_CAPTURES]
@@ -134,7 +130,6 @@ def text_capture(name: str) -> tuple[Path, dict[str, Any]]:
     return output, json.loads((folder / "device.json").read_text())
 
 
-@needs_captures
 @pytest.mark.parametrize("name", TEXT_CAPTURES)
 def test_text_capture_parsed_by_pysmart(bindir: Path, name: str) -> None:
     output, device = text_capture(name)
@@ -155,7 +150,6 @@ def test_text_capture_parsed_by_pysmart(bindir: Path, name: str) -> None:
             assert same(smart(found, metric), recorded and recorded["raw_int"]), metric
 
 
-@needs_captures
 def test_smartctl_without_json_is_read_as_text(bindir: Path) -> None:
     """smartctl < 7.0 refuses --json (exit bit 0): the collector asks again for text."""
     output, device = text_capture("sata_hdd_0_issue42")
@@ -184,7 +178,6 @@ STANDBY_JSON = {
 }
 
 
-@needs_captures
 @pytest.mark.parametrize(
     "standby_output",
     [json.dumps(STANDBY_JSON), "smartctl 6.6\n\nDevice is in STANDBY mode, exit(2)\n"],
@@ -221,7 +214,7 @@ def process_gone(pid: int) -> bool:
         status = Path(f"/proc/{pid}/status").read_text()
     except FileNotFoundError:
         return True
-    return "State:\tZ" in status  # killed, waiting for a late reaper (LAB.md section 10)
+    return "State:\tZ" in status  # killed, waiting for a late reaper (docs/lab.md section 10)
 
 
 def test_hanging_smartctl_is_killed_at_the_disk_timeout(bindir: Path, tmp_path: Path) -> None:
@@ -277,7 +270,6 @@ def test_real_smartctl_cannot_open_the_disk() -> None:
     assert smart(found, "standby") == 0
 
 
-@needs_captures
 @pytest.mark.skipif(REAL_SMARTCTL is None, reason="smartctl (smartmontools) not installed")
 def test_disk_gone_after_a_good_read_keeps_the_cache_unhealthy(bindir: Path) -> None:
     capture = JSON_DIR / "sat-null-TOSHIBA_HDWR160-sdc.json"
