@@ -1,4 +1,5 @@
-"""A clone of the repository anywhere collects the same tests as this checkout, and skips none more.
+"""The repository stands alone: a clone anywhere collects the same tests as this checkout and skips
+none more, and what the code and the docs cite is in the repository.
 
 Fixtures live in the repository (``tests/fixtures``), never beside it: the SMART tests once read
 their captures from ``../shared``, so a clone elsewhere collected 301 tests instead of 468 and
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -150,3 +152,51 @@ def test_a_clean_clone_skips_nothing_the_checkout_runs(
     skipped_in_checkout = {test: why for test, why in checkout["tests"].items() if why is not None}
     assert skipped_in_clone == skipped_in_checkout
     assert clone["skipped_modules"] == checkout["skipped_modules"]
+
+
+OUTSIDE_DOCUMENTS = re.compile(r"(?<![\w/.])(?:LAB|DESIGN|PEERS)\.md\b")
+"""Design notes that lived beside the repository, never in it (docs/ holds what they said)."""
+LAB_CITATION = re.compile(r"docs/lab\.md\s+sections?\s+([\d.]*\d)(?:\s+and\s+([\d.]*\d))?")
+LAB_SECTION = re.compile(r"^(?:## )?(\d+(?:\.\d+)?)\. ", re.MULTILINE)
+"""A section (``## 5. Services``) or a numbered item (``9.8. PID 1 reaps...``) of docs/lab.md."""
+
+
+def cited_texts() -> dict[str, str]:
+    """Every module and document of the repository (not the fixtures: data, not citations)."""
+    texts = {}
+    for pattern in ("*.py", "*.md"):
+        for path in REPO.rglob(pattern):
+            relative = path.relative_to(REPO)
+            hidden = any(part.startswith(".") for part in relative.parts)
+            if (
+                not hidden
+                and relative.parts[:2] != ("tests", "fixtures")
+                and path != Path(__file__)
+            ):
+                texts[relative.as_posix()] = path.read_text()
+    return texts
+
+
+def test_nothing_cites_a_document_outside_the_repository() -> None:
+    found = [
+        f"{name}:{text.count(chr(10), 0, match.start()) + 1}: {match.group()}"
+        for name, text in sorted(cited_texts().items())
+        for match in OUTSIDE_DOCUMENTS.finditer(text)
+    ]
+
+    assert not found, "cite docs/lab.md or docs/architecture.md instead:\n" + "\n".join(found)
+
+
+def test_every_cited_section_of_the_lab_notes_exists() -> None:
+    sections = set(LAB_SECTION.findall((REPO / "docs" / "lab.md").read_text()))
+    cited = {
+        (name, number)
+        for name, text in cited_texts().items()
+        for match in LAB_CITATION.finditer(text)
+        for number in match.groups()
+        if number
+    }
+
+    assert {"0", "5", "9", "9.8", "10"} <= sections
+    assert cited, "no citation of docs/lab.md found: is the pattern still right?"
+    assert sorted(c for c in cited if c[1] not in sections) == []
