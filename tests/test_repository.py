@@ -5,7 +5,7 @@ Fixtures live in the repository (``tests/fixtures``), never beside it: the SMART
 their captures from ``../shared``, so a clone elsewhere collected 301 tests instead of 468 and
 skipped every SMART test.  The clone is made from a snapshot of the working tree as it is (tracked
 and untracked files, ``.gitignore`` honoured), so uncommitted work is compared too; the snapshot
-uses a scratch index, leaving the checkout's index, branches and stash untouched.
+uses a scratch index and the clone's object store, leaving the checkout's ``.git`` untouched.
 """
 
 from __future__ import annotations
@@ -64,22 +64,33 @@ REPORTER = textwrap.dedent(
 )
 
 
-def git(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
+def git_env(scratch: Path) -> dict[str, str]:
+    """Git's environment for the test: a global config of its own, which also trusts the checkout
+    when its owner is not the user running the tests (``sudo make test`` on a user's clone)."""
+    config = scratch / "gitconfig"
+    config.write_text(
+        f"[safe]\n\tdirectory = {REPO}\n\tdirectory = {REPO / '.git'}\n"
+        "[user]\n\tname = test\n\temail = test@localhost\n"
+    )
+    return {**os.environ, "GIT_CONFIG_GLOBAL": str(config), "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def git(*args: str, cwd: Path, env: dict[str, str]) -> str:
     done = subprocess.run(
         ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True, timeout=120
     )
     return done.stdout.strip()
 
 
-def snapshot(scratch: Path) -> str:
-    """A commit of the checkout's working tree, made with a scratch index and no ref."""
+def snapshot(scratch: Path, clone: Path, env: dict[str, str]) -> str:
+    """A commit of the checkout's working tree in ``clone``: made with a scratch index, its objects
+    written to the clone's store, so that nothing of the checkout's ``.git`` changes."""
+    objects = (REPO / git("rev-parse", "--git-path", "objects", cwd=REPO, env=env)).resolve()
     env = {
-        **os.environ,
+        **env,
         "GIT_INDEX_FILE": str(scratch / "index"),
-        "GIT_AUTHOR_NAME": "test",
-        "GIT_AUTHOR_EMAIL": "test@localhost",
-        "GIT_COMMITTER_NAME": "test",
-        "GIT_COMMITTER_EMAIL": "test@localhost",
+        "GIT_OBJECT_DIRECTORY": str(clone / ".git" / "objects"),
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(objects),
     }
     git("read-tree", "HEAD", cwd=REPO, env=env)
     git("add", "--all", cwd=REPO, env=env)
@@ -118,9 +129,10 @@ def collections(
     scratch = tmp_path_factory.mktemp("clean-clone")
     (scratch / "gardien_collected.py").write_text(REPORTER)
     clone = scratch / "gardien"
-    commit = snapshot(scratch)
-    git("clone", "--quiet", "--no-checkout", str(REPO), str(clone), cwd=scratch)
-    git("checkout", "--quiet", "--detach", commit, cwd=clone)
+    env = git_env(scratch)
+    git("clone", "--quiet", "--no-checkout", str(REPO), str(clone), cwd=scratch, env=env)
+    commit = snapshot(scratch, clone, env)
+    git("checkout", "--quiet", "--detach", commit, cwd=clone, env=env)
     assert not (clone.parent / "shared").exists()  # nothing of the checkout's surroundings
 
     return (
