@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gardien import alerts
 from gardien.config import ClusterConfig
 from gardien.render.common import prom_duration
 from gardien.render.prometheus import hook_http_config, host_port
@@ -94,13 +95,13 @@ def render_alertmanager(
         },
         "inhibit_rules": [
             {
-                "source_matchers": ['alertname="GardienNetworkOutage"'],
+                "source_matchers": [f'alertname="{alerts.NETWORK_OUTAGE}"'],
                 "target_matchers": ['failover="true"'],
                 "equal": ["cluster"],
             },
             {
-                "source_matchers": ['alertname="GardienNodeDown"'],
-                "target_matchers": ['alertname=~"GardienExporterDown|GardienHookDown"'],
+                "source_matchers": [f'alertname="{alerts.NODE_DOWN}"'],
+                "target_matchers": [f'alertname=~"{alerts.EXPORTER_DOWN}|{alerts.HOOK_DOWN}"'],
                 "equal": ["cluster", "node"],
             },
         ],
