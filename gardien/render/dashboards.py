@@ -10,6 +10,7 @@ variable; ``$cluster``, ``$node`` and ``$group`` come from label values.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard as dash
@@ -18,6 +19,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as model
 
 from gardien.config import ClusterConfig
+from gardien.options import Option, command_line
 from gardien.render.panels import (
     CG,
     CN,
@@ -32,6 +34,23 @@ from gardien.render.panels import (
     stat_panel,
     timeline_panel,
 )
+
+
+@dataclass(frozen=True)
+class DashboardOptions:
+    """What ``gardien render dashboards`` takes besides the config."""
+
+    dashboards_path: str = field(
+        default="/var/lib/grafana/dashboards/gardien",
+        metadata=command_line(
+            Option(
+                ("--dashboards-path",),
+                metavar="DIR",
+                help="where Grafana reads the dashboards, written into the provisioning file",
+                show_default=str,
+            )
+        ),
+    )
 
 
 def overview() -> dash.Dashboard:

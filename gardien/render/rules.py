@@ -14,12 +14,13 @@ alerts (:mod:`gardien.render.alertmanager`).  Alert names are the constants of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gardien import alerts
 from gardien.config import ClusterConfig
-from gardien.render.common import prom_duration
+from gardien.options import Option, command_line
+from gardien.render.common import duration_option, prom_duration
 
 EXPORTER_JOB = "gardien-exporter"
 HOOK_JOB = "gardien-hook"
@@ -32,15 +33,40 @@ DEFAULT_RUNBOOK = "docs/runbook.md"
 class RuleOptions:
     """What an operator may tune without editing the rendered file (``gardien render`` flags)."""
 
-    group_failed_for: float = 3.0
+    group_failed_for: float = field(
+        default=3.0,
+        metadata=duration_option(
+            "--for.group-failed", "how long a probe of the active node fails before failover"
+        ),
+    )
     """A probe of the active node must fail this long before the group is declared failed: one
     failed scrape (a slow answer under load) must not move a group."""
-    node_isolated_for: float = 5.0
+    node_isolated_for: float = field(
+        default=5.0,
+        metadata=duration_option(
+            "--for.node-isolated", "how long a node reaches no network target before failover"
+        ),
+    )
     """Longer than the skew between two nodes noticing a network-wide outage, so the outage alert
     exists (and inhibits) before an isolation alert could fire for the node that noticed first."""
-    node_down_for: float = 10.0
+    node_down_for: float = field(
+        default=10.0,
+        metadata=duration_option(
+            "--for.node-down", "how long both daemons of a node are unreachable before fencing"
+        ),
+    )
     """Both daemons of a node unreachable this long: fencing follows, so be sure."""
-    runbook: str = DEFAULT_RUNBOOK
+    runbook: str = field(
+        default=DEFAULT_RUNBOOK,
+        metadata=command_line(
+            Option(
+                ("--runbook-url",),
+                metavar="URL",
+                help="where docs/runbook.md is published",
+                show_default=str,
+            )
+        ),
+    )
     """Where docs/runbook.md is published; each alert links to its section."""
 
 
