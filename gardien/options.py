@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -34,7 +35,8 @@ class Option:
 
     flags: tuple[str, ...]
     help: str
-    """May name ``{placeholders}`` that each command fills (see :meth:`add_to`)."""
+    """May name ``{placeholders}`` that each command fills (see :meth:`add_to`); a command that
+    leaves one out fails when it builds its parser, not with a help that shows the braces."""
     dest: str | None = None
     type: Callable[[str], Any] | None = None
     default: Any = None
@@ -49,7 +51,7 @@ class Option:
         self,
         parser: argparse.ArgumentParser | argparse._ArgumentGroup,
         *,
-        help_values: Mapping[str, object] | None = None,
+        help_values: Mapping[str, object] = MappingProxyType({}),
         **overrides: Any,
     ) -> argparse.Action:
         """Add the flag to ``parser``; ``help_values`` fill the help's placeholders,
@@ -67,8 +69,8 @@ class Option:
         keywords.update(overrides)
         return parser.add_argument(*self.flags, **keywords)
 
-    def help_text(self, values: Mapping[str, object] | None = None) -> str:
-        text = self.help.format_map(values) if values is not None else self.help
+    def help_text(self, values: Mapping[str, object] = MappingProxyType({})) -> str:
+        text = self.help.format_map(values)
         if self.show_default is not None:
             text = f"{text} (default {self.show_default(self.default)})"
         return text
@@ -177,7 +179,10 @@ def add_field_options(parser: argparse.ArgumentParser, options_type: type[Any]) 
     shows the field's default, which :func:`from_args` falls back to.
     """
     for option in field_options(options_type):
-        option.add_to(parser, **({"default": None} if option.action == "append" else {}))
+        if option.action == "append":
+            option.add_to(parser, default=None)
+        else:
+            option.add_to(parser)
 
 
 def from_args(options_type: type[T], args: argparse.Namespace) -> T:
