@@ -7,42 +7,21 @@ so the daemon's imports (prometheus_client, cheroot, the probe kinds) wait until
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from gardien.state import DEFAULT_STATE_DIR
+from gardien import options
+from gardien.config.model import ExporterConfig
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "exporter", help="run the Prometheus exporter of this node (probes, volumes, VIPs...)"
     )
-    parser.add_argument(
-        "--config.file",
-        dest="config_file",
-        type=Path,
-        default=None,
-        help="cluster config (default: $GARDIEN_CONFIG or /etc/gardien/cluster.yml)",
+    options.CONFIG_FILE.add_to(parser)
+    options.LISTEN_ADDRESS.add_to(
+        parser, help_values=options.listen_port_help(ExporterConfig, "exporter.port")
     )
-    parser.add_argument(
-        "--web.listen-address",
-        dest="listen_address",
-        default=None,
-        help="HOST:PORT or :PORT to listen on (default :<exporter.port of the config>, :19480)",
-    )
-    parser.add_argument(
-        "--web.config.file",
-        dest="web_config_file",
-        type=Path,
-        default=None,
-        help="TLS and basic auth, in the Prometheus exporter-toolkit web config format",
-    )
-    parser.add_argument(
-        "--state-dir",
-        dest="state_dir",
-        type=Path,
-        default=DEFAULT_STATE_DIR,
-        help=f"the node agent's state folder (default {DEFAULT_STATE_DIR})",
-    )
+    options.WEB_CONFIG_FILE.add_to(parser)
+    options.STATE_DIR.add_to(parser)
     parser.set_defaults(func=run)
 
 

@@ -22,7 +22,7 @@ from failover_hook.outcome import Outcome, Status
 from failover_hook.peers import PeerUnreachable
 from failover_hook.status import NodeStatus
 from failover_hook.webhook import PayloadError, UnknownLabelsError, check_labels, parse_payload
-from gardien import exitcodes
+from gardien import exitcodes, options
 from gardien.config import ClusterConfig, load_config
 
 _EXIT = {
@@ -39,13 +39,8 @@ _EXIT = {
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config.file",
-        dest="config_file",
-        default=None,
-        help="cluster config (default $GARDIEN_CONFIG or /etc/gardien/cluster.yml)",
-    )
-    common.add_argument("--output", choices=["text", "json"], default="text")
+    options.CONFIG_FILE.add_to(common)
+    options.OUTPUT.add_to(common)
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help: str) -> Any:
         parser = subparsers.add_parser(name, parents=[common], help=help)
@@ -56,17 +51,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     migrate = add("migrate", run_migrate, "move a group by hand")
     migrate.add_argument("group")
     migrate.add_argument("--to", dest="target", required=True, metavar="NODE")
-    migrate.add_argument("--dry-run", action="store_true", help="print the plan, do nothing")
-    migrate.add_argument(
-        "--force",
-        action="store_true",
-        help="no confirmation; override frozen and the missing fence agent",
+    options.DRY_RUN.add_to(migrate)
+    options.FORCE.add_to(
+        migrate, help="no confirmation; override frozen and the missing fence agent"
     )
     for verb in ("release", "acquire"):
         parser = add(verb, run_local, f"{verb} a group on this node")
         parser.add_argument("group")
-        parser.add_argument("--node", help="the node to act on (default: this host's)")
-        parser.add_argument("--force", action="store_true", help="no confirmation")
+        options.NODE.add_to(parser)
+        options.FORCE.add_to(parser)
     for verb in ("freeze", "unfreeze"):
         parser = add(verb, run_freeze, f"{verb} a group or the whole cluster, on every node")
         which = parser.add_mutually_exclusive_group(required=True)
@@ -77,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay = add("replay", run_replay, "run a saved Alertmanager payload through the decision")
     replay.add_argument("payload", type=Path)
     replay.add_argument("--execute", action="store_true", help="act (default: dry run)")
-    replay.add_argument("--force", action="store_true", help="no confirmation")
+    options.FORCE.add_to(replay)
 
 
 def _peers(config: ClusterConfig) -> dict[str, HttpPeer]:

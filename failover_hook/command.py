@@ -8,52 +8,29 @@ the daemon's imports (Flask, cheroot, the failover engine) wait until it runs
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import psutil
 
-from gardien.config import ClusterConfig
+from gardien import options
+from gardien.config import ClusterConfig, HookConfig
 from gardien.errors import ConfigError
-from gardien.state import DEFAULT_STATE_DIR
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "hook", help="run the node agent and Alertmanager webhook receiver (default :19481)"
+        "hook",
+        help="run the node agent and Alertmanager webhook receiver "
+        f"(default :{HookConfig.model_fields['port'].default})",
     )
-    parser.add_argument(
-        "--config.file",
-        dest="config_file",
-        default=None,
-        help="cluster config (default $GARDIEN_CONFIG or /etc/gardien/cluster.yml)",
+    options.CONFIG_FILE.add_to(parser)
+    options.NODE.add_to(parser)
+    options.STATE_DIR.add_to(parser)
+    options.LISTEN_ADDRESS.add_to(
+        parser, help_values=options.listen_port_help(HookConfig, "hook.port")
     )
-    parser.add_argument(
-        "--node",
-        default=None,
-        help="this node's name in the config (default: the one whose address is local)",
-    )
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=DEFAULT_STATE_DIR,
-        help=f"journal and freeze state (default {DEFAULT_STATE_DIR})",
-    )
-    parser.add_argument(
-        "--web.listen-address",
-        dest="listen_address",
-        default=None,
-        help="HOST:PORT or :PORT to listen on (default :<hook.port>)",
-    )
-    parser.add_argument(
-        "--web.config.file",
-        dest="web_config_file",
-        default=None,
-        help="exporter-toolkit web config (TLS, basic auth)",
-    )
-    parser.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="decide and report, execute nothing (no move, acquire or release)",
+    options.WEB_CONFIG_FILE.add_to(parser)
+    options.DRY_RUN.add_to(
+        parser, help="decide and report, execute nothing (no move, acquire or release)"
     )
     parser.set_defaults(func=run)
 

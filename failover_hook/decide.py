@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from failover_hook.outcome import Outcome, Status
 from failover_hook.status import NodeStatus
-from failover_hook.webhook import GROUP_FAILED, NODE_DOWN, Alert
+from failover_hook.webhook import Alert
+from gardien.alerts import GROUP_FAILED, NODE_DOWN
 from gardien.config import ClusterConfig
 
 

@@ -32,7 +32,8 @@ from failover_hook.outcome import Outcome, Status
 from failover_hook.peers import PeerUnreachable
 from failover_hook.plan import Plan
 from failover_hook.status import GroupStatus, NodeStatus
-from failover_hook.webhook import GROUP_FAILED, Alert, Payload
+from failover_hook.webhook import Alert, Payload
+from gardien.alerts import GROUP_FAILED
 from gardien.config import ClusterConfig
 
 log = logging.getLogger(__name__)

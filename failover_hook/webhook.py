@@ -15,16 +15,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gardien.alerts import FAILOVER_ALERTS, GROUP_FAILED
 from gardien.config import ClusterConfig
 
 MAX_BODY_BYTES = 1024 * 1024
 """Alertmanager truncates to ``max_alerts``; a bigger body is not a notification for us (413)."""
-
-GROUP_FAILED = "GardienGroupFailed"
-NODE_ISOLATED = "GardienNodeIsolated"
-NODE_DOWN = "GardienNodeDown"
-FAILOVER_ALERTS = frozenset({GROUP_FAILED, NODE_ISOLATED, NODE_DOWN})
-"""Alert names gardien acts on; every other alert is recorded as ignored."""
 
 
 class PayloadError(ValueError):

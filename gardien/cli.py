@@ -63,7 +63,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         dest="log_level",
         default="info",
         choices=["debug", "info", "warning", "error"],
-        help="logging threshold (default info)",
+        help="logging threshold (default %(default)s)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _command_modules(argv):

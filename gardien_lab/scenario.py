@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from gardien import alerts
 from gardien_lab import (
     agents,
     clusterconfig,
@@ -27,13 +28,15 @@ from gardien_lab.topology import NODES, Lab, LabError
 
 T = TypeVar("T")
 
-FAILOVER_ALERTS = (
-    "GardienGroupFailed",
-    "GardienNodeIsolated",
-    "GardienNodeDown",
-    "GardienNetworkOutage",
-    "GardienSplitBrain",
+ALERTS_CLEAR_AT_HOME = (
+    alerts.GROUP_FAILED,
+    alerts.NODE_ISOLATED,
+    alerts.NODE_DOWN,
+    alerts.NETWORK_OUTAGE,
+    alerts.SPLIT_BRAIN,
 )
+"""Alerts that must have cleared once every group is back home, before a scenario starts: any of
+them still firing would move a group or be blamed on the next fault."""
 
 
 def home(lab: Lab) -> dict[str, str]:
@@ -152,8 +155,9 @@ def restore(lab: Lab) -> None:
                 raise LabError(f"migrate {group} to {node}: {done.stdout}{done.stderr}")
     if not wait_for(lambda: all(runs_only_on(lab, g, n) for g, n in homes.items()), 120):
         raise LabError(f"groups not back home: {placement(lab)}")
-    if not wait_for(lambda: not any(firing(lab, a) for a in FAILOVER_ALERTS), 90):
-        raise LabError(f"failover alerts still firing: {[firing(lab, a) for a in FAILOVER_ALERTS]}")
+    if not wait_for(lambda: not any(firing(lab, a) for a in ALERTS_CLEAR_AT_HOME), 90):
+        still = [firing(lab, a) for a in ALERTS_CLEAR_AT_HOME]
+        raise LabError(f"failover alerts still firing: {still}")
     reset_hooks(lab)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gardien import exitcodes
+from gardien import exitcodes, options
 from gardien.config import load_config
 
 
@@ -13,11 +13,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "check-config", help="validate a cluster config; exit 0 when valid, 2 otherwise"
     )
     parser.add_argument("file", help="the cluster config (YAML)")
-    parser.add_argument(
-        "--skip-file-checks",
-        action="store_true",
-        help="do not require the files the config names (credentials, token) to exist on this host",
-    )
+    options.SKIP_FILE_CHECKS.add_to(parser)
     parser.set_defaults(func=run)
 
 

@@ -17,11 +17,12 @@ Inhibition, and what is deliberately not inhibited:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from gardien import alerts
 from gardien.config import ClusterConfig
-from gardien.render.common import prom_duration
+from gardien.render.common import duration_option, prom_duration
 from gardien.render.prometheus import hook_http_config, host_port
 
 HOOKS_RECEIVER = "gardien-hooks"
@@ -31,18 +32,27 @@ WEBHOOK_PATH = "/api/v1/alerts"
 
 @dataclass(frozen=True)
 class AlertmanagerOptions:
-    group_wait: float = 0.0
+    group_wait: float = field(
+        default=0.0,
+        metadata=duration_option("--group-wait", "wait before the first failover notification"),
+    )
     """How long Alertmanager waits to batch a new failover alert group before sending it.
     0 s sends at once: with ``group_by`` down to (alertname, group, node) there is nothing to
     batch, and every second here is a second of outage."""
-    group_interval: float = 0.2
+    group_interval: float = field(
+        default=0.2,
+        metadata=duration_option("--group-interval", "wait before an update of a failover group"),
+    )
     """Delay before sending an update of a group already notified (a resolution, a change).
     Short on purpose: Prometheus re-sends a resolved alert for 15 minutes, which keeps (or brings
     back) the group in Alertmanager, and a new failure of the same group then waits for the next
     group_interval tick instead of group_wait (measured: +5 s with 5 s, up to 1 s with 1 s).
     A tick that finds nothing changed sends nothing, so 5 ticks a second per failover alert group
     cost Alertmanager next to nothing."""
-    repeat_interval: float = 300.0
+    repeat_interval: float = field(
+        default=300.0,
+        metadata=duration_option("--repeat-interval", "re-send a firing failover alert this often"),
+    )
     """A still-firing failover alert is re-sent this often, so a hook that restarted (or refused
     because of a safety gate that has since cleared) hears of it again."""
     max_alerts: int = 10
@@ -94,13 +104,13 @@ def render_alertmanager(
         },
         "inhibit_rules": [
             {
-                "source_matchers": ['alertname="GardienNetworkOutage"'],
+                "source_matchers": [f'alertname="{alerts.NETWORK_OUTAGE}"'],
                 "target_matchers": ['failover="true"'],
                 "equal": ["cluster"],
             },
             {
-                "source_matchers": ['alertname="GardienNodeDown"'],
-                "target_matchers": ['alertname=~"GardienExporterDown|GardienHookDown"'],
+                "source_matchers": [f'alertname="{alerts.NODE_DOWN}"'],
+                "target_matchers": [f'alertname=~"{alerts.EXPORTER_DOWN}|{alerts.HOOK_DOWN}"'],
                 "equal": ["cluster", "node"],
             },
         ],

@@ -1,37 +1,40 @@
 """``gardien render rules|alertmanager|prometheus|dashboards``: write the monitoring files of a
-cluster config, to stdout or into ``--out DIR``."""
+cluster config, to stdout or into ``--out DIR``.
+
+The flags of each kind are generated from the fields of its options dataclass
+(:func:`gardien.options.add_field_options`): the dataclass declares each flag, its help and its
+default once, and the help shows that default.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
-from dataclasses import replace
 from pathlib import Path
 
-from gardien import exitcodes
-from gardien.config import ClusterConfig, default_config_path, load_config
+from gardien import exitcodes, options
+from gardien.config import ClusterConfig, load_config
 from gardien.render.alertmanager import AlertmanagerOptions, render_alertmanager
-from gardien.render.common import dump_yaml
-from gardien.render.dashboards import render_dashboards, render_provisioning
+from gardien.render.common import RULES_FILE, dump_yaml
+from gardien.render.dashboards import DashboardOptions, render_dashboards, render_provisioning
 from gardien.render.prometheus import PrometheusOptions, render_prometheus
 from gardien.render.rules import RuleOptions, render_rules
-from gardien.types import parse_duration
 
 log = logging.getLogger(__name__)
 
-RULES_FILE = "rules.yml"
 ALERTMANAGER_FILE = "alertmanager.yml"
 PROMETHEUS_FILE = "prometheus.yml"
 DASHBOARDS_DIR = "dashboards"
 PROVISIONING_FILE = "provisioning/dashboards/gardien.yml"
 
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+OPTIONS = {
+    "rules": RuleOptions,
+    "alertmanager": AlertmanagerOptions,
+    "prometheus": PrometheusOptions,
+    "dashboards": DashboardOptions,
+}
+"""Each kind of file and the dataclass of its flags."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,13 +43,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     kinds = parser.add_subparsers(dest="render_kind", metavar="KIND", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config.file",
-        dest="config_file",
-        type=Path,
-        default=None,
-        help=f"the cluster config (default $GARDIEN_CONFIG or {default_config_path()})",
-    )
+    options.CONFIG_FILE.add_to(common)
     common.add_argument(
         "--out",
         type=Path,
@@ -72,125 +69,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the CA of the hooks' certificates as the Prometheus/Alertmanager host sees it "
         "(default: hook.tls_ca_file of the config)",
     )
-    common.add_argument(
-        "--skip-file-checks",
-        action="store_true",
-        help="do not require the files the config names (token, credentials) to exist here",
-    )
-
-    rules = kinds.add_parser("rules", parents=[common], help="Prometheus recording and alert rules")
-    defaults = RuleOptions()
-    rules.add_argument(
-        "--for.group-failed",
-        dest="group_failed_for",
-        type=_duration,
-        default=defaults.group_failed_for,
-        metavar="DURATION",
-        help="how long a probe of the active node fails before failover (3s)",
-    )
-    rules.add_argument(
-        "--for.node-isolated",
-        dest="node_isolated_for",
-        type=_duration,
-        default=defaults.node_isolated_for,
-        metavar="DURATION",
-        help="how long a node reaches no network target before failover (5s)",
-    )
-    rules.add_argument(
-        "--for.node-down",
-        dest="node_down_for",
-        type=_duration,
-        default=defaults.node_down_for,
-        metavar="DURATION",
-        help="how long both daemons of a node are unreachable before fencing (10s)",
-    )
-    rules.add_argument(
-        "--runbook-url",
-        dest="runbook",
-        default=defaults.runbook,
-        metavar="URL",
-        help="where docs/runbook.md is published (default docs/runbook.md)",
-    )
-    rules.set_defaults(func=run_rules)
-
-    am = kinds.add_parser("alertmanager", parents=[common], help="Alertmanager routes and hooks")
-    am_defaults = AlertmanagerOptions()
-    am.add_argument(
-        "--group-wait",
-        type=_duration,
-        default=am_defaults.group_wait,
-        metavar="DURATION",
-        help="wait before the first failover notification (0s)",
-    )
-    am.add_argument(
-        "--group-interval",
-        type=_duration,
-        default=am_defaults.group_interval,
-        metavar="DURATION",
-        help="wait before an update of a failover group (200ms)",
-    )
-    am.add_argument(
-        "--repeat-interval",
-        type=_duration,
-        default=am_defaults.repeat_interval,
-        metavar="DURATION",
-        help="re-send a firing failover alert this often (5m)",
-    )
-    am.set_defaults(func=run_alertmanager)
-
-    prom = kinds.add_parser("prometheus", parents=[common], help="Prometheus scrape config")
-    p_defaults = PrometheusOptions()
-    prom.add_argument(
-        "--scrape-interval",
-        type=_duration,
-        default=p_defaults.scrape_interval,
-        metavar="DURATION",
-        help="(1s)",
-    )
-    prom.add_argument(
-        "--scrape-timeout",
-        type=_duration,
-        default=p_defaults.scrape_timeout,
-        metavar="DURATION",
-        help="(900ms)",
-    )
-    prom.add_argument(
-        "--evaluation-interval",
-        type=_duration,
-        default=p_defaults.evaluation_interval,
-        metavar="DURATION",
-        help="(1s)",
-    )
-    prom.add_argument(
-        "--rule-file",
-        dest="rule_files",
-        action="append",
-        metavar="PATH",
-        help=f"rule file to load, repeatable (default {RULES_FILE})",
-    )
-    prom.add_argument(
-        "--alertmanager",
-        dest="alertmanagers",
-        action="append",
-        metavar="HOST:PORT",
-        help="repeatable (default 127.0.0.1:9093)",
-    )
-    prom.add_argument(
-        "--scheme",
-        choices=["http", "https"],
-        default=p_defaults.scheme,
-        help="https when the exporters serve TLS through --web.config.file (the hooks: https "
-        "when hook.tls_ca_file is set)",
-    )
-    prom.set_defaults(func=run_prometheus)
-
-    boards = kinds.add_parser("dashboards", parents=[common], help="Grafana dashboards")
-    boards.add_argument(
-        "--dashboards-path",
-        default="/var/lib/grafana/dashboards/gardien",
-        help="where Grafana reads the dashboards (for the provisioning file)",
-    )
-    boards.set_defaults(func=run_dashboards)
+    options.SKIP_FILE_CHECKS.add_to(common)
+    for kind, help, run in (
+        ("rules", "Prometheus recording and alert rules", run_rules),
+        ("alertmanager", "Alertmanager routes and hooks", run_alertmanager),
+        ("prometheus", "Prometheus scrape config", run_prometheus),
+        ("dashboards", "Grafana dashboards", run_dashboards),
+    ):
+        renderer = kinds.add_parser(kind, parents=[common], help=help)
+        options.add_field_options(renderer, OPTIONS[kind])
+        renderer.set_defaults(func=run)
 
 
 def _config(args: argparse.Namespace) -> ClusterConfig:
@@ -224,42 +112,20 @@ def _emit(args: argparse.Namespace, files: dict[str, str]) -> int:
 
 def run_rules(args: argparse.Namespace) -> int:
     config = _config(args)
-    options = RuleOptions(
-        group_failed_for=args.group_failed_for,
-        node_isolated_for=args.node_isolated_for,
-        node_down_for=args.node_down_for,
-        runbook=args.runbook,
-    )
-    text = dump_yaml(render_rules(config, options), _header("rules", config))
-    return _emit(args, {RULES_FILE: text})
+    rules = render_rules(config, options.from_args(RuleOptions, args))
+    return _emit(args, {RULES_FILE: dump_yaml(rules, _header("rules", config))})
 
 
 def run_alertmanager(args: argparse.Namespace) -> int:
     config = _config(args)
-    options = AlertmanagerOptions(
-        group_wait=args.group_wait,
-        group_interval=args.group_interval,
-        repeat_interval=args.repeat_interval,
-    )
-    text = dump_yaml(render_alertmanager(config, options), _header("alertmanager", config))
-    return _emit(args, {ALERTMANAGER_FILE: text})
+    routes = render_alertmanager(config, options.from_args(AlertmanagerOptions, args))
+    return _emit(args, {ALERTMANAGER_FILE: dump_yaml(routes, _header("alertmanager", config))})
 
 
 def run_prometheus(args: argparse.Namespace) -> int:
     config = _config(args)
-    options = replace(
-        PrometheusOptions(),
-        scrape_interval=args.scrape_interval,
-        scrape_timeout=args.scrape_timeout,
-        evaluation_interval=args.evaluation_interval,
-        scheme=args.scheme,
-    )
-    if args.rule_files:
-        options = replace(options, rule_files=tuple(args.rule_files))
-    if args.alertmanagers:
-        options = replace(options, alertmanagers=tuple(args.alertmanagers))
-    text = dump_yaml(render_prometheus(config, options), _header("prometheus", config))
-    return _emit(args, {PROMETHEUS_FILE: text})
+    scrape = render_prometheus(config, options.from_args(PrometheusOptions, args))
+    return _emit(args, {PROMETHEUS_FILE: dump_yaml(scrape, _header("prometheus", config))})
 
 
 def run_dashboards(args: argparse.Namespace) -> int:
@@ -272,7 +138,6 @@ def run_dashboards(args: argparse.Namespace) -> int:
         f"{DASHBOARDS_DIR}/{name}": json.dumps(board, indent=2) + "\n"
         for name, board in boards.items()
     }
-    files[PROVISIONING_FILE] = dump_yaml(
-        render_provisioning(args.dashboards_path), _header("dashboards", config)
-    )
+    provisioning = render_provisioning(options.from_args(DashboardOptions, args).dashboards_path)
+    files[PROVISIONING_FILE] = dump_yaml(provisioning, _header("dashboards", config))
     return _emit(args, files)

@@ -1,10 +1,17 @@
-"""Helpers shared by the renderers: Prometheus durations and stable YAML output."""
+"""Helpers shared by the renderers: Prometheus durations, their render flags, stable YAML output."""
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import yaml
+
+from gardien.options import Option, command_line
+from gardien.types import parse_duration
+
+RULES_FILE = "rules.yml"
+"""The rule file ``gardien render rules --out`` writes, and the one the scrape config loads."""
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
@@ -23,6 +30,27 @@ def prom_duration(seconds: float) -> str:
     if rest_ms:
         parts.append(f"{rest_ms}ms")
     return "".join(parts)
+
+
+def _duration_argument(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def duration_option(flag: str, help: str) -> dict[str, Option]:
+    """The metadata of a render option field in seconds, set by ``flag`` as ``3s``, ``200ms``,
+    ``1h``...; its help shows the field's default the way Prometheus writes it."""
+    return command_line(
+        Option(
+            (flag,),
+            help=help,
+            type=_duration_argument,
+            metavar="DURATION",
+            show_default=prom_duration,
+        )
+    )
 
 
 class _Dumper(yaml.SafeDumper):

@@ -10,193 +10,58 @@ variable; ``$cluster``, ``$node`` and ``$group`` come from label values.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard as dash
-from grafana_foundation_sdk.builders import prometheus, stat, statetimeline, table, timeseries
-from grafana_foundation_sdk.builders.common import ReduceDataOptions
 from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as model
-from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from gardien.config import ClusterConfig
-
-DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
-C = 'cluster="$cluster"'
-CN = 'cluster="$cluster", node=~"$node"'
-CG = 'cluster="$cluster", group=~"$group"'
-
-UP_DOWN: list[model.ValueMapping] = [
-    model.ValueMap(
-        options={
-            "0": model.ValueMappingResult(text="down", color="red", index=0),
-            "1": model.ValueMappingResult(text="up", color="green", index=1),
-        }
-    )
-]
-HELD: list[model.ValueMapping] = [
-    model.ValueMap(
-        options={
-            "0": model.ValueMappingResult(text="-", color="transparent", index=0),
-            "1": model.ValueMappingResult(text="active", color="green", index=1),
-        }
-    )
-]
+from gardien.options import Option, command_line
+from gardien.render.panels import (
+    CG,
+    CN,
+    DATASOURCE,
+    HELD,
+    UP_DOWN,
+    C,
+    Query,
+    matrix_panel,
+    new_dashboard,
+    series_panel,
+    stat_panel,
+    timeline_panel,
+)
 
 
 @dataclass(frozen=True)
-class Query:
-    expr: str
-    legend: str = ""
-    instant: bool = False
+class DashboardOptions:
+    """What ``gardien render dashboards`` takes besides the config."""
 
-
-def _target(query: Query, ref_id: str) -> prometheus.Dataquery:
-    target = prometheus.Dataquery().expr(query.expr).ref_id(ref_id).datasource(DATASOURCE)
-    if query.legend:
-        target = target.legend_format(query.legend)
-    if query.instant:
-        target = target.instant().format(PromQueryFormat.TABLE)
-    return target
-
-
-PanelBuilder = table.Panel | stat.Panel | statetimeline.Panel | timeseries.Panel
-
-
-def _with(
-    panel: PanelBuilder,
-    title: str,
-    description: str,
-    queries: Sequence[Query],
-    *,
-    width: int,
-    height: int,
-) -> PanelBuilder:
-    panel = panel.title(title).description(description).datasource(DATASOURCE)
-    for i, query in enumerate(queries):
-        panel = panel.with_target(_target(query, chr(ord("A") + i)))
-    return panel.span(width).height(height)
-
-
-def _matrix(
-    title: str,
-    description: str,
-    expr: str,
-    *,
-    rows: str,
-    columns: str,
-    mappings: list[model.ValueMapping],
-    width: int = 12,
-) -> table.Panel:
-    """A rows x columns table of an instant 0/1 query (e.g. group x node)."""
-    panel = (
-        table.Panel()
-        .mappings(mappings)
-        .with_transformation(
-            model.DataTransformerConfig(
-                id_val="groupingToMatrix",
-                options={"columnField": columns, "rowField": rows, "valueField": "Value"},
+    dashboards_path: str = field(
+        default="/var/lib/grafana/dashboards/gardien",
+        metadata=command_line(
+            Option(
+                ("--dashboards-path",),
+                metavar="DIR",
+                help="where Grafana reads the dashboards, written into the provisioning file",
+                show_default=str,
             )
-        )
+        ),
     )
-    result = _with(panel, title, description, [Query(expr, instant=True)], width=width, height=8)
-    assert isinstance(result, table.Panel)
-    return result
-
-
-def _timeline(
-    title: str,
-    description: str,
-    queries: Sequence[Query],
-    *,
-    mappings: list[model.ValueMapping],
-    width: int = 24,
-) -> statetimeline.Panel:
-    result = _with(
-        statetimeline.Panel().mappings(mappings), title, description, queries, width=width, height=8
-    )
-    assert isinstance(result, statetimeline.Panel)
-    return result
-
-
-def _series(
-    title: str, description: str, queries: Sequence[Query], *, unit: str, width: int = 12
-) -> timeseries.Panel:
-    result = _with(
-        timeseries.Panel().unit(unit), title, description, queries, width=width, height=8
-    )
-    assert isinstance(result, timeseries.Panel)
-    return result
-
-
-def _stat(
-    title: str,
-    description: str,
-    queries: Sequence[Query],
-    *,
-    unit: str = "none",
-    mappings: list[model.ValueMapping] | None = None,
-    width: int = 6,
-) -> stat.Panel:
-    panel = stat.Panel().unit(unit).reduce_options(ReduceDataOptions().calcs(["lastNotNull"]))
-    if mappings:
-        panel = panel.mappings(mappings)
-    result = _with(panel, title, description, queries, width=width, height=5)
-    assert isinstance(result, stat.Panel)
-    return result
-
-
-def _variables(board: dash.Dashboard, *extra: str) -> dash.Dashboard:
-    """``datasource`` and ``cluster`` always; ``node`` and ``group`` as asked."""
-    board = board.with_variable(
-        dash.DatasourceVariable("datasource").label("Data source").type("prometheus")
-    )
-    label_queries = {
-        "cluster": "label_values(gardien_build_info, cluster)",
-        "node": 'label_values(gardien_build_info{cluster="$cluster"}, node)',
-        "group": 'label_values(gardien_group_active{cluster="$cluster"}, group)',
-    }
-    for name in ("cluster", *extra):
-        variable = (
-            dash.QueryVariable(name)
-            .label(name.capitalize())
-            .datasource(DATASOURCE)
-            .query({"query": label_queries[name], "refId": f"{name}-values"})
-            .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
-            .sort(model.VariableSort.ALPHABETICAL_ASC)
-        )
-        if name != "cluster":
-            variable = variable.multi(True).include_all(True).all_value(".*")
-        board = board.with_variable(variable)
-    return board
-
-
-def _dashboard(uid: str, title: str, description: str, variables: Sequence[str]) -> dash.Dashboard:
-    board = (
-        dash.Dashboard(title)
-        .uid(uid)
-        .description(description)
-        .tags(["gardien"])
-        .refresh("10s")
-        .time("now-1h", "now")
-        .timezone("browser")
-        .readonly()
-    )
-    return _variables(board, *variables)
 
 
 def overview() -> dash.Dashboard:
-    board = _dashboard(
+    board = new_dashboard(
         "gardien-overview",
         "Gardien / Cluster overview",
         "Where each group runs, whether it is healthy, and every probe.",
         ["node", "group"],
     )
     panels: list[Builder[Any]] = [
-        _matrix(
+        matrix_panel(
             "Placement (group x node)",
             "1 where the node holds the group (volume and VIP).",
             f"max by (group, node) (gardien_group_active{{{C}}})",
@@ -204,7 +69,7 @@ def overview() -> dash.Dashboard:
             columns="node",
             mappings=HELD,
         ),
-        _matrix(
+        matrix_panel(
             "Group health on its active node",
             "0 when a probe of the group fails on the node that holds it.",
             f"group_node:gardien_probe_success:min{{{CG}}}"
@@ -213,20 +78,20 @@ def overview() -> dash.Dashboard:
             columns="node",
             mappings=UP_DOWN,
         ),
-        _stat(
+        stat_panel(
             "Nodes holding each group",
             "1 is right; 0 is down; 2 is split brain.",
             [Query(f"group:gardien_group_active:sum{{{CG}}}", "{{group}}")],
             width=12,
         ),
-        _stat(
+        stat_panel(
             "Daemons up",
             "Exporter and hook of each node, as Prometheus scrapes them.",
             [Query(f'up{{{CN}, job=~"gardien-exporter|gardien-hook"}}', "{{node}} {{job}}")],
             mappings=UP_DOWN,
             width=12,
         ),
-        _timeline(
+        timeline_panel(
             "Probe status",
             "Every probe of every service (node services have no group).",
             [
@@ -237,7 +102,7 @@ def overview() -> dash.Dashboard:
             ],
             mappings=UP_DOWN,
         ),
-        _series(
+        series_panel(
             "Probe latency",
             "Time each probe took (a hung service shows its timeout).",
             [
@@ -256,14 +121,14 @@ def overview() -> dash.Dashboard:
 
 
 def node_detail() -> dash.Dashboard:
-    board = _dashboard(
+    board = new_dashboard(
         "gardien-node",
         "Gardien / Node detail",
         "Network reachability, link, volumes, VIPs and disks of a node.",
         ["node"],
     )
     panels: list[Builder[Any]] = [
-        _matrix(
+        matrix_panel(
             "Network reachability (target x node)",
             "1 when the node's ICMP echo to the target is answered.",
             f"max by (target, node) (gardien_network_target_up{{{CN}}})",
@@ -271,28 +136,28 @@ def node_detail() -> dash.Dashboard:
             columns="node",
             mappings=UP_DOWN,
         ),
-        _stat(
+        stat_panel(
             "Network verdict",
             "1 when the link is up and at least one target answers.",
             [Query(f"node:gardien_network_reachable:bool{{{CN}}}", "{{node}}")],
             mappings=UP_DOWN,
             width=6,
         ),
-        _stat(
+        stat_panel(
             "Link",
             "Operstate up and carrier.",
             [Query(f"gardien_network_link_up{{{CN}}}", "{{node}} {{interface}}")],
             mappings=UP_DOWN,
             width=6,
         ),
-        _series(
+        series_panel(
             "Round trip time",
             "Last answered echo per target (0 when none).",
             [Query(f"gardien_network_target_rtt_seconds{{{CN}}}", "{{node}} {{target}}")],
             unit="s",
             width=24,
         ),
-        _timeline(
+        timeline_panel(
             "Volumes mounted and writable",
             "Per group volume, on the nodes that mount it.",
             [
@@ -302,7 +167,7 @@ def node_detail() -> dash.Dashboard:
             mappings=UP_DOWN,
             width=12,
         ),
-        _series(
+        series_panel(
             "Volume usage",
             "Used fraction of each mounted volume.",
             [
@@ -314,27 +179,27 @@ def node_detail() -> dash.Dashboard:
             ],
             unit="percentunit",
         ),
-        _timeline(
+        timeline_panel(
             "VIPs",
             "1 when the group's virtual IP is on its interface.",
             [Query(f"gardien_group_vip_present{{{CN}}}", "{{node}} {{group}} {{address}}")],
             mappings=UP_DOWN,
             width=12,
         ),
-        _stat(
+        stat_panel(
             "SMART health",
             "smartctl's overall verdict per disk.",
             [Query(f"gardien_smart_healthy{{{CN}}}", "{{node}} {{device}}")],
             mappings=UP_DOWN,
             width=12,
         ),
-        _series(
+        series_panel(
             "Disk temperature",
             "Per disk.",
             [Query(f"gardien_smart_temperature_celsius{{{CN}}}", "{{node}} {{device}}")],
             unit="celsius",
         ),
-        _series(
+        series_panel(
             "Bad sectors",
             "Reallocated, pending and offline uncorrectable sectors per disk.",
             [
@@ -354,7 +219,7 @@ def node_detail() -> dash.Dashboard:
 
 
 def failover_history() -> dash.Dashboard:
-    board = _dashboard(
+    board = new_dashboard(
         "gardien-failover",
         "Gardien / Failover history",
         "Moves of each group: how many, how long, how they ended.",
@@ -368,7 +233,7 @@ def failover_history() -> dash.Dashboard:
         .expr(f"changes(gardien_hook_last_move_timestamp_seconds{{{CG}}}[1m]) > 0")
     )
     panels: list[Builder[Any]] = [
-        _stat(
+        stat_panel(
             "Moves in range",
             "Moves each hook ran as target, per group.",
             [
@@ -379,7 +244,7 @@ def failover_history() -> dash.Dashboard:
             ],
             width=8,
         ),
-        _stat(
+        stat_panel(
             "Failed moves in range",
             "Moves that ended in error.",
             [
@@ -390,7 +255,7 @@ def failover_history() -> dash.Dashboard:
             ],
             width=8,
         ),
-        _stat(
+        stat_panel(
             "Since last move",
             "Per group.",
             [
@@ -402,7 +267,7 @@ def failover_history() -> dash.Dashboard:
             unit="s",
             width=8,
         ),
-        _series(
+        series_panel(
             "Move duration",
             "Median and 95th percentile of move durations.",
             [
@@ -419,7 +284,7 @@ def failover_history() -> dash.Dashboard:
             ],
             unit="s",
         ),
-        _series(
+        series_panel(
             "Decisions",
             "What the hooks decided on alerts (moved, skipped, refused, not_mine...).",
             [
@@ -431,7 +296,7 @@ def failover_history() -> dash.Dashboard:
             ],
             unit="none",
         ),
-        _timeline(
+        timeline_panel(
             "Moving, settling, frozen",
             "Per group, on any node's hook.",
             [
@@ -445,7 +310,7 @@ def failover_history() -> dash.Dashboard:
             ],
             mappings=[],
         ),
-        _series(
+        series_panel(
             "Webhook requests",
             "Alertmanager notifications received, by HTTP status.",
             [

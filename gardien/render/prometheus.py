@@ -7,25 +7,70 @@ Two jobs, ``gardien-exporter`` and ``gardien-hook``, one static target per node,
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gardien.config import ClusterConfig
-from gardien.render.common import prom_duration
+from gardien.options import Option, command_line
+from gardien.render.common import RULES_FILE, duration_option, prom_duration
 from gardien.render.rules import EXPORTER_JOB, HOOK_JOB
 
 
 @dataclass(frozen=True)
 class PrometheusOptions:
-    scrape_interval: float = 1.0
+    scrape_interval: float = field(
+        default=1.0,
+        metadata=duration_option(
+            "--scrape-interval", "how often Prometheus scrapes the exporters and hooks"
+        ),
+    )
     """Detection time is about one scrape plus one evaluation: keep both short."""
-    scrape_timeout: float = 0.9
+    scrape_timeout: float = field(
+        default=0.9,
+        metadata=duration_option("--scrape-timeout", "how long one scrape may take"),
+    )
     """The exporter bounds its probes by this (minus its margin), so a hung service answers
     "failed" within the scrape instead of failing the scrape."""
-    evaluation_interval: float = 1.0
-    rule_files: tuple[str, ...] = ("rules.yml",)
-    alertmanagers: tuple[str, ...] = ("127.0.0.1:9093",)
-    scheme: str = "http"
+    evaluation_interval: float = field(
+        default=1.0,
+        metadata=duration_option("--evaluation-interval", "how often Prometheus evaluates rules"),
+    )
+    rule_files: tuple[str, ...] = field(
+        default=(RULES_FILE,),
+        metadata=command_line(
+            Option(
+                ("--rule-file",),
+                action="append",
+                metavar="PATH",
+                help="rule file to load, repeatable",
+                show_default=", ".join,
+            )
+        ),
+    )
+    alertmanagers: tuple[str, ...] = field(
+        default=("127.0.0.1:9093",),
+        metadata=command_line(
+            Option(
+                ("--alertmanager",),
+                action="append",
+                metavar="HOST:PORT",
+                help="Alertmanager to send alerts to, repeatable",
+                show_default=", ".join,
+            )
+        ),
+    )
+    scheme: str = field(
+        default="http",
+        metadata=command_line(
+            Option(
+                ("--scheme",),
+                choices=("http", "https"),
+                help="the exporters' scheme: https when they serve TLS through "
+                "--web.config.file; the hooks' follows hook.tls_ca_file",
+                show_default=str,
+            )
+        ),
+    )
     """``https`` when the exporters run with a ``--web.config.file`` serving TLS (the hooks'
     scheme follows ``hook.tls_ca_file``)."""
 

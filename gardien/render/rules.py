@@ -5,18 +5,22 @@ Conventions of the monitoring mixins: alerts are CamelCase ``Gardien*`` with ``s
 ``level:metric:operations``.  Every series carries ``cluster`` and ``node`` from the scrape config
 (:mod:`gardien.render.prometheus`), so every aggregation keeps ``cluster``.
 
-The failover hook acts on the alerts labelled ``failover="true"`` (group failed, node isolated,
-node down) and treats ``GardienNetworkOutage`` as "no action"; Alertmanager also uses the outage
-to inhibit the failover alerts (:mod:`gardien.render.alertmanager`).
+The failover hook acts on the alerts labelled ``failover="true"`` (those of
+:data:`gardien.alerts.FAILOVER_ALERTS`: group failed, node isolated, node down) and treats
+``GardienNetworkOutage`` as "no action"; Alertmanager also uses the outage to inhibit the failover
+alerts (:mod:`gardien.render.alertmanager`).  Alert names are the constants of
+:mod:`gardien.alerts`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from gardien import alerts
 from gardien.config import ClusterConfig
-from gardien.render.common import prom_duration
+from gardien.options import Option, command_line
+from gardien.render.common import duration_option, prom_duration
 
 EXPORTER_JOB = "gardien-exporter"
 HOOK_JOB = "gardien-hook"
@@ -29,15 +33,40 @@ DEFAULT_RUNBOOK = "docs/runbook.md"
 class RuleOptions:
     """What an operator may tune without editing the rendered file (``gardien render`` flags)."""
 
-    group_failed_for: float = 3.0
+    group_failed_for: float = field(
+        default=3.0,
+        metadata=duration_option(
+            "--for.group-failed", "how long a probe of the active node fails before failover"
+        ),
+    )
     """A probe of the active node must fail this long before the group is declared failed: one
     failed scrape (a slow answer under load) must not move a group."""
-    node_isolated_for: float = 5.0
+    node_isolated_for: float = field(
+        default=5.0,
+        metadata=duration_option(
+            "--for.node-isolated", "how long a node reaches no network target before failover"
+        ),
+    )
     """Longer than the skew between two nodes noticing a network-wide outage, so the outage alert
     exists (and inhibits) before an isolation alert could fire for the node that noticed first."""
-    node_down_for: float = 10.0
+    node_down_for: float = field(
+        default=10.0,
+        metadata=duration_option(
+            "--for.node-down", "how long both daemons of a node are unreachable before fencing"
+        ),
+    )
     """Both daemons of a node unreachable this long: fencing follows, so be sure."""
-    runbook: str = DEFAULT_RUNBOOK
+    runbook: str = field(
+        default=DEFAULT_RUNBOOK,
+        metadata=command_line(
+            Option(
+                ("--runbook-url",),
+                metavar="URL",
+                help="where docs/runbook.md is published",
+                show_default=str,
+            )
+        ),
+    )
     """Where docs/runbook.md is published; each alert links to its section."""
 
 
@@ -49,11 +78,10 @@ class _Alert:
     severity: str
     summary: str
     description: str
-    failover: bool = False
 
     def rule(self, runbook: str) -> dict[str, Any]:
         labels = {"severity": self.severity}
-        if self.failover:
+        if self.name in alerts.FAILOVER_ALERTS:  # the hooks act on exactly these
             labels["failover"] = "true"
         return {
             "alert": self.name,
@@ -105,7 +133,7 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
     hook = config.hook
     failover = [
         _Alert(
-            "GardienGroupFailed",
+            alerts.GROUP_FAILED,
             'count by (cluster, group, node) (gardien_probe_success{group!=""} == 0)\n'
             "  and on (cluster, group, node) (gardien_group_active == 1)\n"
             f"unless on (cluster, group) {_STARTING}",
@@ -114,10 +142,9 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
             "Group {{ $labels.group }} failed on its active node {{ $labels.node }}",
             "{{ $value }} probe(s) of group {{ $labels.group }} fail on {{ $labels.node }}, the "
             "node that holds it; the hooks move the group to the next healthy node of its list.",
-            failover=True,
         ),
         _Alert(
-            "GardienNodeIsolated",
+            alerts.NODE_ISOLATED,
             "node:gardien_network_reachable:bool == 0\n"
             "  and on (cluster) (max by (cluster) (node:gardien_network_reachable:bool) == 1)",
             options.node_isolated_for,
@@ -125,22 +152,20 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
             "Node {{ $labels.node }} is cut off from the network its peer still reaches",
             "{{ $labels.node }} reaches none of its network targets (or its link is down) while a "
             "peer reaches them: a local fault. The hooks move every group away from it.",
-            failover=True,
         ),
         _Alert(
-            "GardienNodeDown",
+            alerts.NODE_DOWN,
             "node:up:max == 0\n  and on (cluster) (max by (cluster) (node:up:max) == 1)",
             options.node_down_for,
             "critical",
             "Node {{ $labels.node }} is down (exporter and hook unreachable)",
             "Prometheus reaches neither the exporter nor the hook of {{ $labels.node }} while it "
             "reaches a peer. The hooks fence the node and take over its groups.",
-            failover=True,
         ),
     ]
     network = [
         _Alert(
-            "GardienNetworkOutage",
+            alerts.NETWORK_OUTAGE,
             "max by (cluster) (node:gardien_network_reachable:bool) == 0",
             0.0,
             "critical",
@@ -151,7 +176,7 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
     ]
     groups = [
         _Alert(
-            "GardienSplitBrain",
+            alerts.SPLIT_BRAIN,
             "group:gardien_group_active:sum > 1",
             0.0,
             "critical",
@@ -160,7 +185,7 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
             "shared volume mounted twice gets corrupted. Stop it on all but one node now.",
         ),
         _Alert(
-            "GardienGroupDown",
+            alerts.GROUP_DOWN,
             "group:gardien_group_active:sum == 0\n"
             f"unless on (cluster, group) {_STARTING}\n"
             "unless on (cluster, group) (group:gardien_hook_group_frozen:max == 1)",
@@ -170,7 +195,7 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
             "No node holds group {{ $labels.group }} and it is neither moving nor frozen.",
         ),
         _Alert(
-            "GardienVolumeNotWritable",
+            alerts.VOLUME_NOT_WRITABLE,
             "gardien_group_volume_writable == 0\n"
             "  and on (cluster, group, node) (gardien_group_active == 1)",
             30.0,
@@ -180,7 +205,7 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
             "holds the group (file system errors remount ext4 read-only).",
         ),
         _Alert(
-            "GardienVipMissing",
+            alerts.VIP_MISSING,
             "(\n  max by (cluster, group, node) (gardien_group_volume_mounted) == 1\n"
             "  or max by (cluster, group, node) (gardien_hook_group_held) == 1\n)\n"
             "  and on (cluster, group, node)"
@@ -193,7 +218,7 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
             "but its virtual IP is not on the interface: clients cannot reach the services.",
         ),
         _Alert(
-            "GardienNodeServiceFailing",
+            alerts.NODE_SERVICE_FAILING,
             'gardien_probe_success{group=""} == 0',
             30.0,
             "warning",
@@ -204,7 +229,7 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
     ]
     hooks = [
         _Alert(
-            "GardienHookDown",
+            alerts.HOOK_DOWN,
             f'up{{job="{HOOK_JOB}"}} == 0',
             60.0,
             "critical",
@@ -213,7 +238,7 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
             "over a group nor release one on request.",
         ),
         _Alert(
-            "GardienExporterDown",
+            alerts.EXPORTER_DOWN,
             f'up{{job="{EXPORTER_JOB}"}} == 0',
             60.0,
             "critical",
@@ -222,7 +247,7 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
             "watched, so a failure there moves nothing.",
         ),
         _Alert(
-            "GardienMoveFailed",
+            alerts.MOVE_FAILED,
             "increase(gardien_hook_moves_failed_total[10m]) > 0",
             0.0,
             "critical",
@@ -231,7 +256,7 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
             "`gardien history {{ $labels.group }}` for the step that failed.",
         ),
         _Alert(
-            "GardienGroupFlapping",
+            alerts.GROUP_FLAPPING,
             f"round(sum by (cluster, group) (increase(gardien_hook_moves_total"
             f"[{prom_duration(hook.window)}]))) >= {hook.max_moves}",
             0.0,
@@ -242,7 +267,7 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
             f"{prom_duration(hook.window)}): the hooks refuse to move it again automatically.",
         ),
         _Alert(
-            "GardienGroupFrozenTooLong",
+            alerts.GROUP_FROZEN_TOO_LONG,
             "group:gardien_hook_group_frozen:max == 1",
             4 * 3600.0,
             "warning",
@@ -251,7 +276,7 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
             "(`gardien unfreeze {{ $labels.group }}`) when the work is done.",
         ),
         _Alert(
-            "GardienClusterFrozenTooLong",
+            alerts.CLUSTER_FROZEN_TOO_LONG,
             "max by (cluster) (gardien_hook_cluster_frozen) == 1",
             4 * 3600.0,
             "warning",
@@ -260,7 +285,7 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
             "`gardien unfreeze --all` when the work is done.",
         ),
         _Alert(
-            "GardienConfigReloadFailed",
+            alerts.CONFIG_RELOAD_FAILED,
             "gardien_config_last_reload_successful == 0",
             0.0,
             "warning",
@@ -269,7 +294,7 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
             "Run `gardien check-config` on the file.",
         ),
         _Alert(
-            "GardienCollectorFailing",
+            alerts.COLLECTOR_FAILING,
             "gardien_exporter_collector_success == 0",
             300.0,
             "warning",
@@ -279,7 +304,7 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
     ]
     disks = [
         _Alert(
-            "GardienDiskFailing",
+            alerts.DISK_FAILING,
             "gardien_smart_healthy == 0\n"
             'or on (cluster, node, device) gardien_smart_exit_status_bit{bit="3"} == 1',
             0.0,
@@ -289,7 +314,7 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
             "3). Replace it.",
         ),
         _Alert(
-            "GardienDiskPrefail",
+            alerts.DISK_PREFAIL,
             "gardien_smart_reallocated_sectors + gardien_smart_pending_sectors"
             " + gardien_smart_offline_uncorrectable_sectors > 0",
             0.0,
@@ -299,7 +324,7 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
             "wearing out.",
         ),
         _Alert(
-            "GardienDiskTemperatureHigh",
+            alerts.DISK_TEMPERATURE_HIGH,
             f"gardien_smart_temperature_celsius > {DISK_TEMPERATURE_MAX_CELSIUS}",
             600.0,
             "warning",
@@ -319,21 +344,21 @@ def _alerts(config: ClusterConfig, options: RuleOptions) -> dict[str, list[_Aler
 
 def alert_names(config: ClusterConfig) -> list[str]:
     """Every alert the rules define (used by tests and the runbook check)."""
-    return [a.name for alerts in _alerts(config, RuleOptions()).values() for a in alerts]
+    return [a.name for kind in _alerts(config, RuleOptions()).values() for a in kind]
 
 
 def render_rules(config: ClusterConfig, options: RuleOptions | None = None) -> dict[str, Any]:
     """The rule file as data."""
     options = options or RuleOptions()
-    alerts = _alerts(config, options)
+    by_kind = _alerts(config, options)
     # Rules of one group run in order at the same timestamp: recording rules first, so the
     # failover alerts never read a verdict one evaluation old (that would be latency), and the
     # outage before the isolation it inhibits.
     first = [{"record": name, "expr": expr} for name, expr in RECORDING_RULES.items()]
-    first += [a.rule(options.runbook) for a in alerts.pop("network") + alerts.pop("failover")]
+    first += [a.rule(options.runbook) for a in by_kind.pop("network") + by_kind.pop("failover")]
     groups = [{"name": "gardien.failover", "rules": first}]
     groups += [
         {"name": f"gardien.{name}", "rules": [a.rule(options.runbook) for a in group]}
-        for name, group in alerts.items()
+        for name, group in by_kind.items()
     ]
     return {"groups": groups}

@@ -1,0 +1,35 @@
+"""HTTP serving shared by the exporter and the hook, in three jobs: reading the web config file
+(:mod:`gardien.web.config`), authenticating requests (:mod:`gardien.web.auth`) and serving
+(:mod:`gardien.web.server`).  The names the daemons use are importable from here."""
+
+from gardien.web.auth import (
+    DEFAULT_UNAUTHENTICATED_PATHS,
+    Authenticator,
+    AuthMiddleware,
+    BasicAuth,
+    BearerToken,
+)
+from gardien.web.config import TlsConfig, WebConfig, load_web_config
+from gardien.web.server import (
+    DEFAULT_THREADS,
+    LISTEN_BACKLOG,
+    HeadersMiddleware,
+    WebServer,
+    parse_listen_address,
+)
+
+__all__ = [
+    "DEFAULT_THREADS",
+    "DEFAULT_UNAUTHENTICATED_PATHS",
+    "LISTEN_BACKLOG",
+    "AuthMiddleware",
+    "Authenticator",
+    "BasicAuth",
+    "BearerToken",
+    "HeadersMiddleware",
+    "TlsConfig",
+    "WebConfig",
+    "WebServer",
+    "load_web_config",
+    "parse_listen_address",
+]
