@@ -7,7 +7,6 @@ verdicts of every node (``failed`` everywhere means an outage, moving would not 
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 import time
@@ -16,16 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 from gardien.config.model import NetworkConfig
+from gardien.node.reachability import IPAddress
 
 log = logging.getLogger(__name__)
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Verdict = Literal["ok", "failed", "unknown"]
 """``unknown``: no targets configured, nothing to judge by."""
 
 Echo = Callable[[IPAddress, float], bool]
-"""One ICMP echo to an address within a timeout: answered or not (the exporter's
-:meth:`exporter.collectors.network.NetworkCollector.echo`, which the daemon passes in)."""
+"""One ICMP echo to an address within a timeout: answered or not (the daemon passes in
+:meth:`gardien.node.reachability.Pinger.echo`, the exporter's echo too)."""
 
 
 class NetworkCheck:

@@ -144,24 +144,34 @@ def test_moves_that_fence_one_node_at_once_share_one_fence() -> None:
     assert len(runner.ran) == 2
 
 
+def _mountinfo(root: Path, *mounts: str) -> Path:
+    """A recorded ``<root>/self/mountinfo`` of ``device mountpoint`` mounts (mountpoints escaped
+    as the kernel does); ``root`` is then the volume's proc_root (and sys_root: no loop files)."""
+    (root / "self").mkdir(parents=True, exist_ok=True)
+    lines = [
+        f"{30 + i} 1 7:{i} / {mount.split()[1]} rw,relatime - ext4 {mount.split()[0]} rw"
+        for i, mount in enumerate(mounts)
+    ]
+    (root / "self" / "mountinfo").write_text("".join(f"{line}\n" for line in lines))
+    return root
+
+
 def test_volume_monitor_reads_the_mount_table(tmp_path: Path) -> None:
-    table = tmp_path / "mounts"
-    volume = Volume(config().groups["php4"].volume, CommandRunner(), mount_table=table)  # type: ignore[arg-type]
-    table.write_text("/dev/loop99 /srv/php4 ext4 rw 0 0\n")
+    volume = Volume(config().groups["php4"].volume, CommandRunner(), tmp_path, tmp_path)  # type: ignore[arg-type]
+    _mountinfo(tmp_path, "/dev/loop99 /srv/php4")
     assert volume.monitor().state is State.RUNNING
-    table.write_text("/dev/loop7 /srv/php4 ext4 rw 0 0\n")
+    _mountinfo(tmp_path, "/dev/loop7 /srv/php4")
     assert volume.monitor().reason == "/dev/loop7 is mounted on /srv/php4"
-    table.write_text("/dev/loop99 /srv/other\\040dir ext4 rw 0 0\n")
+    _mountinfo(tmp_path, "/dev/loop99 /srv/other\\040dir")
     assert volume.monitor().reason == "/dev/loop99 is mounted on /srv/other dir"
-    table.write_text("proc /proc proc rw 0 0\n")
+    _mountinfo(tmp_path, "proc /proc")
     assert volume.monitor().state is State.NOT_RUNNING
 
 
 def test_volume_refuses_to_mount_a_device_mounted_elsewhere(tmp_path: Path) -> None:
-    table = tmp_path / "mounts"
-    table.write_text("/dev/loop99 /srv/old ext4 rw 0 0\n")
+    _mountinfo(tmp_path, "/dev/loop99 /srv/old")
     runner = CommandRunner(record=True)
-    volume = Volume(config().groups["php4"].volume, runner, mount_table=table)  # type: ignore[arg-type]
+    volume = Volume(config().groups["php4"].volume, runner, tmp_path, tmp_path)  # type: ignore[arg-type]
     with pytest.raises(
         ResourceError, match="refusing to mount /dev/loop99: /dev/loop99 is mounted on /srv/old"
     ):
