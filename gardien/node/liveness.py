@@ -1,7 +1,7 @@
 """Processes as /proc shows them: alive or not, stopped or not, and which process a pid names.
 
 Liveness is the process's State in ``/proc/PID/stat``, never ``kill -0``: a killed daemon stays a
-zombie that answers ``kill -0`` until its parent (often a slow PID 1) reaps it (docs/lab.md).
+zombie that answers ``kill -0`` until its parent (often a slow PID 1) reaps it.
 A pid names one process only together with its start time: after a crash the pid in a pid file, or
 the parent pid of an old process, may belong to a newer process since, so a child older than its
 parent is not taken for its child.  Every reader takes ``proc_root`` (tests point it at recorded
