@@ -71,7 +71,10 @@ class ProcessProbe(Probe[ProcessParams]):
             master = self._find_master(time.monotonic() + timeout)
         except _NotFoundError as exc:
             return ProbeResult.failure(str(exc), **none)
-        return self._judge(master, liveness.descendants(master.pid))
+        table = liveness.all_processes()
+        if not any(p.pid == master.pid and p.started == master.started for p in table):
+            return ProbeResult.failure("master process exited during the check", **none)
+        return self._judge(master, liveness.descendants(master.pid, table=table))
 
     def _judge(self, master: liveness.Process, descendants: list[liveness.Process]) -> ProbeResult:
         live = [p for p in descendants if p.alive]
