@@ -11,11 +11,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 from gardien.config.model import NetworkConfig
-from gardien.node.reachability import IPAddress
+from gardien.node.reachability import IPAddress, at_once
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +81,8 @@ class NetworkCheck:
             return "unknown", {}
         scopes = [s for s in (network.internal, network.external) if s]
         targets = [a for scope in scopes for a in scope]
-        with ThreadPoolExecutor(max_workers=len(targets)) as pool:
-            up = list(pool.map(lambda a: self._echo(a, network.timeout), targets))
-        answers = {str(a): ok for a, ok in zip(targets, up, strict=True)}
+        up = at_once(self._echo, targets, network.timeout)  # each echo bounded by its timeout
+        answers = {str(a): bool(ok) for a, ok in zip(targets, up, strict=True)}
         verdict: Verdict = (
             "ok" if all(any(answers[str(a)] for a in s) for s in scopes) else "failed"
         )

@@ -3,14 +3,12 @@
 A node that cannot reach its targets while its peer can is isolated; when neither can, the outage
 is network-wide and moving groups would not help.  Each target gets one echo request
 (:class:`gardien.node.reachability.Pinger`, the same the hook's network verdict uses), all targets
-at once (one thread each), every ``ping`` under a hard timeout.
+at once (:func:`~gardien.node.reachability.at_once`, as the hook's round), every ``ping`` under a
+hard timeout; a target that has not answered by the scrape's deadline is down.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,9 +18,8 @@ from prometheus_client.metrics_core import Metric
 from exporter.collectors.base import NodeCollector
 from gardien.command_runner import CommandRunner
 from gardien.config import ClusterConfig
-from gardien.node.reachability import KILL_MARGIN, NO_ANSWER, EchoResult, Pinger, link_up
-
-log = logging.getLogger(__name__)
+from gardien.node.reachability import KILL_MARGIN, NO_ANSWER, Pinger, at_once, link_up
+from gardien.polling import Deadline
 
 
 class NetworkCollector(NodeCollector):
@@ -56,7 +53,7 @@ class NetworkCollector(NodeCollector):
             "1 when the interface is operationally up and has carrier.",
             labels=["interface"],
         )
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         network = self.config.network
         if network is None:
             return [up, rtt, link]
@@ -65,25 +62,9 @@ class NetworkCollector(NodeCollector):
         targets = [(t, "internal") for t in network.internal] + [
             (t, "external") for t in network.external
         ]
-        results: dict[int, EchoResult] = {}
-
-        def run(index: int) -> None:
-            try:
-                results[index] = self.pinger.echo(targets[index][0], budget)
-            except Exception:  # a thread must not die silently: the target is reported down
-                log.exception("echo to %s failed", targets[index][0])
-
-        threads = [
-            threading.Thread(target=run, args=(i,), name=f"ping {t}", daemon=True)
-            for i, (t, _) in enumerate(targets)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            # the runner kills ping at ``budget``; a result still missing at the deadline is down
-            thread.join(max(deadline - time.monotonic(), 0.0))
-        for i, (target, scope) in enumerate(targets):
-            result = results.get(i, NO_ANSWER)
+        results = at_once(self.pinger.echo, [t for t, _ in targets], budget, deadline)
+        for (target, scope), answer in zip(targets, results, strict=True):
+            result = NO_ANSWER if answer is None else answer  # missing at the deadline: down
             up.add_metric([str(target), scope], float(result.up))
             rtt.add_metric([str(target), scope], result.rtt)
         return [up, rtt, link]

@@ -13,14 +13,19 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from gardien.command_runner import CommandRunner
+from gardien.polling import Deadline
 
 log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+T = TypeVar("T")
 
 KILL_MARGIN = 0.5
 """ping is killed this long after its own ``-W`` timeout when it has not exited by itself."""
@@ -58,6 +63,37 @@ class Pinger:
             log.warning("no round trip time in ping output: %r", result.stdout)
             return NO_ANSWER
         return EchoResult(True, float(match.group(1)) / 1000)
+
+
+def at_once(
+    echo: Callable[[IPAddress, float], T],
+    targets: Sequence[IPAddress],
+    timeout: float,
+    deadline: Deadline | None = None,
+) -> list[T | None]:
+    """``echo(target, timeout)`` for every target at once (one thread each), in target order.
+
+    None for a target whose echo raised (logged: a thread must not die silently) or, with a
+    ``deadline``, had not answered when it passed (the caller must answer by then; the runner
+    kills a ping at its own timeout anyway).  Without one, every echo is waited for.
+    """
+    results: dict[int, T] = {}
+
+    def run(index: int) -> None:
+        try:
+            results[index] = echo(targets[index], timeout)
+        except Exception:
+            log.exception("echo to %s failed", targets[index])
+
+    threads = [
+        threading.Thread(target=run, args=(i,), name=f"ping {t}", daemon=True)
+        for i, t in enumerate(targets)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(None if deadline is None else deadline.left())
+    return [results.get(i) for i in range(len(targets))]
 
 
 def link_up(interface: str, sys_root: Path = Path("/sys")) -> bool:
