@@ -6,7 +6,8 @@ devices and real addresses on its eth0.  One group names its volume by the loop 
 by the image file behind its loop device; one group has only a VIP (added with a label), two have
 neither (one with the agent's held marker).  In each case the exporter's VIP collector and the
 agent's status run inside the node, as in production, and the test checks their answers against
-its own reading of ``/proc/<holder>/mountinfo`` and ``ip -o addr`` of the node.
+its own reading of ``/proc/<holder>/mountinfo`` and ``ip -o addr`` of the node.  The agent's
+resource states (what acquire and release act on) are checked against the same reading.
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ exporter = {
     for f in families if f.name == "gardien_group_active" for s in f.samples
 }
 agent = LocalAgent(config, "n1", state)
-active = {g: agent.status(g)["active"] for g in config.groups}
-print(json.dumps({"exporter": exporter, "agent": active}))
+statuses = {g: agent.status(g) for g in config.groups}
+active = {g: status["active"] for g, status in statuses.items()}
+healthy = {g: status["healthy"] for g, status in statuses.items()}
+print(json.dumps({"exporter": exporter, "agent": active, "healthy": healthy}))
 """
 
 
@@ -196,3 +199,8 @@ def test_exporter_and_agent_agree_on_what_the_node_holds(site: Site) -> None:
         assert found["exporter"] == found["agent"], case
         assert found["exporter"] == independent, case
         assert {g: independent[g] for g in expected} == expected, case
+        # the agent's resources (what acquire and release act on) read the same tables; a VIP
+        # with another prefix length is held, but its resource is in error (it would not add it)
+        healthy = found["healthy"]
+        assert healthy["files"] == independent["files"], case
+        assert healthy["web"] == (independent["web"] and case != CASES[-1][0]), case

@@ -4,6 +4,7 @@ of groups without volume or VIP."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ from failover_hook.move import Mover, PlanError
 from failover_hook.outcome import Outcome, Status
 from failover_hook.plan import Action, Plan, StepState
 from failover_hook.resources.base import ResourceError, State
+from failover_hook.resources.vip import Vip
 from failover_hook.resources.volume import Volume
 from gardien.command_runner import CommandRunner
 from gardien.config.loader import parse_config
@@ -177,6 +179,20 @@ def test_volume_refuses_to_mount_a_device_mounted_elsewhere(tmp_path: Path) -> N
     ):
         volume.start()
     assert runner.ran == []
+
+
+def test_vip_monitor_reads_the_addresses_of_its_interface() -> None:
+    vip_config = config().groups["php4"].vip
+    assert vip_config is not None
+    table: dict[str, list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]] = {"eth0": []}
+    vip = Vip(vip_config, CommandRunner(), lambda: table)
+    assert vip.monitor().state is State.NOT_RUNNING
+    table["eth0:php4"] = [ipaddress.ip_interface("10.213.250.41/24")]  # a label of eth0
+    assert vip.monitor().state is State.RUNNING
+    table["eth0:php4"] = [ipaddress.ip_interface("10.213.250.41/32")]
+    assert vip.monitor().reason == "10.213.250.41 is on eth0 with another prefix length"
+    table.clear()
+    assert vip.monitor().reason == "cannot list the addresses of eth0: no such interface"
 
 
 MARKER = f"gardien-test-{uuid.uuid4().hex}"
