@@ -29,6 +29,7 @@ from failover_hook.resources.registry import BuildContext, build_resources
 from gardien import state
 from gardien.command_runner import INHERIT, CommandRunner
 from gardien.config.model import ClusterConfig
+from gardien.node.holding import read_holdings
 
 log = logging.getLogger(__name__)
 
@@ -206,14 +207,13 @@ class LocalAgent:
         """Held (as recorded), each resource's state, healthy (every resource running)."""
         resources = self.resources(group)
         states = {r.name: r.monitor() for r in resources}
-        kinds = {r.name: r.kind for r in resources}
-        present = [s for name, s in states.items() if kinds[name] in _HOLDING_KINDS]
-        held = self._marked(group)
+        config = self.config.groups[group]
+        holdings = read_holdings({group: config}, self.state_dir)
         return {
             "group": group,
             "node": self.node,
-            "held": held,
-            "active": all(s.running for s in present) if present else held,
+            "held": self._marked(group),
+            "active": holdings.holds(group, config),  # the exporter's gardien_group_active
             "healthy": all(s.running for s in states.values()),
             "resources": {name: s.to_json() for name, s in states.items()},
             "anything_running": any(s.state is not State.NOT_RUNNING for s in states.values()),

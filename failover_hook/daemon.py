@@ -11,7 +11,6 @@ from types import FrameType
 
 import prometheus_client
 
-from exporter.collectors.network import NetworkCollector
 from failover_hook.agent import LocalAgent
 from failover_hook.app import create_app
 from failover_hook.client import HttpPeer, read_token
@@ -26,6 +25,7 @@ from gardien import exitcodes
 from gardien.command_runner import INHERIT, CommandRunner
 from gardien.config import ClusterConfig, load_config
 from gardien.errors import ConfigError
+from gardien.node.reachability import Pinger
 from gardien.web import (
     DEFAULT_THREADS,
     Authenticator,
@@ -45,7 +45,7 @@ def build_hook(config: ClusterConfig, node: str, state_dir: Path, dry_run: bool)
     agent = LocalAgent(config, node, state_dir, runner=runner, journal=journal)
     token = read_token(config)
     peers = {name: HttpPeer.for_node(config, name, token) for name in config.nodes if name != node}
-    pinger = NetworkCollector(config)  # its ICMP echo: the same check as the exporter
+    pinger = Pinger()  # the exporter's network collector pings the same way
     mover = Mover(config, node, journal, agent, peers, Fencer(config, runner))
     return Hook(
         config,

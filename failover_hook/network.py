@@ -7,25 +7,23 @@ verdicts of every node (``failed`` everywhere means an outage, moving would not 
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 from gardien.config.model import NetworkConfig
+from gardien.node.reachability import IPAddress, at_once
 
 log = logging.getLogger(__name__)
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Verdict = Literal["ok", "failed", "unknown"]
 """``unknown``: no targets configured, nothing to judge by."""
 
 Echo = Callable[[IPAddress, float], bool]
-"""One ICMP echo to an address within a timeout: answered or not (the exporter's
-:meth:`exporter.collectors.network.NetworkCollector.echo`, which the daemon passes in)."""
+"""One ICMP echo to an address within a timeout: answered or not (the daemon passes in
+:meth:`gardien.node.reachability.Pinger.echo`, the exporter's echo too)."""
 
 
 class NetworkCheck:
@@ -83,9 +81,8 @@ class NetworkCheck:
             return "unknown", {}
         scopes = [s for s in (network.internal, network.external) if s]
         targets = [a for scope in scopes for a in scope]
-        with ThreadPoolExecutor(max_workers=len(targets)) as pool:
-            up = list(pool.map(lambda a: self._echo(a, network.timeout), targets))
-        answers = {str(a): ok for a, ok in zip(targets, up, strict=True)}
+        up = at_once(self._echo, targets, network.timeout)  # each echo bounded by its timeout
+        answers = {str(a): bool(ok) for a, ok in zip(targets, up, strict=True)}
         verdict: Verdict = (
             "ok" if all(any(answers[str(a)] for a in s) for s in scopes) else "failed"
         )

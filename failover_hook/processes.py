@@ -1,10 +1,11 @@
 """Finding, judging and ending the processes of a service on this node.
 
-Liveness is judged by ``/proc/PID/status`` State, never ``kill -0``: a killed daemon stays a zombie
-that answers ``kill -0`` until its parent (often a slow PID 1) reaps it (LAB.md section 10).  The
-hook makes itself a child subreaper so that daemons which detach from the commands it runs become
-its children, and reaps them itself: :func:`alive` reaps the zombies it looks at, and
-:func:`reap_orphans_until` the others (a daemon found by its command line, whose zombie has none).
+Liveness is :mod:`gardien.node.liveness` (the State in /proc, never ``kill -0``: a killed daemon
+stays a zombie that answers ``kill -0`` until its parent reaps it).  The hook makes itself a child
+subreaper so that daemons which detach from the commands it runs become its children, and reaps
+them itself: :func:`alive` reaps the zombies it looks at, and :func:`reap_orphans_until` the others
+(a daemon found by its command line, whose zombie has none).  A service's processes are those of
+this node: in the lab and the tests, nodes are network namespaces of one machine.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-import psutil
-
 from gardien.command_runner import own_children
+from gardien.node import liveness
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +40,14 @@ def become_subreaper() -> bool:
 def reap_orphans() -> list[int]:
     """Reap the dead children this subreaper adopted; the runner's own commands stay its own."""
     reaped: list[int] = []
+    me = os.getpid()
     with own_children() as ours:
-        try:
-            children = psutil.Process().children()
-        except psutil.Error:
-            return reaped
+        children = [p for p in liveness.all_processes() if p.ppid == me]
         ours.intersection_update(c.pid for c in children)
         for child in children:
-            with contextlib.suppress(psutil.Error):
-                if child.pid not in ours and child.status() == psutil.STATUS_ZOMBIE:
-                    _reap(child.pid)
-                    reaped.append(child.pid)
+            if child.pid not in ours and not child.alive:
+                _reap(child.pid)
+                reaped.append(child.pid)
     if reaped:
         log.debug("reaped adopted processes %s", reaped)
     return reaped
@@ -64,22 +61,16 @@ def reap_orphans_until(stop: threading.Event, interval: float = 5.0) -> None:
 
 def state(pid: int) -> str | None:
     """The one-letter State of ``pid`` (``R``, ``S``, ``T``, ``Z``...) or None if it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("State:"):
-                return line.split()[1]
-    except (OSError, IndexError):
-        return None
-    return None
+    return liveness.state(pid)
 
 
 def alive(pid: int) -> bool:
     """True if ``pid`` exists and is not a zombie (reaping it if it is our own zombie child)."""
-    current = state(pid)
-    if current in ("Z", "X"):
+    process = liveness.read(pid)
+    if process is not None and not process.alive:
         _reap(pid)
         return False
-    return current is not None
+    return process is not None
 
 
 def _reap(pid: int) -> None:
@@ -87,45 +78,27 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def _same_netns(pid: int) -> bool:
-    """A service process of *this node* shares our network namespace.
-
-    On a real node this is every process; in the lab and the tests, where nodes are namespaces of
-    one machine, it keeps node2's agent away from node1's daemons of the same name.  The mount
-    namespace would be wrong here: systemd services often have a private one (PrivateTmp).
-    """
-    try:
-        return os.readlink(f"/proc/{pid}/ns/net") == os.readlink("/proc/self/ns/net")
-    except OSError:
-        return False
-
-
 def pid_from_file(pidfile: str) -> int | None:
-    try:
-        pid = int(Path(pidfile).read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return pid if pid > 0 and alive(pid) and _same_netns(pid) else None
+    """The live process of this node a pid file names, or None."""
+    pid = liveness.pid_in_file(Path(pidfile))
+    return pid if pid is not None and alive(pid) and liveness.same_network_namespace(pid) else None
 
 
 def matching(cmdline: str) -> list[int]:
     """Live processes of this node whose command line (joined by spaces) matches the regex."""
-    pattern = re.compile(cmdline)
-    found = []
-    me = os.getpid()
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        args = " ".join(proc.info.get("cmdline") or [])
-        if proc.pid != me and pattern.search(args) and alive(proc.pid) and _same_netns(proc.pid):
-            found.append(proc.pid)
-    return found
+    return [
+        p.pid
+        for p in liveness.matching(re.compile(cmdline))
+        if alive(p.pid) and liveness.same_network_namespace(p.pid)
+    ]
 
 
 def with_descendants(pids: Iterable[int]) -> set[int]:
-    tree: set[int] = set()
-    for pid in pids:
-        tree.add(pid)
-        with contextlib.suppress(psutil.Error):
-            tree.update(child.pid for child in psutil.Process(pid).children(recursive=True))
+    """``pids`` and their descendants, those alive (one reading of the process table)."""
+    table = liveness.all_processes()
+    tree = set(pids)
+    for pid in list(tree):
+        tree.update(p.pid for p in liveness.descendants(pid, table=table))
     return {pid for pid in tree if alive(pid)}
 
 

@@ -1,8 +1,10 @@
 """What the node agent (``gardien hook``) and the exporter share on one node: the state folder.
 
 The agent records the groups it holds as empty files ``<state_dir>/held/<group>`` (written after a
-successful acquire, removed after a successful release); the exporter reads them for groups that
-have neither a volume nor a VIP.  The journal lives in ``<state_dir>/journal.db``.
+successful acquire, removed after a successful release).  For a group that has neither a volume
+nor a VIP they are the only sign that it is held here: :mod:`gardien.node.holding` reads them for
+the exporter's ``gardien_group_active`` and the agent's status alike.  The journal lives in
+``<state_dir>/journal.db``.
 """
 
 from __future__ import annotations

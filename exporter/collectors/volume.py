@@ -1,7 +1,7 @@
 """Volume collector: is each group's volume mounted, from the right device, read-write and writable?
 
 Mounted means: at its mountpoint, the visible mount is of the configured device (see
-:mod:`exporter.collectors.mounts`).  Writable means mounted read-write *and* a small file
+:mod:`gardien.node.mounts`).  Writable means mounted read-write *and* a small file
 (``.gardien-write-test``) could be written, fsynced and removed: a SAN that lost its paths keeps the
 mount read-write while every write blocks.  That is also why the filesystem is only touched from a
 daemon thread per group: a blocked ``fsync`` (or ``statvfs``) cannot be interrupted, so the scrape
@@ -24,8 +24,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from exporter.collectors.base import NodeCollector
-from exporter.collectors.mounts import read_mounts, volume_mount
 from gardien.config import ClusterConfig
+from gardien.node.mounts import PROC, SYS, MountTable, read_mount_table
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,8 @@ class VolumeCollector(NodeCollector):
         self,
         config: ClusterConfig,
         *,
-        proc_root: Path = Path("/proc"),
-        sys_root: Path = Path("/sys"),
+        proc_root: Path = PROC,
+        sys_root: Path = SYS,
     ) -> None:
         super().__init__(config)
         self.proc_root = proc_root
@@ -120,13 +120,17 @@ class VolumeCollector(NodeCollector):
             "Size of the filesystem on the group's volume (0 when not mounted).",
             labels=["group"],
         )
-        mounts = read_mounts(self.proc_root)
+        try:
+            mounts = read_mount_table(self.proc_root, self.sys_root)
+        except OSError as exc:  # every volume is then reported not mounted, not left out
+            log.error("cannot read the mount table: %s", exc)
+            mounts = MountTable(())
         checks: dict[str, _Check | None] = {}
         rw: dict[str, bool] = {}
         for group, cfg in self.config.groups.items():
             if cfg.volume is None:
                 continue
-            mount = volume_mount(cfg.volume, mounts, self.sys_root)
+            mount = mounts.of_volume(cfg.volume)
             mounted.add_metric(
                 [group, cfg.volume.device, cfg.volume.mountpoint], float(bool(mount))
             )

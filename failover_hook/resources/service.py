@@ -1,9 +1,10 @@
 """Service resource: a daemon of the group, started by a command or a systemd unit.
 
 Start runs the command detached (own session; it may daemonize or stay in the foreground as the
-daemon) and waits until every probe of the service passes, reusing the exporter's probe code, so
-"started" means "answers".  Stop is a force operation: the stop command (or TERM), then TERM and
-KILL for what is left of the process tree found by the ``process`` spec (pidfile or command line),
+daemon) and waits until every probe of the service passes (the probes of :mod:`gardien.probes`,
+which the exporter runs too), so "started" means "answers".  Stop is a force operation: the stop
+command (or TERM), then TERM and KILL for what is left of the process tree found by the
+``process`` spec (pidfile or command line; liveness as :mod:`failover_hook.processes` judges it),
 with SIGCONT first because a stopped process acts on TERM only after CONT (LAB.md section 7).
 """
 

@@ -5,7 +5,9 @@ answers for it (``arping -0``: probes from 0.0.0.0, so no neighbour cache is poi
 reply came).  Debian's arping is Thomas Habets' 2.23 (LAB.md sections 2 and 9): the interface is
 ``-i``, a gratuitous announcement needs ``-U -S VIP`` and returns 1 because nobody replies.
 When the check itself cannot run (no arping, no interface), the address is not added.  An IPv6 VIP
-is added without these ARP steps (the kernel's own duplicate address detection applies).
+is added without these ARP steps (the kernel's own duplicate address detection applies).  Whether
+the address is there is read in-process (:mod:`gardien.node.addresses`, as the exporter reads it);
+``ip addr add/del`` only act.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from failover_hook.resources.base import (
 from failover_hook.resources.registry import BuildContext, register
 from gardien.command_runner import CommandRunner
 from gardien.config.model import GroupConfig, VipConfig
+from gardien.node.addresses import ReadAddresses, has_interface, on_interface, read_addresses
 from gardien.polling import Deadline
 
 log = logging.getLogger(__name__)
@@ -42,11 +45,14 @@ _ANNOUNCING_LOCK = threading.Lock()
 class Vip(Resource):
     kind = "vip"
 
-    def __init__(self, config: VipConfig, runner: CommandRunner) -> None:
+    def __init__(
+        self, config: VipConfig, runner: CommandRunner, addresses: ReadAddresses = read_addresses
+    ) -> None:
         super().__init__(runner)
         self.config = config
         self.address = config.address
         self.interface = config.interface
+        self.addresses = addresses
 
     @property
     def name(self) -> str:
@@ -61,15 +67,15 @@ class Vip(Resource):
         return 10.0
 
     def _addresses(self) -> list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]:
-        result = self.runner.run(
-            ["ip", "-o", "addr", "show", "dev", self.interface], timeout=_COMMAND_TIMEOUT
-        )
-        if not result.ok:
+        try:
+            table = self.addresses()
+        except OSError as exc:
             raise ResourceError(
-                f"cannot list the addresses of {self.interface}: {result.describe()}"
-            )
-        found = re.findall(r"\binet6? (\S+)", result.stdout)
-        return [ipaddress.ip_interface(a) for a in found]
+                f"cannot list the addresses of {self.interface}: {exc.strerror or exc}"
+            ) from exc
+        if not has_interface(self.interface, table):
+            raise ResourceError(f"cannot list the addresses of {self.interface}: no such interface")
+        return on_interface(self.interface, table)
 
     def monitor(self) -> ResourceState:
         try:

@@ -28,6 +28,7 @@ from failover_hook.resources.base import (
 from failover_hook.resources.registry import BuildContext, register
 from gardien.command_runner import CommandRunner
 from gardien.config.model import GroupConfig, VolumeConfig
+from gardien.node.mounts import PROC, SYS, read_mount_table
 from gardien.polling import Deadline, pauses
 
 log = logging.getLogger(__name__)
@@ -35,32 +36,6 @@ log = logging.getLogger(__name__)
 _RETRY = 0.05
 """Longest pause between two unmount attempts while holders die (they start shorter)."""
 _COMMAND_TIMEOUT = 10.0
-_OCTAL = re.compile(r"\\([0-7]{3})")
-
-
-def _unescape(field: str) -> str:
-    return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
-
-
-def mounts(table: Path = Path("/proc/self/mounts")) -> list[tuple[str, str]]:
-    """(device, mountpoint) of every mount seen by this process's mount namespace."""
-    found = []
-    for line in table.read_text().splitlines():
-        fields = line.split()
-        if len(fields) >= 2:
-            found.append((_unescape(fields[0]), _unescape(fields[1])))
-    return found
-
-
-def _same_device(a: str, b: str) -> bool:
-    """``/dev/mapper/x`` and ``/dev/dm-3`` are the same block device; compare device numbers."""
-    if a == b:
-        return True
-    try:
-        sa, sb = os.stat(a), os.stat(b)
-    except OSError:
-        return False
-    return sa.st_rdev != 0 and sa.st_rdev == sb.st_rdev
 
 
 class Volume(Resource):
@@ -70,12 +45,14 @@ class Volume(Resource):
         self,
         config: VolumeConfig,
         runner: CommandRunner,
-        mount_table: Path = Path("/proc/self/mounts"),
+        proc_root: Path = PROC,
+        sys_root: Path = SYS,
     ) -> None:
         super().__init__(runner)
         self.config = config
         self.mountpoint = os.path.normpath(config.mountpoint)
-        self.mount_table = mount_table
+        self.proc_root = proc_root
+        self.sys_root = sys_root
 
     @property
     def name(self) -> str:
@@ -91,17 +68,18 @@ class Volume(Resource):
 
     def monitor(self) -> ResourceState:
         try:
-            table = mounts(self.mount_table)
+            table = read_mount_table(self.proc_root, self.sys_root)
         except OSError as exc:
             return ResourceState(State.ERROR, f"cannot read the mount table: {exc.strerror}")
-        here = [dev for dev, mp in table if mp == self.mountpoint]
-        if here and _same_device(here[-1], self.config.device):
+        if table.of_volume(self.config) is not None:
             return RUNNING
-        if here:
-            return ResourceState(State.ERROR, f"{here[-1]} is mounted on {self.mountpoint}")
-        elsewhere = [mp for dev, mp in table if _same_device(dev, self.config.device)]
+        here = table.visible(self.mountpoint)
+        if here is not None:
+            return ResourceState(State.ERROR, f"{here.source} is mounted on {self.mountpoint}")
+        elsewhere = table.from_device(self.config.device)
         if elsewhere:
-            return ResourceState(State.ERROR, f"{self.config.device} is mounted on {elsewhere[0]}")
+            where = elsewhere[0].mountpoint
+            return ResourceState(State.ERROR, f"{self.config.device} is mounted on {where}")
         return ResourceState(State.NOT_RUNNING, f"{self.mountpoint} not mounted")
 
     def _start(self, deadline: Deadline, current: ResourceState) -> str:

@@ -1,10 +1,10 @@
 """Process probe: the service's master process and its workers, judged by their /proc state.
 
 The master is found by pid file or by a command-line regex.  Liveness is the process's state in
-/proc (psutil), never ``kill -0``: a killed daemon whose parent has not reaped it yet is a zombie
-that still answers ``kill -0`` (LAB.md section 10).  When both a pid file and a pattern are given,
-the pid file's process must match the pattern, so a pid reused by another program after a crash is
-not taken for the service.
+/proc (:mod:`gardien.node.liveness`, which the failover engine reads too), never ``kill -0``: a
+killed daemon whose parent has not reaped it yet is a zombie that still answers ``kill -0``.  When
+both a pid file and a pattern are given, the pid file's process must match the pattern, so a pid
+reused by another program after a crash is not taken for the service.
 
 Failures it tells apart: no master; master dead but not reaped (zombie); master stopped (SIGSTOP,
 state T); master alive but its workers gone (fewer running children than ``min_children``); every
@@ -13,21 +13,21 @@ worker stopped.  Zombie and stopped descendants are always counted in the values
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
 from typing import Self
 
-import psutil
 from pydantic import Field, model_validator
 
+from gardien.node import liveness
 from gardien.probes.base import Probe, ProbeParams, ProbeResult
 from gardien.probes.registry import register
 from gardien.types import Regex
 
-_STOPPED = frozenset({psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP})
-_DEAD = frozenset({psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD})
+_TRACED = "t"
+_DEAD_STATES = {"Z": "zombie", "X": "dead", "x": "dead"}
+"""How a dead master's state reads in a reason."""
 
 
 class ProcessParams(ProbeParams):
@@ -69,37 +69,29 @@ class ProcessProbe(Probe[ProcessParams]):
         none = {"processes": 0, "children": 0, "zombies": 0, "stopped": 0, "master_alive": 0}
         try:
             master = self._find_master(time.monotonic() + timeout)
-            master_state = master.status()
-            states: list[str] = []
-            for child in master.children(recursive=True):
-                try:
-                    states.append(child.status())
-                except psutil.NoSuchProcess:
-                    continue  # exited meanwhile
         except _NotFoundError as exc:
             return ProbeResult.failure(str(exc), **none)
-        except psutil.NoSuchProcess:
+        table = liveness.all_processes()
+        if not any(p.pid == master.pid and p.started == master.started for p in table):
             return ProbeResult.failure("master process exited during the check", **none)
-        except psutil.Error as exc:
-            return ProbeResult.failure(f"cannot read the process: {exc}", **none)
-        return self._judge(master.pid, master_state, states)
+        return self._judge(master, liveness.descendants(master.pid, table=table))
 
-    def _judge(self, pid: int, master_state: str, states: list[str]) -> ProbeResult:
-        live = [s for s in states if s not in _DEAD]
-        running = [s for s in live if s not in _STOPPED]
-        master_alive = master_state not in _DEAD
+    def _judge(self, master: liveness.Process, descendants: list[liveness.Process]) -> ProbeResult:
+        live = [p for p in descendants if p.alive]
+        running = [p for p in live if not p.stopped]
+        everyone = [master, *descendants]
         values = {
-            "processes": len(live) + master_alive,
+            "processes": len(live) + master.alive,
             "children": len(live),
-            "zombies": sum(s == psutil.STATUS_ZOMBIE for s in [master_state, *states]),
-            "stopped": sum(s in _STOPPED for s in [master_state, *states]),
-            "master_alive": int(master_alive),
+            "zombies": sum(p.state == "Z" for p in everyone),
+            "stopped": sum(p.stopped for p in everyone),
+            "master_alive": int(master.alive),
         }
-        minimum = self.params.min_children
-        if not master_alive:
-            reason = f"master pid {pid} is dead ({master_state}), not yet reaped"
-        elif master_state in _STOPPED:
-            how = "traced" if master_state == psutil.STATUS_TRACING_STOP else "state T"
+        pid, minimum = master.pid, self.params.min_children
+        if not master.alive:
+            reason = f"master pid {pid} is dead ({_DEAD_STATES[master.state]}), not yet reaped"
+        elif master.stopped:
+            how = "traced" if master.state == _TRACED else "state T"
             reason = f"master pid {pid} is stopped ({how})"
         elif live and not running:
             reason = f"master pid {pid} alive but all {len(live)} workers stopped"
@@ -114,12 +106,12 @@ class ProcessProbe(Probe[ProcessParams]):
             return ProbeResult.success(**values)
         return ProbeResult.failure(reason, **values)
 
-    def _find_master(self, deadline: float) -> psutil.Process:
+    def _find_master(self, deadline: float) -> liveness.Process:
         if self.params.pidfile:
             return self._from_pidfile(Path(self.params.pidfile))
         return self._from_cmdline(deadline)
 
-    def _from_pidfile(self, pidfile: Path) -> psutil.Process:
+    def _from_pidfile(self, pidfile: Path) -> liveness.Process:
         try:
             text = pidfile.read_text().strip()
         except FileNotFoundError:
@@ -128,31 +120,25 @@ class ProcessProbe(Probe[ProcessParams]):
             raise _NotFoundError(f"pid file {pidfile}: {exc.strerror}") from None
         if not text.isdigit():
             raise _NotFoundError(f"pid file {pidfile} holds no pid")
-        try:
-            proc = psutil.Process(int(text))
-            if self._pattern and proc.status() not in _DEAD:
-                command = " ".join(proc.cmdline())
-                if not self._pattern.search(command):
-                    raise _NotFoundError(
-                        f"pid {text} of {pidfile} is not the service (runs {command[:80]!r}):"
-                        " stale pid file, pid reused"
-                    )
-        except psutil.NoSuchProcess:
-            raise _NotFoundError(f"pid {text} of {pidfile} is not running") from None
+        proc = liveness.read(int(text))
+        if proc is None:
+            raise _NotFoundError(f"pid {text} of {pidfile} is not running")
+        if self._pattern and proc.alive:
+            command = liveness.cmdline(proc.pid)
+            if not self._pattern.search(command):
+                raise _NotFoundError(
+                    f"pid {text} of {pidfile} is not the service (runs {command[:80]!r}):"
+                    " stale pid file, pid reused"
+                )
         return proc
 
-    def _from_cmdline(self, deadline: float) -> psutil.Process:
+    def _from_cmdline(self, deadline: float) -> liveness.Process:
         """The oldest matching process whose parent does not match (the master, not a worker)."""
         assert self._pattern is not None
-        me = os.getpid()
-        matching: dict[int, psutil.Process] = {}
-        for proc in psutil.process_iter(["cmdline", "ppid", "create_time"]):
-            if time.monotonic() > deadline:
-                raise _NotFoundError("timeout while scanning the process table")
-            command = " ".join(proc.info["cmdline"] or ())
-            if proc.pid != me and command and self._pattern.search(command):
-                matching[proc.pid] = proc
-        masters = [p for p in matching.values() if p.info["ppid"] not in matching]
+        matching = {p.pid: p for p in liveness.matching(self._pattern)}
+        if time.monotonic() > deadline:
+            raise _NotFoundError("timeout while scanning the process table")
+        masters = [p for p in matching.values() if p.ppid not in matching]
         if not masters:
             raise _NotFoundError(f"no process matches {self.params.cmdline!r}")
-        return min(masters, key=lambda p: p.info["create_time"])
+        return min(masters, key=lambda p: p.started)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from exporter.collectors.mounts import read_mounts
-from exporter.collectors.network import link_up
 from exporter.collectors.vip import VipCollector
 from exporter.collectors.volume import VolumeCollector
+from gardien.node.mounts import read_mount_table
+from gardien.node.reachability import link_up
 from tests.collectors.helpers import config, samples, value
 
 # the first two lines recorded on this project's Debian 12 machine; the group mounts written in the
@@ -32,7 +32,7 @@ def proc_root(tmp_path: Path) -> Path:
 
 
 def test_mount_table(proc_root: Path) -> None:
-    mounts = read_mounts(proc_root)
+    mounts = read_mount_table(proc_root).mounts
 
     assert [m.mountpoint for m in mounts][-1] == "/srv/my sql"
     assert mounts[2].device == (7, 5)

@@ -4,6 +4,7 @@ of groups without volume or VIP."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ from failover_hook.move import Mover, PlanError
 from failover_hook.outcome import Outcome, Status
 from failover_hook.plan import Action, Plan, StepState
 from failover_hook.resources.base import ResourceError, State
+from failover_hook.resources.vip import Vip
 from failover_hook.resources.volume import Volume
 from gardien.command_runner import CommandRunner
 from gardien.config.loader import parse_config
@@ -144,29 +146,53 @@ def test_moves_that_fence_one_node_at_once_share_one_fence() -> None:
     assert len(runner.ran) == 2
 
 
+def _mountinfo(root: Path, *mounts: str) -> Path:
+    """A recorded ``<root>/self/mountinfo`` of ``device mountpoint`` mounts (mountpoints escaped
+    as the kernel does); ``root`` is then the volume's proc_root (and sys_root: no loop files)."""
+    (root / "self").mkdir(parents=True, exist_ok=True)
+    lines = [
+        f"{30 + i} 1 7:{i} / {mount.split()[1]} rw,relatime - ext4 {mount.split()[0]} rw"
+        for i, mount in enumerate(mounts)
+    ]
+    (root / "self" / "mountinfo").write_text("".join(f"{line}\n" for line in lines))
+    return root
+
+
 def test_volume_monitor_reads_the_mount_table(tmp_path: Path) -> None:
-    table = tmp_path / "mounts"
-    volume = Volume(config().groups["php4"].volume, CommandRunner(), mount_table=table)  # type: ignore[arg-type]
-    table.write_text("/dev/loop99 /srv/php4 ext4 rw 0 0\n")
+    volume = Volume(config().groups["php4"].volume, CommandRunner(), tmp_path, tmp_path)  # type: ignore[arg-type]
+    _mountinfo(tmp_path, "/dev/loop99 /srv/php4")
     assert volume.monitor().state is State.RUNNING
-    table.write_text("/dev/loop7 /srv/php4 ext4 rw 0 0\n")
+    _mountinfo(tmp_path, "/dev/loop7 /srv/php4")
     assert volume.monitor().reason == "/dev/loop7 is mounted on /srv/php4"
-    table.write_text("/dev/loop99 /srv/other\\040dir ext4 rw 0 0\n")
+    _mountinfo(tmp_path, "/dev/loop99 /srv/other\\040dir")
     assert volume.monitor().reason == "/dev/loop99 is mounted on /srv/other dir"
-    table.write_text("proc /proc proc rw 0 0\n")
+    _mountinfo(tmp_path, "proc /proc")
     assert volume.monitor().state is State.NOT_RUNNING
 
 
 def test_volume_refuses_to_mount_a_device_mounted_elsewhere(tmp_path: Path) -> None:
-    table = tmp_path / "mounts"
-    table.write_text("/dev/loop99 /srv/old ext4 rw 0 0\n")
+    _mountinfo(tmp_path, "/dev/loop99 /srv/old")
     runner = CommandRunner(record=True)
-    volume = Volume(config().groups["php4"].volume, runner, mount_table=table)  # type: ignore[arg-type]
+    volume = Volume(config().groups["php4"].volume, runner, tmp_path, tmp_path)  # type: ignore[arg-type]
     with pytest.raises(
         ResourceError, match="refusing to mount /dev/loop99: /dev/loop99 is mounted on /srv/old"
     ):
         volume.start()
     assert runner.ran == []
+
+
+def test_vip_monitor_reads_the_addresses_of_its_interface() -> None:
+    vip_config = config().groups["php4"].vip
+    assert vip_config is not None
+    table: dict[str, list[ipaddress.IPv4Interface | ipaddress.IPv6Interface]] = {"eth0": []}
+    vip = Vip(vip_config, CommandRunner(), lambda: table)
+    assert vip.monitor().state is State.NOT_RUNNING
+    table["eth0:php4"] = [ipaddress.ip_interface("10.213.250.41/24")]  # a label of eth0
+    assert vip.monitor().state is State.RUNNING
+    table["eth0:php4"] = [ipaddress.ip_interface("10.213.250.41/32")]
+    assert vip.monitor().reason == "10.213.250.41 is on eth0 with another prefix length"
+    table.clear()
+    assert vip.monitor().reason == "cannot list the addresses of eth0: no such interface"
 
 
 MARKER = f"gardien-test-{uuid.uuid4().hex}"

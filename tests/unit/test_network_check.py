@@ -1,6 +1,6 @@
 """The hook's network verdict: fresh from its watcher, so a status call never waits for pings.
 
-The echo is injected (the daemon passes the exporter's ping, tested against real namespaces in
+The echo is injected (the daemon passes gardien.node.reachability's ping, tested in namespaces in
 tests/collectors); here it is a table of which target answers, and a record of the pings asked.
 """
 
@@ -9,8 +9,9 @@ from __future__ import annotations
 import ipaddress
 import threading
 
-from failover_hook.network import IPAddress, NetworkCheck
+from failover_hook.network import NetworkCheck
 from gardien.config.model import NetworkConfig
+from gardien.node.reachability import IPAddress
 
 INTERNAL, EXTERNAL = ipaddress.ip_address("127.0.0.2"), ipaddress.ip_address("127.0.0.3")
 

@@ -1,0 +1,69 @@
+"""The addresses on this node's interfaces, and "is this VIP on its interface?".
+
+Read in-process through psutil (``getifaddrs()``, netlink underneath) in the network namespace of
+the reading process: no ``ip`` child per scrape or per status call.  Resources still run
+``ip addr add/del`` to act; they read the result here.  An address added with a label (``ip addr
+add ... label eth0:vip``) is listed under that label, which still counts as the interface.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Mapping, Sequence
+
+import psutil
+
+from gardien.config.model import VipConfig
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Address = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+"""An address with its prefix length, as configured on an interface."""
+
+AddressTable = Mapping[str, Sequence[Address]]
+"""Every interface (by name, or ``name:label``) -> its IP addresses; an interface without any is
+listed with none (it exists)."""
+
+ReadAddresses = Callable[[], AddressTable]
+"""How a reader gets the table (:func:`read_addresses`, or a recorded one in tests)."""
+
+
+def _prefix_length(netmask: str | None, address: IPAddress) -> int:
+    """``255.255.255.0`` -> 24; no netmask reported means the address alone."""
+    if netmask is None:
+        return address.max_prefixlen
+    return bin(int(ipaddress.ip_address(netmask.split("%")[0]))).count("1")
+
+
+def read_addresses() -> AddressTable:
+    """The addresses of every interface of this network namespace; raises OSError when the kernel
+    cannot be asked."""
+    table: dict[str, list[Address]] = {}
+    for name, entries in psutil.net_if_addrs().items():
+        found = table.setdefault(name, [])
+        for entry in entries:
+            if entry.family not in (socket.AF_INET, socket.AF_INET6):
+                continue  # the link-layer (MAC) address
+            ip = ipaddress.ip_address(entry.address.split("%")[0])  # fe80::1%eth0
+            found.append(ipaddress.ip_interface((ip, _prefix_length(entry.netmask, ip))))
+    return table
+
+
+def has_interface(interface: str, table: AddressTable) -> bool:
+    return interface in table or any(name.startswith(interface + ":") for name in table)
+
+
+def on_interface(interface: str, table: AddressTable) -> list[Address]:
+    """The addresses of ``interface``, those of its labels (``eth0:vip``) included."""
+    return [
+        address
+        for name, addresses in table.items()
+        if name == interface or name.startswith(interface + ":")
+        for address in addresses
+    ]
+
+
+def vip_present(vip: VipConfig, table: AddressTable) -> bool:
+    """Whether the VIP's address is on its interface (whatever its prefix length: this node
+    answers for the address all the same)."""
+    return any(a.ip == vip.address.ip for a in on_interface(vip.interface, table))
