@@ -221,10 +221,3 @@ class LocalAgent:
 
     def held(self) -> set[str]:
         return state.held_groups(self.state_dir) & set(self.config.groups)
-
-    def status_all(self) -> dict[str, Any]:
-        """The held-groups view of this node: every group it may run, with its status."""
-        groups = {
-            g: self.status(g) for g, cfg in self.config.groups.items() if self.node in cfg.nodes
-        }
-        return {"node": self.node, "held": sorted(self.held()), "groups": groups}

@@ -271,14 +271,6 @@ class Journal:
             return self._select("ORDER BY id DESC LIMIT ?", (limit,))
         return self._select("WHERE group_name = ? ORDER BY id DESC LIMIT ?", (group, limit))
 
-    def last_finished_move(self, group: str) -> MoveRecord | None:
-        found = self._select(
-            "WHERE group_name = ? AND kind = 'move' AND finished IS NOT NULL"
-            " ORDER BY id DESC LIMIT 1",
-            (group,),
-        )
-        return found[0] if found else None
-
     def _select(self, where: str, params: Sequence[Any]) -> list[MoveRecord]:
         with self._lock:
             columns = "id, group_name, kind, source, target, trigger, started, finished, status"

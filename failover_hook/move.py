@@ -110,9 +110,6 @@ class Mover:
 
     # -- execution -----------------------------------------------------------------------------
 
-    def in_progress(self, group: str) -> bool:
-        return group in self._moving and self._moving[group].locked()
-
     def execute(self, plan: Plan, force: bool = False, source_silent: bool = False) -> Outcome:
         """Run ``plan``.  ``source_silent``: the source's agent did not answer its status within
         ``hook.request_timeout`` just before (a frozen node's kernel still accepts connections):

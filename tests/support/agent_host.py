@@ -75,10 +75,6 @@ class SocketPeer:
     def acquire(self, group: str) -> Outcome:
         return Outcome.from_json(call(self.sock, {"op": "acquire", "group": group}, self.timeout))
 
-    def status(self) -> dict[str, Any]:
-        result: dict[str, Any] = call(self.sock, {"op": "status_all"}, self.timeout)
-        return result
-
 
 class Host:
     def __init__(
@@ -105,8 +101,6 @@ class Host:
             return self.agent.release(group).to_json()
         if op == "status":
             return self.agent.status(group)
-        if op == "status_all":
-            return self.agent.status_all()
         if op == "plan":
             return self.mover.plan(group, request["source"], request["target"]).describe()
         if op == "move":
