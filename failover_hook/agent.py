@@ -112,11 +112,11 @@ class LocalAgent:
         entry = self.journal.begin_local(
             group, self.node, "acquire", [f"start {r.name}" for r in resources], trigger
         )
-        already = 0
+        untouched = 0
         for i, resource in enumerate(resources):
             self.journal.step_started(entry, i)
             try:
-                message = resource.start()
+                change = resource.start()
             except ResourceError as exc:
                 self.journal.step_finished(entry, i, StepState.FAILED, str(exc))
                 undone = self._rollback(entry, resources[: i + 1])
@@ -129,11 +129,11 @@ class LocalAgent:
                 self.journal.finish(entry, outcome)
                 log.warning("%s", outcome)
                 return outcome
-            already += message.endswith("already running")
-            self.journal.step_finished(entry, i, StepState.DONE, message)
+            untouched += not change.changed
+            self.journal.step_finished(entry, i, StepState.DONE, change.message)
         state.mark_held(self.state_dir, group, True)
         took = time.monotonic() - started
-        unchanged = already == len(resources) and marked is not False
+        unchanged = untouched == len(resources) and marked is not False
         outcome = self._success(group, "acquired", took, "already held by" if unchanged else None)
         self.journal.finish(entry, outcome)
         log.info("%s", outcome)
@@ -174,17 +174,17 @@ class LocalAgent:
             group, self.node, "release", [f"stop {r.name}" for r in resources], trigger
         )
         failures: list[str] = []
-        already = 0
+        untouched = 0
         for i, resource in enumerate(resources):
             self.journal.step_started(entry, i)
             try:
-                message = resource.stop()
+                change = resource.stop()
             except ResourceError as exc:
                 failures.append(f"{resource.name}: {exc}")
                 self.journal.step_finished(entry, i, StepState.FAILED, str(exc))
                 continue
-            already += message.endswith("already stopped")
-            self.journal.step_finished(entry, i, StepState.DONE, message)
+            untouched += not change.changed
+            self.journal.step_finished(entry, i, StepState.DONE, change.message)
         took = time.monotonic() - started
         if failures:
             outcome = Outcome(
@@ -196,7 +196,7 @@ class LocalAgent:
             )
         else:
             state.mark_held(self.state_dir, group, False)
-            unchanged = already == len(resources) and marked is not True
+            unchanged = untouched == len(resources) and marked is not True
             outcome = self._success(group, "released", took, "not held by" if unchanged else None)
         self.journal.finish(entry, outcome)
         log.info("%s", outcome)

@@ -24,7 +24,7 @@ from failover_hook.journal import Journal
 from failover_hook.move import Mover, PlanError
 from failover_hook.outcome import Outcome, Status
 from failover_hook.plan import Action, Plan, StepState
-from failover_hook.resources.base import ResourceError, State
+from failover_hook.resources.base import Change, ResourceError, State
 from failover_hook.resources.volume import Volume
 from gardien.command_runner import CommandRunner
 from gardien.config.loader import parse_config
@@ -235,3 +235,12 @@ def test_group_of_services_only_is_held_by_its_marker(marker_agent: LocalAgent) 
     finally:
         outside.kill()
         outside.wait()
+
+
+def test_resources_say_whether_they_changed_anything(marker_agent: LocalAgent) -> None:
+    [service] = marker_agent.resources("svc")
+    started = service.start()
+    assert started == Change(changed=True, message="started sleeper")
+    assert service.start() == Change(changed=False, message="service sleeper already running")
+    assert service.stop().changed
+    assert service.stop() == Change(changed=False, message="service sleeper already stopped")
