@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from failover_hook.agent import LocalAgent
 from failover_hook.fencing import Fencer
@@ -29,6 +30,23 @@ log = logging.getLogger(__name__)
 
 class PlanError(GardienError):
     """The asked move makes no sense (unknown group or node, target not among the group's nodes)."""
+
+
+class Restore(StrEnum):
+    """How giving the group back to the source of a move that did not take it went."""
+
+    RESTORED = "restored"
+    NOT_RESTORED = "not_restored"
+    """The source answered but could not start the group again."""
+    UNREACHABLE = "unreachable"
+    """The source did not answer: nothing is known to run there."""
+
+
+@dataclass(frozen=True)
+class Restoration:
+    result: Restore
+    note: str
+    """For people, appended to an outcome: ``; php4 restarted on node1``."""
 
 
 @dataclass
@@ -245,7 +263,7 @@ class Mover:
                 return None
             reason = f"{progress.failure} and no fence agent"
             self.journal.step_finished(move_id, i, StepState.FAILED, reason)
-            restored = self._restore_source(plan) if progress.source_reachable else ""
+            restored = self._restore_source(plan).note if progress.source_reachable else ""
             return Outcome(Status.REFUSED, f"{reason}{restored}", plan.group, {"move_id": move_id})
         fenced = self.fencer.fence(node)
         if not fenced.ok:
@@ -271,17 +289,20 @@ class Mover:
             {"move_id": move_id},
         )
 
-    def _restore_source(self, plan: Plan) -> str:
+    def _restore_source(self, plan: Plan) -> Restoration:
         """Give the group back to a source that failed to release it part way."""
         step = next(s for s in plan.steps if s.action is Action.RELEASE)
         try:
             result = self._call(step, Action.ACQUIRE, "undo")
         except PeerUnreachable as exc:
-            return f"; {plan.group} not restarted on {step.node}: {exc}"
-        return (
-            f"; {plan.group} restarted on {step.node}"
-            if result.ok
-            else (f"; {plan.group} could not be restarted on {step.node}: {result.message}")
+            return Restoration(
+                Restore.UNREACHABLE, f"; {plan.group} not restarted on {step.node}: {exc}"
+            )
+        if result.ok:
+            return Restoration(Restore.RESTORED, f"; {plan.group} restarted on {step.node}")
+        return Restoration(
+            Restore.NOT_RESTORED,
+            f"; {plan.group} could not be restarted on {step.node}: {result.message}",
         )
 
     def _undo(self, move_id: int, plan: Plan, failed: int) -> str:
@@ -364,21 +385,26 @@ class Mover:
                 outcome = _relabel(result, f"{label}: finished: {result.message}")
             else:
                 restored = self._restore_source(plan)
-                if "restarted on" in restored:
+                if restored.result is Restore.RESTORED:
                     for i, step in enumerate(plan.steps):
                         if states[i] is not StepState.PENDING or step.action is Action.RELEASE:
                             self.journal.step_finished(move.id, i, StepState.UNDONE, "rolled back")
                     outcome = Outcome(
                         Status.FAILED,
-                        f"{label}: rolled back{restored}",
+                        f"{label}: rolled back{restored.note}",
                         plan.group,
                         {"move_id": move.id},
                     )
                 else:
-                    result = self._run(move.id, plan, False, 0, _Progress())
-                    outcome = _relabel(
-                        result, f"{label}: source unreachable, finished: {result.message}"
+                    # the group runs nowhere for sure: the move goes on (release again, fence
+                    # the source if it does not release, acquire), or is refused as any move
+                    why = (
+                        "source unreachable,"
+                        if restored.result is Restore.UNREACHABLE
+                        else f"not rolled back{restored.note};"
                     )
+                    result = self._run(move.id, plan, False, 0, _Progress())
+                    outcome = _relabel(result, f"{label}: {why} finished: {result.message}")
         self.journal.finish(move.id, outcome)
         log.warning("%s", outcome)
         return outcome

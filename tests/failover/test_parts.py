@@ -23,6 +23,7 @@ from failover_hook.fencing import Fencer
 from failover_hook.journal import Journal
 from failover_hook.move import Mover, PlanError
 from failover_hook.outcome import Outcome, Status
+from failover_hook.peers import PeerUnreachable
 from failover_hook.plan import Action, Plan, StepState
 from failover_hook.resources.base import Change, ResourceError, State
 from failover_hook.resources.volume import Volume
@@ -244,3 +245,56 @@ def test_resources_say_whether_they_changed_anything(marker_agent: LocalAgent) -
     assert service.start() == Change(changed=False, message="service sleeper already running")
     assert service.stop().changed
     assert service.stop() == Change(changed=False, message="service sleeper already stopped")
+
+
+class _UnreachablePeer:
+    """A source whose agent does not answer (its node is down)."""
+
+    def release(self, group: str, move: str | None = None) -> Outcome:
+        raise PeerUnreachable("connection refused")
+
+    def acquire(self, group: str) -> Outcome:
+        raise PeerUnreachable("connection refused")
+
+
+UNREACHABLE_SOURCE = """
+cluster: t
+nodes: {node1: {address: 10.213.250.1}, node2: {address: 10.213.250.2}}
+groups:
+  bare: {nodes: [node1, node2]}
+"""
+FENCE_NODE1 = """
+fencing:
+  node1: {command: [%s, -c, "pass"], timeout: 5s}
+"""
+
+
+@pytest.mark.parametrize("fencing", [False, True], ids=["no fence agent", "fence agent"])
+def test_recovery_with_the_source_unreachable_rolls_nothing_back(
+    tmp_path: Path, fencing: bool
+) -> None:
+    """A move interrupted during its release, its source unreachable at recovery: the source
+    could not be given the group back, so nothing is journaled as rolled back; the move goes on
+    (fence the source, then acquire) or is refused, as a move with an unreachable source is."""
+    text = UNREACHABLE_SOURCE + (FENCE_NODE1 % sys.executable if fencing else "")
+    cfg = parse_config(text, check_files=False)
+    agent = LocalAgent(cfg, "node2", tmp_path)
+    mover = Mover(cfg, "node2", agent.journal, agent, {"node1": _UnreachablePeer()}, Fencer(cfg))
+    move_id = agent.journal.begin_move(mover.plan("bare", "node1", "node2"))
+    agent.journal.step_started(move_id, 0)  # the hook died while node1 was releasing
+
+    [outcome] = mover.recover()
+
+    assert "rolled back" not in outcome.message
+    steps = agent.journal.get(move_id).steps
+    assert StepState.UNDONE not in [s.state for s in steps]
+    assert steps[0].state is StepState.FAILED
+    assert agent.journal.get(move_id).finished is not None
+    if fencing:
+        assert outcome.status is Status.DONE, outcome.message
+        assert [s.state for s in steps[1:]] == [StepState.DONE, StepState.DONE]
+        assert agent.held() == {"bare"}
+    else:
+        assert outcome.status is Status.REFUSED, outcome.message
+        assert outcome.message.endswith("node1 unreachable and no fence agent")
+        assert agent.held() == set()
