@@ -247,9 +247,11 @@ class Mover:
     def _fence(
         self, move_id: int, plan: Plan, i: int, force: bool, progress: _Progress
     ) -> Outcome | None:
-        """Fence the source when it did not release; an Outcome ends the move."""
-        node = plan.steps[i].node
-        if progress.released:
+        """Fence the source when the step it watches did not end done; an Outcome ends the move."""
+        step = plan.steps[i]
+        node = step.node
+        watched = step.only_if_failed
+        if watched is not None and self.journal.get(move_id).steps[watched].state is StepState.DONE:
             self.journal.step_finished(
                 move_id, i, StepState.SKIPPED, f"not needed: {node} released"
             )

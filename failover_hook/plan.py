@@ -45,7 +45,8 @@ class Step:
     detail: str = ""
     """What the action does there, for people (``mount ..., vip ..., start apache-php4``)."""
     only_if_failed: int | None = None
-    """A fence step runs only if the step at this index failed or its node was unreachable."""
+    """A fence step runs only if the step at this index did not end done (it failed, or its node
+    was unreachable); None: it always runs.  The mover reads it (``Mover._fence``)."""
 
     @property
     def undo(self) -> Action | None:

@@ -4,6 +4,7 @@ of groups without volume or VIP."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -298,3 +299,31 @@ def test_recovery_with_the_source_unreachable_rolls_nothing_back(
         assert outcome.status is Status.REFUSED, outcome.message
         assert outcome.message.endswith("node1 unreachable and no fence agent")
         assert agent.held() == set()
+
+
+class _ReleasingPeer(_UnreachablePeer):
+    """A source that releases at once."""
+
+    def release(self, group: str, move: str | None = None) -> Outcome:
+        return Outcome(Status.DONE, f"released {group} on node1 in 0.0 s", group)
+
+
+@pytest.mark.parametrize(
+    ("only_if_failed", "fence_state"), [(0, StepState.SKIPPED), (None, StepState.DONE)]
+)
+def test_the_fence_step_runs_as_its_only_if_failed_field_says(
+    tmp_path: Path, only_if_failed: int | None, fence_state: StepState
+) -> None:
+    cfg = parse_config(UNREACHABLE_SOURCE + FENCE_NODE1 % sys.executable, check_files=False)
+    agent = LocalAgent(cfg, "node2", tmp_path)
+    mover = Mover(cfg, "node2", agent.journal, agent, {"node1": _ReleasingPeer()}, Fencer(cfg))
+    plan = mover.plan("bare", "node1", "node2")
+    release, fence, acquire = plan.steps
+    assert fence.only_if_failed == 0
+    steps = (release, dataclasses.replace(fence, only_if_failed=only_if_failed), acquire)
+
+    outcome = mover.execute(dataclasses.replace(plan, steps=steps))
+
+    assert outcome.status is Status.DONE, outcome.message
+    [move] = [m for m in agent.journal.history("bare") if m.kind == "move"]
+    assert [s.state for s in move.steps] == [StepState.DONE, fence_state, StepState.DONE]
