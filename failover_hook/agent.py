@@ -15,13 +15,13 @@ acquire, release and status alike, as for the exporter.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from failover_hook.journal import Journal
+from failover_hook.locks import GroupLocks
 from failover_hook.outcome import Outcome, Status
 from failover_hook.plan import StepState
 from failover_hook.resources.base import Resource, ResourceError, State
@@ -37,13 +37,21 @@ _HOLDING_KINDS = ("volume", "vip")
 
 
 class LocalAgent:
-    def __init__(
+    """Acquires and releases this node's groups and says what it holds (see the module).
+
+    It owns the node's :class:`GroupLocks` (``locks``), which the mover and the hook share: its
+    acquire and release claim the group like every other path, and answer "already in progress"
+    when another action holds it.
+    """
+
+    def __init__(  # noqa: PLR0917 - the API other parts call
         self,
         config: ClusterConfig,
         node: str,
         state_dir: Path,
         runner: CommandRunner | None = None,
         journal: Journal | None = None,
+        locks: GroupLocks | None = None,
     ) -> None:
         if node not in config.nodes:
             raise ValueError(f"unknown node {node!r}")
@@ -52,7 +60,7 @@ class LocalAgent:
         self.state_dir = state_dir
         self.runner = runner or CommandRunner(env=INHERIT)
         self.journal = journal or Journal.in_state_dir(state_dir)
-        self._busy: dict[str, threading.Lock] = {g: threading.Lock() for g in config.groups}
+        self.locks = locks or GroupLocks()
 
     def resources(self, group: str) -> list[Resource]:
         context = BuildContext(group, self.runner, self.state_dir / "logs" / group)
@@ -95,15 +103,12 @@ class LocalAgent:
         refusal = self._check(group, acquiring)
         if refusal:
             return refusal
-        lock = self._busy[group]
-        if not lock.acquire(blocking=False):
-            return Outcome(
-                Status.IN_PROGRESS, f"an action on {group} is already in progress", group
-            )
-        try:
+        with self.locks.claim(group) as mine:
+            if not mine:
+                return Outcome(
+                    Status.IN_PROGRESS, f"an action on {group} is already in progress", group
+                )
             return action()
-        finally:
-            lock.release()
 
     def _acquire(self, group: str, trigger: str) -> Outcome:
         started = time.monotonic()

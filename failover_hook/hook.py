@@ -9,13 +9,12 @@ Alertmanager cluster cause one move.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -90,7 +89,7 @@ class Hook:
         self._clock = clock
         self._monotonic = monotonic
         self._lock = threading.Lock()
-        self._claimed: set[str] = set()
+        self.locks = agent.locks
         self._seen: OrderedDict[tuple[str, str, str], bool] = OrderedDict()
         self._decisions: deque[dict[str, Any]] = deque(maxlen=_DECISIONS_KEPT)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decide")
@@ -106,22 +105,6 @@ class Hook:
         self.metrics = HookMetrics(config.groups, self._gauges)
 
     # ---- state ---------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _claim(self, group: str) -> Iterator[bool]:
-        """True and the group held for the block, or False when another action holds it."""
-        with self._lock:
-            if group in self._claimed:
-                got = False
-            else:
-                self._claimed.add(group)
-                got = True
-        try:
-            yield got
-        finally:
-            if got:
-                with self._lock:
-                    self._claimed.discard(group)
 
     def _in_progress(self, group: str) -> Outcome:
         return Outcome(Status.IN_PROGRESS, f"already in progress: {group}", group)
@@ -158,8 +141,7 @@ class Hook:
         groups = {}
         for name in names:
             age, moves, _last = self._journaled(name)
-            with self._lock:
-                claimed = name in self._claimed
+            claimed = self.locks.held(name)
             groups[name] = GroupStatus(
                 held=name in held,
                 frozen=self.freeze.group(name),
@@ -227,8 +209,7 @@ class Hook:
         held = self.agent.held()
         for name in self.config.groups:
             age, _ages, last_move = self._journaled(name)
-            with self._lock:
-                claimed = name in self._claimed
+            claimed = self.locks.held(name)
             gauges[name] = GroupGauges(
                 held=name in held,
                 frozen=self.freeze.group(name),
@@ -260,7 +241,7 @@ class Hook:
     # ---- agent API -------------------------------------------------------------------------
 
     def _local(self, group: str, verb: str, action: Callable[[str], Outcome]) -> Outcome:
-        with self._claim(group) as mine:
+        with self.locks.claim(group) as mine:
             if not mine:
                 return self._in_progress(group)
             if self.dry_run:
@@ -322,7 +303,7 @@ class Hook:
                 f"refused: migrate runs on the target's hook ({target}), not {self.node}",
                 group,
             )
-        with self._claim(group) as mine:
+        with self.locks.claim(group) as mine:
             if not mine:
                 return self._in_progress(group)
             return self._migrate(group, target, dry_run, force)
@@ -384,7 +365,7 @@ class Hook:
                 {"dry_run": True, "source": result.source, "target": result.target},
             )
             return _with_time(dry_run, self._decision_time(received))
-        with self._claim(failure.group) as mine:
+        with self.locks.claim(failure.group) as mine:
             decided = self._decide_claimed(failure) if mine else self._in_progress(failure.group)
             took = self._decision_time(received)
             if isinstance(decided, Outcome):

@@ -10,7 +10,6 @@ had already let go (release or fence done) and rolls back one that had not.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,7 +79,7 @@ class Mover:
         self.agent = agent
         self.peers = peers
         self.fencer = fencer
-        self._moving: dict[str, threading.Lock] = {g: threading.Lock() for g in config.groups}
+        self.locks = agent.locks
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -133,14 +132,15 @@ class Mover:
         ``hook.request_timeout`` just before (a frozen node's kernel still accepts connections):
         no release is sent, which would wait the group's whole budget; the source is fenced at
         once, or the move refused without a fence agent."""
-        lock = self._moving.get(plan.group)
-        if lock is None:
+        if plan.group not in self.config.groups:
             return Outcome(Status.REFUSED, f"unknown group {plan.group!r}", plan.group)
-        if not lock.acquire(blocking=False):
-            return Outcome(
-                Status.IN_PROGRESS, f"a move of {plan.group} is already in progress", plan.group
-            )
-        try:
+        with self.locks.claim(plan.group) as mine:
+            if not mine:
+                return Outcome(
+                    Status.IN_PROGRESS,
+                    f"a move of {plan.group} is already in progress",
+                    plan.group,
+                )
             move_id = self.journal.begin_move(plan)
             log.info("move #%d: %s", move_id, plan.describe().replace("\n", " |"))
             progress = _Progress(released=plan.source is None)
@@ -153,8 +153,6 @@ class Mover:
             self.journal.finish(move_id, outcome)
             log.info("move #%d: %s", move_id, outcome)
             return outcome
-        finally:
-            lock.release()
 
     def _call(
         self, step: Step, action: Action, trigger: str, move_id: int | None = None
@@ -378,8 +376,9 @@ class Mover:
             for i, step in enumerate(plan.steps)
         )
         label = f"recovered move #{move.id} ({plan.group} {plan.source} -> {plan.target})"
-        lock = self._moving[plan.group]
-        with lock:
+        with self.locks.claim(plan.group) as mine:
+            if not mine:  # recovery runs before the API serves: nothing else acts yet
+                return Outcome(Status.IN_PROGRESS, f"{label}: another action holds it", plan.group)
             if released:
                 done = (StepState.DONE, StepState.SKIPPED)
                 first = next((i for i, s in enumerate(states) if s not in done), len(states))
