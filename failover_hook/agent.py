@@ -26,6 +26,7 @@ from failover_hook.outcome import Outcome, Status
 from failover_hook.plan import StepState
 from failover_hook.resources.base import Resource, ResourceError, State
 from failover_hook.resources.registry import BuildContext, build_resources
+from failover_hook.trigger import API, Trigger
 from gardien import state
 from gardien.command_runner import INHERIT, CommandRunner
 from gardien.config.model import ClusterConfig
@@ -92,10 +93,10 @@ class LocalAgent:
             )
         return None
 
-    def acquire(self, group: str, trigger: str = "api") -> Outcome:
+    def acquire(self, group: str, trigger: Trigger = API) -> Outcome:
         return self._exclusive(group, True, lambda: self._acquire(group, trigger))
 
-    def release(self, group: str, trigger: str = "api") -> Outcome:
+    def release(self, group: str, trigger: Trigger = API) -> Outcome:
         return self._exclusive(group, False, lambda: self._release(group, trigger))
 
     def _exclusive(self, group: str, acquiring: bool, action: Callable[[], Outcome]) -> Outcome:
@@ -110,7 +111,7 @@ class LocalAgent:
                 )
             return action()
 
-    def _acquire(self, group: str, trigger: str) -> Outcome:
+    def _acquire(self, group: str, trigger: Trigger) -> Outcome:
         started = time.monotonic()
         resources = self.resources(group)
         marked = self._held_by_marker(group, resources)
@@ -171,7 +172,7 @@ class LocalAgent:
             return "rollback failed: " + "; ".join(failures)
         return "rolled back"
 
-    def _release(self, group: str, trigger: str) -> Outcome:
+    def _release(self, group: str, trigger: Trigger) -> Outcome:
         started = time.monotonic()
         resources = list(reversed(self.resources(group)))
         marked = self._held_by_marker(group, resources)

@@ -23,7 +23,7 @@ from failover_hook.agent import LocalAgent
 from failover_hook.client import HttpPeer
 from failover_hook.decide import ClusterView, Failure, Move, decide, failures
 from failover_hook.freeze import FreezeStore
-from failover_hook.journal import Journal, MoveRecord, move_key, release_trigger, released_for
+from failover_hook.journal import Journal, MoveRecord, move_key
 from failover_hook.metrics import GroupGauges, HookMetrics
 from failover_hook.move import Mover, PlanError
 from failover_hook.network import NetworkCheck
@@ -31,6 +31,7 @@ from failover_hook.outcome import Outcome, Status
 from failover_hook.peers import PeerUnreachable
 from failover_hook.plan import Plan
 from failover_hook.status import GroupStatus, NodeStatus
+from failover_hook.trigger import API, Trigger, TriggerKind
 from failover_hook.webhook import GROUP_FAILED, Alert, Payload
 from gardien.config import ClusterConfig
 
@@ -122,7 +123,7 @@ class Hook:
             if record.kind == "move":
                 key: str | None = move_key(self.node, record.id)
             else:
-                key = released_for(record.trigger) if record.kind == "release" else None
+                key = record.trigger.move_key if record.kind == "release" else None
             if key is not None and now - record.started < self.config.hook.window:
                 moves[key] = now - record.started
         return (max(now - max(changes), 0.0) if changes else None, moves, max(ran, default=None))
@@ -254,7 +255,7 @@ class Hook:
 
     def release(self, group: str, move: str | None = None) -> Outcome:
         """Release ``group`` here; ``move``: the key of another node's move it is a step of."""
-        trigger = release_trigger(move) if move else "api"
+        trigger = Trigger.for_peer_move(move) if move else API
         return self._local(group, "release", lambda g: self.agent.release(g, trigger=trigger))
 
     def acquire(self, group: str) -> Outcome:
@@ -274,7 +275,7 @@ class Hook:
 
     # ---- moves -----------------------------------------------------------------------------
 
-    def _plan(self, move: Move, trigger: str) -> Plan | Outcome:
+    def _plan(self, move: Move, trigger: TriggerKind) -> Plan | Outcome:
         try:
             return self.mover.plan(move.group, move.source, move.target, trigger=trigger)
         except PlanError as exc:
@@ -327,7 +328,7 @@ class Hook:
         ]
         source = next((n for n in holders if n != target), unknown[0] if unknown else None)
         move = Move(group, source, target, source_silent=source is not None and source in unknown)
-        plan = self._plan(move, "manual")
+        plan = self._plan(move, TriggerKind.MANUAL)
         if isinstance(plan, Outcome):
             return plan
         if dry_run or self.dry_run:
@@ -378,7 +379,7 @@ class Hook:
         result = decide(failure, self.config, self.view(failure.group))
         if isinstance(result, Outcome):
             return result
-        plan = self._plan(result, "alert")
+        plan = self._plan(result, TriggerKind.ALERT)
         return plan if isinstance(plan, Outcome) else (plan, result)
 
     def handle(self, alert: Alert, execute: bool, received: float | None = None) -> list[Outcome]:

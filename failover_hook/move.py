@@ -21,6 +21,7 @@ from failover_hook.journal import Journal, MoveRecord, move_key
 from failover_hook.outcome import Outcome, Status
 from failover_hook.peers import PeerClient, PeerUnreachable
 from failover_hook.plan import Action, Plan, Step, StepState
+from failover_hook.trigger import Trigger, TriggerKind
 from gardien.config.model import ClusterConfig
 from gardien.errors import GardienError
 
@@ -83,7 +84,13 @@ class Mover:
 
     # -- planning ------------------------------------------------------------------------------
 
-    def plan(self, group: str, source: str | None, target: str, trigger: str = "manual") -> Plan:
+    def plan(
+        self,
+        group: str,
+        source: str | None,
+        target: str,
+        trigger: TriggerKind = TriggerKind.MANUAL,
+    ) -> Plan:
         if group not in self.config.groups:
             raise PlanError(f"unknown group {group!r}")
         nodes = self.config.groups[group].nodes
@@ -155,7 +162,7 @@ class Mover:
             return outcome
 
     def _call(
-        self, step: Step, action: Action, trigger: str, move_id: int | None = None
+        self, step: Step, action: Action, trigger: Trigger, move_id: int | None = None
     ) -> Outcome:
         """Run release/acquire of ``step``'s group on its node (raises PeerUnreachable); a peer's
         release for move ``move_id`` journals the move's key there."""
@@ -174,7 +181,7 @@ class Mover:
         self, move_id: int, plan: Plan, force: bool, first: int, progress: _Progress
     ) -> Outcome:
         started = time.monotonic()
-        trigger = f"move #{move_id}"
+        trigger = Trigger.step_of(move_id)
         for i in range(first, len(plan.steps)):
             step = plan.steps[i]
             self.journal.step_started(move_id, i)
@@ -224,7 +231,7 @@ class Mover:
             self.journal.step_finished(move_id, i, StepState.FAILED, message)
             return None
         try:
-            result = self._call(step, Action.RELEASE, f"move #{move_id}", move_id)
+            result = self._call(step, Action.RELEASE, Trigger.step_of(move_id), move_id)
         except PeerUnreachable as exc:
             progress.source_reachable = False
             progress.failure = f"{step.node} unreachable"
@@ -293,7 +300,7 @@ class Mover:
         """Give the group back to a source that failed to release it part way."""
         step = next(s for s in plan.steps if s.action is Action.RELEASE)
         try:
-            result = self._call(step, Action.ACQUIRE, "undo")
+            result = self._call(step, Action.ACQUIRE, Trigger.undo_of())
         except PeerUnreachable as exc:
             return Restoration(
                 Restore.UNREACHABLE, f"; {plan.group} not restarted on {step.node}: {exc}"
@@ -314,7 +321,7 @@ class Mover:
             if not done or step.undo is None:
                 continue
             try:
-                result = self._call(step, step.undo, f"undo of move #{move_id}")
+                result = self._call(step, step.undo, Trigger.undo_of(move_id))
             except PeerUnreachable as exc:
                 result = Outcome(Status.FAILED, f"{step.node} unreachable: {exc}", plan.group)
             if result.ok:
@@ -338,7 +345,7 @@ class Mover:
         for entry in self.journal.unfinished():
             if entry.kind == "move":
                 continue
-            parent = _parent_move(entry.trigger)
+            parent = entry.trigger.parent if entry.trigger.kind is TriggerKind.MOVE else None
             if parent in pending:
                 self.journal.finish(
                     entry.id,
@@ -355,7 +362,7 @@ class Mover:
     def _recover_local(self, entry: MoveRecord) -> Outcome:
         """An interrupted acquire is rolled back, an interrupted release finished: both release."""
         word = "rolled back" if entry.kind == "acquire" else "finished"
-        result = self.agent.release(entry.group, trigger=f"recovery of #{entry.id}")
+        result = self.agent.release(entry.group, trigger=Trigger.recovery_of(entry.id))
         outcome = Outcome(
             result.status if not result.ok else Status.DONE,
             f"recovered interrupted {entry.kind} #{entry.id} of {entry.group}: "
@@ -409,15 +416,6 @@ class Mover:
         self.journal.finish(move.id, outcome)
         log.warning("%s", outcome)
         return outcome
-
-
-def _parent_move(trigger: str) -> int | None:
-    if trigger.startswith("move #"):
-        try:
-            return int(trigger.removeprefix("move #"))
-        except ValueError:
-            return None
-    return None
 
 
 def _relabel(outcome: Outcome, message: str) -> Outcome:

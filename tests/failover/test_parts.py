@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ from failover_hook.peers import PeerUnreachable
 from failover_hook.plan import Action, Plan, StepState
 from failover_hook.resources.base import Change, ResourceError, State
 from failover_hook.resources.volume import Volume
+from failover_hook.trigger import API, Trigger, TriggerKind
 from gardien.command_runner import CommandRunner
 from gardien.config.loader import parse_config
 from gardien.config.model import ClusterConfig
@@ -96,12 +98,62 @@ def test_journal_keeps_plans_steps_and_outcomes(tmp_path: Path) -> None:
     assert unfinished.plan == plan and unfinished.steps[0].state is StepState.DONE
     assert unfinished.steps[0].duration is not None and unfinished.steps[1].started is None
     journal.finish(move, Outcome(Status.DONE, "moved php4 node2 -> node1 in 1.0 s", "php4"))
-    local = journal.begin_local("php4", "node1", "acquire", ["start volume /srv/php4"], "api")
+    local = journal.begin_local("php4", "node1", "acquire", ["start volume /srv/php4"], API)
     reopened = Journal(tmp_path / "journal.db")
     assert [m.id for m in reopened.history("php4")] == [local, move]
     assert reopened.get(move).status == "done" and not reopened.unfinished("move")
     assert reopened.history("other") == []
     assert reopened.get(move).to_json()["steps"][0]["message"] == "released php4 on node2 in 0.3 s"
+
+
+OLD_SCHEMA = """
+CREATE TABLE moves (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, group_name TEXT NOT NULL, kind TEXT NOT NULL,
+    source TEXT, target TEXT, trigger TEXT NOT NULL, started REAL NOT NULL, finished REAL,
+    status TEXT, message TEXT, plan TEXT
+);
+CREATE INDEX moves_group ON moves (group_name, started);
+CREATE TABLE steps (
+    move_id INTEGER NOT NULL REFERENCES moves (id), idx INTEGER NOT NULL, node TEXT,
+    description TEXT NOT NULL, state TEXT NOT NULL, started REAL, finished REAL, message TEXT,
+    PRIMARY KEY (move_id, idx)
+);
+"""
+"""The journal's tables before the trigger columns (gardien up to the house issue)."""
+
+
+def test_a_journal_of_the_old_schema_gets_its_trigger_columns(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    old = sqlite3.connect(path)
+    old.executescript(OLD_SCHEMA)
+    written = ["alert", "api", "move #1", "undo of move #1", "undo", "recovery of #3"]
+    written += ["move node2#7", "manual"]
+    for trigger in written:
+        old.execute(
+            "INSERT INTO moves (group_name, kind, trigger, started)"
+            " VALUES ('php4', 'release', ?, 0)",
+            (trigger,),
+        )
+    old.commit()
+    old.close()
+
+    journal = Journal(path)
+    records = list(reversed(journal.history("php4")))
+    assert [r.trigger for r in records] == [
+        Trigger(TriggerKind.ALERT),
+        API,
+        Trigger.step_of(1),
+        Trigger.undo_of(1),
+        Trigger.undo_of(),
+        Trigger.recovery_of(3),
+        Trigger.for_peer_move("node2#7"),
+        Trigger(TriggerKind.MANUAL),
+    ]
+    assert [r.to_json()["trigger"] for r in records] == written  # history shows what it showed
+    new = journal.begin_local("php4", "node1", "release", [], Trigger.for_peer_move("node1#2"))
+    assert journal.get(new).trigger.move_key == "node1#2"
+    journal.close()
+    assert Journal(path).get(new).to_json()["trigger"] == "move node1#2"  # opened again: as is
 
 
 @pytest.mark.parametrize(("rc", "status"), [(0, Status.DONE), (1, Status.FAILED)])
