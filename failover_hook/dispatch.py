@@ -22,6 +22,7 @@ from failover_hook.metrics import HookMetrics
 from failover_hook.move import Mover, PlanError
 from failover_hook.outcome import Outcome, Status
 from failover_hook.plan import Plan
+from failover_hook.recovery import recover
 from failover_hook.trigger import API, Trigger, TriggerKind
 from failover_hook.webhook import GROUP_FAILED, Alert
 from gardien.config import ClusterConfig
@@ -246,7 +247,7 @@ class Dispatcher:
         return [d.result() for d in decided]
 
     def recover(self) -> list[Outcome]:
-        outcomes = self.mover.recover()
+        outcomes = recover(self.mover)
         for outcome in outcomes:
             log.info("recovery: %s", outcome.message)
         if not outcomes:

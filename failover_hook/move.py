@@ -1,10 +1,10 @@
-"""The mover: plan a group's move, run it step by step through the journal, recover after a crash.
+"""The mover: plan a group's move and run it step by step through the journal.
 
 The one safety rule: the target never acquires before the source released the group or was fenced.
 An unreachable source, or one that fails to release, is fenced; with no fence agent the move is
 refused (an operator may override with ``force``).  A failed acquire rolls back what the move did
-(the source gets the group back).  After a crash, :meth:`Mover.recover` finishes a move whose source
-had already let go (release or fence done) and rolls back one that had not.
+(the source gets the group back).  After a crash, :func:`failover_hook.recovery.recover` finishes a
+move whose source had already let go (release or fence done) and rolls back one that had not.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from failover_hook.agent import LocalAgent
 from failover_hook.fencing import Fencer
-from failover_hook.journal import Journal, MoveRecord, move_key
+from failover_hook.journal import Journal, move_key
 from failover_hook.outcome import Outcome, Status
 from failover_hook.peers import PeerClient, PeerUnreachable
 from failover_hook.plan import Action, Plan, Step, StepState
@@ -50,8 +50,8 @@ class Restoration:
 
 
 @dataclass
-class _Progress:
-    """What the steps run so far established."""
+class Progress:
+    """What the steps run so far established (recovery starts from what the journal says)."""
 
     released: bool = False
     """The source no longer runs the group (released, fenced, or there was no source)."""
@@ -65,6 +65,16 @@ class _Progress:
 
 
 class Mover:
+    """Owns moves on this node: their plans, and running a plan's steps in order through the
+    journal (release on the source, fence it if the release did not happen, acquire on the target,
+    undo on a failed acquire), under the group's claim in the agent's
+    :class:`~failover_hook.locks.GroupLocks`.
+
+    Its local steps call this node's agent, its remote ones the peer's agent (a
+    :class:`PeerClient`); :mod:`failover_hook.recovery` resumes what a crash interrupted through
+    :meth:`run_steps` and :meth:`restore_source`.
+    """
+
     def __init__(  # noqa: PLR0917 - the API other parts call
         self,
         config: ClusterConfig,
@@ -150,13 +160,13 @@ class Mover:
                 )
             move_id = self.journal.begin_move(plan)
             log.info("move #%d: %s", move_id, plan.describe().replace("\n", " |"))
-            progress = _Progress(released=plan.source is None)
+            progress = Progress(released=plan.source is None)
             if source_silent and plan.source not in (None, self.node):
                 timeout = self.config.hook.request_timeout
                 progress.why_fence = f"no answer from its agent in {timeout:g} s"
                 progress.failure = f"{plan.source} unreachable"
                 progress.source_reachable = False
-            outcome = self._run(move_id, plan, force, 0, progress)
+            outcome = self.run_steps(move_id, plan, force, 0, progress)
             self.journal.finish(move_id, outcome)
             log.info("move #%d: %s", move_id, outcome)
             return outcome
@@ -177,9 +187,10 @@ class Mover:
             return peer.release(step.group, move=key)
         return peer.acquire(step.group)
 
-    def _run(
-        self, move_id: int, plan: Plan, force: bool, first: int, progress: _Progress
+    def run_steps(
+        self, move_id: int, plan: Plan, force: bool, first: int, progress: Progress
     ) -> Outcome:
+        """Run the journaled move ``move_id`` from its step ``first``; its outcome."""
         started = time.monotonic()
         trigger = Trigger.step_of(move_id)
         for i in range(first, len(plan.steps)):
@@ -222,7 +233,7 @@ class Mover:
             {"move_id": move_id, "duration": took, "source": plan.source, "target": plan.target},
         )
 
-    def _release(self, move_id: int, plan: Plan, i: int, progress: _Progress) -> Outcome | None:
+    def _release(self, move_id: int, plan: Plan, i: int, progress: Progress) -> Outcome | None:
         """Ask the source to release; an Outcome ends the move (a local release failed)."""
         step = plan.steps[i]
         if not step.local and progress.why_fence is not None:
@@ -250,7 +261,7 @@ class Mover:
         return None
 
     def _fence(
-        self, move_id: int, plan: Plan, i: int, force: bool, progress: _Progress
+        self, move_id: int, plan: Plan, i: int, force: bool, progress: Progress
     ) -> Outcome | None:
         """Fence the source when the step it watches did not end done; an Outcome ends the move."""
         step = plan.steps[i]
@@ -270,7 +281,7 @@ class Mover:
                 return None
             reason = f"{progress.failure} and no fence agent"
             self.journal.step_finished(move_id, i, StepState.FAILED, reason)
-            restored = self._restore_source(plan).note if progress.source_reachable else ""
+            restored = self.restore_source(plan).note if progress.source_reachable else ""
             return Outcome(Status.REFUSED, f"{reason}{restored}", plan.group, {"move_id": move_id})
         fenced = self.fencer.fence(node)
         if not fenced.ok:
@@ -296,7 +307,7 @@ class Mover:
             {"move_id": move_id},
         )
 
-    def _restore_source(self, plan: Plan) -> Restoration:
+    def restore_source(self, plan: Plan) -> Restoration:
         """Give the group back to a source that failed to release it part way."""
         step = next(s for s in plan.steps if s.action is Action.RELEASE)
         try:
@@ -334,89 +345,3 @@ class Mover:
             else:
                 notes.append(f"undo on {step.node} failed: {result.message}")
         return "; rolled back: " + ", ".join(notes) if notes else ""
-
-    # -- recovery ------------------------------------------------------------------------------
-
-    def recover(self) -> list[Outcome]:
-        """Finish or roll back the moves (and local actions) a crash left unfinished."""
-        outcomes: list[Outcome] = []
-        moves = self.journal.unfinished("move")
-        pending = {m.id for m in moves}
-        for entry in self.journal.unfinished():
-            if entry.kind == "move":
-                continue
-            parent = entry.trigger.parent if entry.trigger.kind is TriggerKind.MOVE else None
-            if parent in pending:
-                self.journal.finish(
-                    entry.id,
-                    Outcome(
-                        Status.FAILED, f"interrupted; recovered with move #{parent}", entry.group
-                    ),
-                )
-                continue
-            outcomes.append(self._recover_local(entry))
-        for move in moves:
-            outcomes.append(self._recover_move(move))
-        return outcomes
-
-    def _recover_local(self, entry: MoveRecord) -> Outcome:
-        """An interrupted acquire is rolled back, an interrupted release finished: both release."""
-        word = "rolled back" if entry.kind == "acquire" else "finished"
-        result = self.agent.release(entry.group, trigger=Trigger.recovery_of(entry.id))
-        outcome = Outcome(
-            result.status if not result.ok else Status.DONE,
-            f"recovered interrupted {entry.kind} #{entry.id} of {entry.group}: "
-            f"{word} ({result.message})",
-            entry.group,
-            {"entry": entry.id},
-        )
-        self.journal.finish(entry.id, outcome)
-        log.warning("%s", outcome)
-        return outcome
-
-    def _recover_move(self, move: MoveRecord) -> Outcome:
-        assert move.plan is not None
-        plan = move.plan
-        states = [s.state for s in move.steps]
-        released = plan.source is None or any(
-            step.action in (Action.RELEASE, Action.FENCE) and states[i] is StepState.DONE
-            for i, step in enumerate(plan.steps)
-        )
-        label = f"recovered move #{move.id} ({plan.group} {plan.source} -> {plan.target})"
-        with self.locks.claim(plan.group) as mine:
-            if not mine:  # recovery runs before the API serves: nothing else acts yet
-                return Outcome(Status.IN_PROGRESS, f"{label}: another action holds it", plan.group)
-            if released:
-                done = (StepState.DONE, StepState.SKIPPED)
-                first = next((i for i, s in enumerate(states) if s not in done), len(states))
-                result = self._run(move.id, plan, False, first, _Progress(released=True))
-                outcome = _relabel(result, f"{label}: finished: {result.message}")
-            else:
-                restored = self._restore_source(plan)
-                if restored.result is Restore.RESTORED:
-                    for i, step in enumerate(plan.steps):
-                        if states[i] is not StepState.PENDING or step.action is Action.RELEASE:
-                            self.journal.step_finished(move.id, i, StepState.UNDONE, "rolled back")
-                    outcome = Outcome(
-                        Status.FAILED,
-                        f"{label}: rolled back{restored.note}",
-                        plan.group,
-                        {"move_id": move.id},
-                    )
-                else:
-                    # the group runs nowhere for sure: the move goes on (release again, fence
-                    # the source if it does not release, acquire), or is refused as any move
-                    why = (
-                        "source unreachable,"
-                        if restored.result is Restore.UNREACHABLE
-                        else f"not rolled back{restored.note};"
-                    )
-                    result = self._run(move.id, plan, False, 0, _Progress())
-                    outcome = _relabel(result, f"{label}: {why} finished: {result.message}")
-        self.journal.finish(move.id, outcome)
-        log.warning("%s", outcome)
-        return outcome
-
-
-def _relabel(outcome: Outcome, message: str) -> Outcome:
-    return Outcome(outcome.status, message, outcome.group, outcome.details)

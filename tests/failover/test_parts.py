@@ -27,6 +27,7 @@ from failover_hook.move import Mover, PlanError
 from failover_hook.outcome import Outcome, Status
 from failover_hook.peers import PeerUnreachable
 from failover_hook.plan import Action, Plan, StepState
+from failover_hook.recovery import recover
 from failover_hook.resources.base import Change, ResourceError, State
 from failover_hook.resources.volume import Volume
 from failover_hook.trigger import API, Trigger, TriggerKind
@@ -336,7 +337,7 @@ def test_recovery_with_the_source_unreachable_rolls_nothing_back(
     move_id = agent.journal.begin_move(mover.plan("bare", "node1", "node2"))
     agent.journal.step_started(move_id, 0)  # the hook died while node1 was releasing
 
-    [outcome] = mover.recover()
+    [outcome] = recover(mover)
 
     assert "rolled back" not in outcome.message
     steps = agent.journal.get(move_id).steps

@@ -32,6 +32,7 @@ from failover_hook.move import Mover
 from failover_hook.outcome import Outcome
 from failover_hook.peers import PeerUnreachable
 from failover_hook.processes import become_subreaper
+from failover_hook.recovery import recover
 from gardien.command_runner import INHERIT, CommandRunner
 from gardien.config.loader import load_config
 
@@ -107,7 +108,7 @@ class Host:
             plan = self.mover.plan(group, request["source"], request["target"])
             return self.mover.execute(plan, force=request.get("force", False)).to_json()
         if op == "recover":
-            return [o.to_json() for o in self.mover.recover()]
+            return [o.to_json() for o in recover(self.mover)]
         if op == "ran":
             return self.runner.ran
         raise ValueError(f"unknown op {op!r}")

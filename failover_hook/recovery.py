@@ -1,0 +1,106 @@
+"""Recovery at start: finish or roll back the moves and local actions a crash left unfinished.
+
+A move whose source had already let go (its release or fence done) is finished; one that had not
+is rolled back, the source given the group again.  When the source cannot be given it back
+(unreachable, or failing to start it) nothing is journaled as rolled back: the move goes on as a
+move with such a source does (fence it, or refuse).  An interrupted local acquire is rolled back
+and an interrupted release finished, both by releasing; those that were a step of an unfinished
+move of this node are recovered with the move.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from failover_hook.journal import MoveRecord
+from failover_hook.move import Mover, Progress, Restore
+from failover_hook.outcome import Outcome, Status
+from failover_hook.plan import Action, StepState
+from failover_hook.trigger import Trigger, TriggerKind
+
+log = logging.getLogger(__name__)
+
+
+def recover(mover: Mover) -> list[Outcome]:
+    """Finish or roll back the moves (and local actions) a crash left unfinished."""
+    outcomes: list[Outcome] = []
+    moves = mover.journal.unfinished("move")
+    pending = {m.id for m in moves}
+    for entry in mover.journal.unfinished():
+        if entry.kind == "move":
+            continue
+        parent = entry.trigger.parent if entry.trigger.kind is TriggerKind.MOVE else None
+        if parent in pending:
+            mover.journal.finish(
+                entry.id,
+                Outcome(Status.FAILED, f"interrupted; recovered with move #{parent}", entry.group),
+            )
+            continue
+        outcomes.append(_recover_local(mover, entry))
+    for move in moves:
+        outcomes.append(_recover_move(mover, move))
+    return outcomes
+
+
+def _recover_local(mover: Mover, entry: MoveRecord) -> Outcome:
+    """An interrupted acquire is rolled back, an interrupted release finished: both release."""
+    word = "rolled back" if entry.kind == "acquire" else "finished"
+    result = mover.agent.release(entry.group, trigger=Trigger.recovery_of(entry.id))
+    outcome = Outcome(
+        result.status if not result.ok else Status.DONE,
+        f"recovered interrupted {entry.kind} #{entry.id} of {entry.group}: "
+        f"{word} ({result.message})",
+        entry.group,
+        {"entry": entry.id},
+    )
+    mover.journal.finish(entry.id, outcome)
+    log.warning("%s", outcome)
+    return outcome
+
+
+def _recover_move(mover: Mover, move: MoveRecord) -> Outcome:
+    assert move.plan is not None
+    plan = move.plan
+    states = [s.state for s in move.steps]
+    released = plan.source is None or any(
+        step.action in (Action.RELEASE, Action.FENCE) and states[i] is StepState.DONE
+        for i, step in enumerate(plan.steps)
+    )
+    label = f"recovered move #{move.id} ({plan.group} {plan.source} -> {plan.target})"
+    with mover.locks.claim(plan.group) as mine:
+        if not mine:  # recovery runs before the API serves: nothing else acts yet
+            return Outcome(Status.IN_PROGRESS, f"{label}: another action holds it", plan.group)
+        if released:
+            done = (StepState.DONE, StepState.SKIPPED)
+            first = next((i for i, s in enumerate(states) if s not in done), len(states))
+            result = mover.run_steps(move.id, plan, False, first, Progress(released=True))
+            outcome = _relabel(result, f"{label}: finished: {result.message}")
+        else:
+            restored = mover.restore_source(plan)
+            if restored.result is Restore.RESTORED:
+                for i, step in enumerate(plan.steps):
+                    if states[i] is not StepState.PENDING or step.action is Action.RELEASE:
+                        mover.journal.step_finished(move.id, i, StepState.UNDONE, "rolled back")
+                outcome = Outcome(
+                    Status.FAILED,
+                    f"{label}: rolled back{restored.note}",
+                    plan.group,
+                    {"move_id": move.id},
+                )
+            else:
+                # the source did not get the group back: the move goes on (release again,
+                # fence the source if it does not release, acquire), or is refused as any move
+                why = (
+                    "source unreachable,"
+                    if restored.result is Restore.UNREACHABLE
+                    else f"not rolled back{restored.note};"
+                )
+                result = mover.run_steps(move.id, plan, False, 0, Progress())
+                outcome = _relabel(result, f"{label}: {why} finished: {result.message}")
+    mover.journal.finish(move.id, outcome)
+    log.warning("%s", outcome)
+    return outcome
+
+
+def _relabel(outcome: Outcome, message: str) -> Outcome:
+    return Outcome(outcome.status, message, outcome.group, outcome.details)
