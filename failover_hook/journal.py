@@ -3,7 +3,7 @@
 One file, ``<state_dir>/journal.db`` (stdlib sqlite3, WAL, so ``gardien history`` reads while the
 hook writes).  A move's plan is written before its first step runs and each step's state, timings
 and outcome after it ends, so a hook that restarts finds an unfinished move and can finish it or
-roll it back (:meth:`failover_hook.move.Mover.recover`).
+roll it back (:func:`failover_hook.recovery.recover`).
 """
 
 from __future__ import annotations

@@ -44,6 +44,8 @@ class Restore(StrEnum):
 
 @dataclass(frozen=True)
 class Restoration:
+    """What :meth:`Mover.restore_source` did: decided on by ``result``, told by ``note``."""
+
     result: Restore
     note: str
     """For people, appended to an outcome: ``; php4 restarted on node1``."""

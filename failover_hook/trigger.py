@@ -31,6 +31,8 @@ class TriggerKind(StrEnum):
 
 @dataclass(frozen=True)
 class Trigger:
+    """Why an entry was journaled; :attr:`text` is its readable form, for people only."""
+
     kind: TriggerKind
     parent: int | None = None
     """The entry of this node's journal this one is part of (a move, an undone or recovered one)."""
