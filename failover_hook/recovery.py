@@ -1,9 +1,10 @@
 """Recovery at start: finish or roll back the moves and local actions a crash left unfinished.
 
 A move whose source had already let go (its release or fence done) is finished; one that had not
-is rolled back, the source given the group again.  When the source cannot be given it back
-(unreachable, or failing to start it) nothing is journaled as rolled back: the move goes on as a
-move with such a source does (fence it, or refuse).  An interrupted local acquire is rolled back
+is rolled back, the source given the group again; nothing is journaled as rolled back unless the
+source did take it back.  A source that does not answer makes the move go on as a move with an
+unreachable source does (fence it, or refuse); one that answers but cannot start the group again
+is reported so, and the move ends there.  An interrupted local acquire is rolled back
 and an interrupted release finished, both by releasing; those that were a step of an unfinished
 move of this node are recovered with the move.
 """
@@ -87,16 +88,25 @@ def _recover_move(mover: Mover, move: MoveRecord) -> Outcome:
                     plan.group,
                     {"move_id": move.id},
                 )
-            else:
-                # the source did not get the group back: the move goes on (release again,
-                # fence the source if it does not release, acquire), or is refused as any move
-                why = (
-                    "source unreachable,"
-                    if restored.result is Restore.UNREACHABLE
-                    else f"not rolled back{restored.note};"
+            elif restored.result is Restore.NOT_RESTORED:
+                # the source answered but did not take the group back: said as it is, and no
+                # more done than before the crash (the alert, still firing, is decided again)
+                for i, state in enumerate(states):
+                    if state is StepState.RUNNING:
+                        mover.journal.step_finished(move.id, i, StepState.FAILED, "interrupted")
+                outcome = Outcome(
+                    Status.FAILED,
+                    f"{label}: not rolled back{restored.note}",
+                    plan.group,
+                    {"move_id": move.id},
                 )
+            else:
+                # the source does not answer: the move goes on as one with an unreachable source
+                # (fence it, then acquire), or is refused without a fence agent
                 result = mover.run_steps(move.id, plan, False, 0, Progress())
-                outcome = _relabel(result, f"{label}: {why} finished: {result.message}")
+                outcome = _relabel(
+                    result, f"{label}: source unreachable, finished: {result.message}"
+                )
     mover.journal.finish(move.id, outcome)
     log.warning("%s", outcome)
     return outcome

@@ -354,6 +354,32 @@ def test_recovery_with_the_source_unreachable_rolls_nothing_back(
         assert agent.held() == set()
 
 
+class _FailingPeer(_UnreachablePeer):
+    """A source that answers but cannot start the group again."""
+
+    def acquire(self, group: str) -> Outcome:
+        return Outcome(Status.FAILED, f"acquire {group} failed at service x: exited 1", group)
+
+
+def test_recovery_with_a_source_that_cannot_take_the_group_back(tmp_path: Path) -> None:
+    cfg = parse_config(UNREACHABLE_SOURCE + FENCE_NODE1 % sys.executable, check_files=False)
+    agent = LocalAgent(cfg, "node2", tmp_path)
+    mover = Mover(cfg, "node2", agent.journal, agent, {"node1": _FailingPeer()}, Fencer(cfg))
+    move_id = agent.journal.begin_move(mover.plan("bare", "node1", "node2"))
+    agent.journal.step_started(move_id, 0)
+
+    [outcome] = recover(mover)
+
+    assert outcome.status is Status.FAILED
+    assert outcome.message == (
+        f"recovered move #{move_id} (bare node1 -> node2): not rolled back; bare could not be"
+        " restarted on node1: acquire bare failed at service x: exited 1"
+    )
+    steps = agent.journal.get(move_id).steps
+    assert [s.state for s in steps] == [StepState.FAILED, StepState.PENDING, StepState.PENDING]
+    assert agent.held() == set()  # nothing more done than before the crash: no fence, no acquire
+
+
 class _ReleasingPeer(_UnreachablePeer):
     """A source that releases at once."""
 
