@@ -53,7 +53,7 @@ def one_round(root: Path, count: int, stopped: bool) -> tuple[float, list[str]]:
             for holder in holders:
                 holder.send_signal(signal.SIGSTOP)
         started = time.monotonic()
-        messages = [volume.stop() for volume in volumes]
+        messages = [volume.stop().message for volume in volumes]
         return time.monotonic() - started, messages
     finally:
         for holder in holders:

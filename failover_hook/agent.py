@@ -15,17 +15,18 @@ acquire, release and status alike, as for the exporter.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from failover_hook.journal import Journal
+from failover_hook.locks import GroupLocks
 from failover_hook.outcome import Outcome, Status
 from failover_hook.plan import StepState
 from failover_hook.resources.base import Resource, ResourceError, State
 from failover_hook.resources.registry import BuildContext, build_resources
+from failover_hook.trigger import API, Trigger
 from gardien import state
 from gardien.command_runner import INHERIT, CommandRunner
 from gardien.config.model import ClusterConfig
@@ -38,13 +39,21 @@ _HOLDING_KINDS = ("volume", "vip")
 
 
 class LocalAgent:
-    def __init__(
+    """Acquires and releases this node's groups and says what it holds (see the module).
+
+    It owns the node's :class:`GroupLocks` (``locks``), which the mover and the hook share: its
+    acquire and release claim the group like every other path, and answer "already in progress"
+    when another action holds it.
+    """
+
+    def __init__(  # noqa: PLR0917 - the API other parts call
         self,
         config: ClusterConfig,
         node: str,
         state_dir: Path,
         runner: CommandRunner | None = None,
         journal: Journal | None = None,
+        locks: GroupLocks | None = None,
     ) -> None:
         if node not in config.nodes:
             raise ValueError(f"unknown node {node!r}")
@@ -53,7 +62,7 @@ class LocalAgent:
         self.state_dir = state_dir
         self.runner = runner or CommandRunner(env=INHERIT)
         self.journal = journal or Journal.in_state_dir(state_dir)
-        self._busy: dict[str, threading.Lock] = {g: threading.Lock() for g in config.groups}
+        self.locks = locks or GroupLocks()
 
     def resources(self, group: str) -> list[Resource]:
         context = BuildContext(group, self.runner, self.state_dir / "logs" / group)
@@ -85,10 +94,10 @@ class LocalAgent:
             )
         return None
 
-    def acquire(self, group: str, trigger: str = "api") -> Outcome:
+    def acquire(self, group: str, trigger: Trigger = API) -> Outcome:
         return self._exclusive(group, True, lambda: self._acquire(group, trigger))
 
-    def release(self, group: str, trigger: str = "api") -> Outcome:
+    def release(self, group: str, trigger: Trigger = API) -> Outcome:
         return self._exclusive(group, False, lambda: self._release(group, trigger))
 
     def _exclusive(self, group: str, acquiring: bool, action: Callable[[], Outcome]) -> Outcome:
@@ -96,28 +105,25 @@ class LocalAgent:
         refusal = self._check(group, acquiring)
         if refusal:
             return refusal
-        lock = self._busy[group]
-        if not lock.acquire(blocking=False):
-            return Outcome(
-                Status.IN_PROGRESS, f"an action on {group} is already in progress", group
-            )
-        try:
+        with self.locks.claim(group) as mine:
+            if not mine:
+                return Outcome(
+                    Status.IN_PROGRESS, f"an action on {group} is already in progress", group
+                )
             return action()
-        finally:
-            lock.release()
 
-    def _acquire(self, group: str, trigger: str) -> Outcome:
+    def _acquire(self, group: str, trigger: Trigger) -> Outcome:
         started = time.monotonic()
         resources = self.resources(group)
         marked = self._held_by_marker(group, resources)
         entry = self.journal.begin_local(
             group, self.node, "acquire", [f"start {r.name}" for r in resources], trigger
         )
-        already = 0
+        untouched = 0
         for i, resource in enumerate(resources):
             self.journal.step_started(entry, i)
             try:
-                message = resource.start()
+                change = resource.start()
             except ResourceError as exc:
                 self.journal.step_finished(entry, i, StepState.FAILED, str(exc))
                 undone = self._rollback(entry, resources[: i + 1])
@@ -130,11 +136,11 @@ class LocalAgent:
                 self.journal.finish(entry, outcome)
                 log.warning("%s", outcome)
                 return outcome
-            already += message.endswith("already running")
-            self.journal.step_finished(entry, i, StepState.DONE, message)
+            untouched += not change.changed
+            self.journal.step_finished(entry, i, StepState.DONE, change.message)
         state.mark_held(self.state_dir, group, True)
         took = time.monotonic() - started
-        unchanged = already == len(resources) and marked is not False
+        unchanged = untouched == len(resources) and marked is not False
         outcome = self._success(group, "acquired", took, "already held by" if unchanged else None)
         self.journal.finish(entry, outcome)
         log.info("%s", outcome)
@@ -167,7 +173,7 @@ class LocalAgent:
             return "rollback failed: " + "; ".join(failures)
         return "rolled back"
 
-    def _release(self, group: str, trigger: str) -> Outcome:
+    def _release(self, group: str, trigger: Trigger) -> Outcome:
         started = time.monotonic()
         resources = list(reversed(self.resources(group)))
         marked = self._held_by_marker(group, resources)
@@ -175,17 +181,17 @@ class LocalAgent:
             group, self.node, "release", [f"stop {r.name}" for r in resources], trigger
         )
         failures: list[str] = []
-        already = 0
+        untouched = 0
         for i, resource in enumerate(resources):
             self.journal.step_started(entry, i)
             try:
-                message = resource.stop()
+                change = resource.stop()
             except ResourceError as exc:
                 failures.append(f"{resource.name}: {exc}")
                 self.journal.step_finished(entry, i, StepState.FAILED, str(exc))
                 continue
-            already += message.endswith("already stopped")
-            self.journal.step_finished(entry, i, StepState.DONE, message)
+            untouched += not change.changed
+            self.journal.step_finished(entry, i, StepState.DONE, change.message)
         took = time.monotonic() - started
         if failures:
             outcome = Outcome(
@@ -197,7 +203,7 @@ class LocalAgent:
             )
         else:
             state.mark_held(self.state_dir, group, False)
-            unchanged = already == len(resources) and marked is not True
+            unchanged = untouched == len(resources) and marked is not True
             outcome = self._success(group, "released", took, "not held by" if unchanged else None)
         self.journal.finish(entry, outcome)
         log.info("%s", outcome)
@@ -221,10 +227,3 @@ class LocalAgent:
 
     def held(self) -> set[str]:
         return state.held_groups(self.state_dir) & set(self.config.groups)
-
-    def status_all(self) -> dict[str, Any]:
-        """The held-groups view of this node: every group it may run, with its status."""
-        groups = {
-            g: self.status(g) for g, cfg in self.config.groups.items() if self.node in cfg.nodes
-        }
-        return {"node": self.node, "held": sorted(self.held()), "groups": groups}

@@ -1,4 +1,4 @@
-"""The hook's HTTP API (Flask), a thin layer over :class:`failover_hook.hook.Hook`.
+"""The hook's HTTP API (Flask), a thin layer over the parts of :class:`failover_hook.hook.Hook`.
 
 Authentication (bearer token, exporter-toolkit basic auth) and TLS are applied around this app by
 :class:`gardien.web.WebServer`.  Every answer about an action is an :class:`Outcome` as JSON;
@@ -69,7 +69,7 @@ def _status(hook: Hook, args: dict[str, str]) -> tuple[Response, int]:
         return _error(400, f"invalid status query: {_first_error(exc)}")
     if query.group is not None and query.group not in hook.config.groups:
         return _error(404, "unknown group")
-    status = hook.status(query.group, resources=query.resources == "1")
+    status = hook.cluster.status(query.group, resources=query.resources == "1")
     return jsonify(status.model_dump(mode="json")), 200
 
 
@@ -103,19 +103,19 @@ def create_app(hook: Hook) -> Flask:
             body = ReleaseRequest.model_validate_json(request.get_data() or b"{}")
         except ValidationError as exc:
             return _error(400, f"invalid release request: {_first_error(exc)}")
-        return known_group(group) or _answer(hook.release(group, body.move))
+        return known_group(group) or _answer(hook.dispatch.release(group, body.move))
 
     @app.post("/api/v1/groups/<group>/acquire")
     def acquire(group: str) -> tuple[Response, int]:
-        return known_group(group) or _answer(hook.acquire(group))
+        return known_group(group) or _answer(hook.dispatch.acquire(group))
 
     @app.post("/api/v1/groups/<group>/<any(freeze, unfreeze):verb>")
     def freeze_group(group: str, verb: str) -> tuple[Response, int]:
-        return known_group(group) or _answer(hook.set_frozen(group, verb == "freeze"))
+        return known_group(group) or _answer(hook.dispatch.set_frozen(group, verb == "freeze"))
 
     @app.post("/api/v1/<any(freeze, unfreeze):verb>")
     def freeze_cluster(verb: str) -> tuple[Response, int]:
-        return _answer(hook.set_frozen(None, verb == "freeze"))
+        return _answer(hook.dispatch.set_frozen(None, verb == "freeze"))
 
     @app.post("/api/v1/groups/<group>/migrate")
     def migrate(group: str) -> tuple[Response, int]:
@@ -128,18 +128,18 @@ def create_app(hook: Hook) -> Flask:
             return _error(400, f"invalid migrate request: {_first_error(exc)}")
         if body.target not in config.nodes:
             return _error(422, "unknown target node")
-        return _answer(hook.migrate(group, body.target, body.dry_run, body.force))
+        return _answer(hook.dispatch.migrate(group, body.target, body.dry_run, body.force))
 
     @app.get("/api/v1/history")
     def history() -> tuple[Response, int]:
         group = request.args.get("group")
         if group is not None and group not in config.groups:
             return _error(404, "unknown group")
-        return jsonify({"moves": hook.history(group)}), 200
+        return jsonify({"moves": hook.cluster.history(group)}), 200
 
     @app.get("/api/v1/decisions")
     def decisions() -> Response:
-        return jsonify({"decisions": hook.decisions()})
+        return jsonify({"decisions": hook.receiver.decisions()})
 
     def payload_or_error() -> Any:
         try:
@@ -158,7 +158,8 @@ def create_app(hook: Hook) -> Flask:
             if isinstance(payload, tuple):
                 answer = payload
             else:
-                answer = jsonify({"outcomes": [o.to_json() for o in hook.receive(payload)]}), 200
+                outcomes = hook.receiver.receive(payload)
+                answer = jsonify({"outcomes": [o.to_json() for o in outcomes]}), 200
         except HTTPException as exc:
             answer = http_error(exc)
         hook.metrics.webhook_requests.labels(str(answer[1])).inc()
@@ -170,7 +171,7 @@ def create_app(hook: Hook) -> Flask:
         if isinstance(payload, tuple):
             return payload
         execute = request.args.get("execute") == "1"
-        outcomes = hook.decide_now(payload, execute=execute)
+        outcomes = hook.receiver.decide_now(payload, execute=execute)
         return jsonify({"node": hook.node, "outcomes": [o.to_json() for o in outcomes]}), 200
 
     return app

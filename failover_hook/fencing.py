@@ -45,10 +45,6 @@ class Fencer:
     def can_fence(self, node: str) -> bool:
         return node in self.config.fencing
 
-    def describe(self, node: str) -> str:
-        fence = self.config.fencing.get(node)
-        return " ".join(fence.command) if fence else "no fence agent configured"
-
     def fence(self, node: str) -> Outcome:
         fence = self.config.fencing.get(node)
         if fence is None:

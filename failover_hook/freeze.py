@@ -13,6 +13,8 @@ from pathlib import Path
 
 
 class FreezeStore:
+    """Owns the maintenance state of this node: the frozen groups and the cluster freeze."""
+
     def __init__(self, state_dir: Path) -> None:
         self._file = state_dir / "frozen.json"
         self._lock = threading.Lock()

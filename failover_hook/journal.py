@@ -3,13 +3,12 @@
 One file, ``<state_dir>/journal.db`` (stdlib sqlite3, WAL, so ``gardien history`` reads while the
 hook writes).  A move's plan is written before its first step runs and each step's state, timings
 and outcome after it ends, so a hook that restarts finds an unfinished move and can finish it or
-roll it back (:meth:`failover_hook.move.Mover.recover`).
+roll it back (:func:`failover_hook.recovery.recover`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 import time
@@ -20,30 +19,14 @@ from typing import Any
 
 from failover_hook.outcome import Outcome
 from failover_hook.plan import Plan, StepState
+from failover_hook.trigger import Trigger, TriggerKind, from_legacy_text
 
 JOURNAL_FILE = "journal.db"
-
-_RELEASED_FOR = re.compile(r"move ([^#\s]+#\d+)")
 
 
 def move_key(node: str, move_id: int) -> str:
     """A move's name across the cluster: the node whose mover ran it and its journal id."""
     return f"{node}#{move_id}"
-
-
-def release_trigger(key: str) -> str:
-    """The trigger a source journals its release with when another node's move asks for it."""
-    return f"move {key}"
-
-
-def released_for(trigger: str) -> str | None:
-    """The key of the other node's move a release was for (``move node2#7``), else None.
-
-    The source of a move journals it this way, so a node knows the moves that took a group from
-    it even when the node that ran them cannot be asked.
-    """
-    found = _RELEASED_FOR.fullmatch(trigger)
-    return found.group(1) if found else None
 
 
 _SCHEMA = """
@@ -53,12 +36,15 @@ CREATE TABLE IF NOT EXISTS moves (
     kind TEXT NOT NULL,            -- move | acquire | release
     source TEXT,
     target TEXT,
-    trigger TEXT NOT NULL,
+    trigger TEXT NOT NULL,         -- for people: Trigger.text
     started REAL NOT NULL,
     finished REAL,
     status TEXT,                   -- an Outcome status, NULL while unfinished
     message TEXT,
-    plan TEXT                      -- JSON of the Plan (moves only)
+    plan TEXT,                     -- JSON of the Plan (moves only)
+    trigger_kind TEXT NOT NULL DEFAULT 'api',
+    trigger_parent INTEGER,
+    trigger_move_key TEXT
 );
 CREATE INDEX IF NOT EXISTS moves_group ON moves (group_name, started);
 CREATE TABLE IF NOT EXISTS steps (
@@ -73,6 +59,13 @@ CREATE TABLE IF NOT EXISTS steps (
     PRIMARY KEY (move_id, idx)
 );
 """
+
+_TRIGGER_COLUMNS = {
+    "trigger_kind": "TEXT NOT NULL DEFAULT 'api'",
+    "trigger_parent": "INTEGER",
+    "trigger_move_key": "TEXT",
+}
+"""The trigger's parts, added to ``moves`` later: a journal made before gets them when opened."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +92,7 @@ class MoveRecord:
     kind: str
     source: str | None
     target: str | None
-    trigger: str
+    trigger: Trigger
     started: float
     finished: float | None
     status: str | None
@@ -118,7 +111,7 @@ class MoveRecord:
             "kind": self.kind,
             "source": self.source,
             "target": self.target,
-            "trigger": self.trigger,
+            "trigger": self.trigger.text,
             "started": self.started,
             "finished": self.finished,
             "status": self.status,
@@ -151,6 +144,31 @@ class Journal:
         # OS crash may lose the last commits, and fsync on each step would slow every move down.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._add_trigger_columns()
+
+    def _add_trigger_columns(self) -> None:
+        """Migrate a journal written before the trigger columns: add them, then fill them in
+        from each entry's trigger text (the one time that text is read)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # another process may open the same journal
+            try:
+                present = {row[1] for row in self._db.execute("PRAGMA table_info(moves)")}
+                missing = [c for c in _TRIGGER_COLUMNS if c not in present]
+                for column in missing:
+                    self._db.execute(
+                        f"ALTER TABLE moves ADD COLUMN {column} {_TRIGGER_COLUMNS[column]}"
+                    )
+                if missing:
+                    rows = self._db.execute("SELECT id, trigger FROM moves").fetchall()
+                    self._db.executemany(
+                        "UPDATE moves SET trigger_kind = ?, trigger_parent = ?,"
+                        " trigger_move_key = ? WHERE id = ?",
+                        [(*_trigger_columns(from_legacy_text(text)), id_) for id_, text in rows],
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> Journal:
@@ -172,7 +190,7 @@ class Journal:
         kind: str,
         source: str | None,
         target: str | None,
-        trigger: str,
+        trigger: Trigger,
         steps: Sequence[tuple[str | None, str]],
         plan: Plan | None,
     ) -> int:
@@ -181,16 +199,18 @@ class Journal:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 cursor = self._db.execute(
-                    "INSERT INTO moves (group_name, kind, source, target, trigger, started, plan)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO moves (group_name, kind, source, target, trigger, started, plan,"
+                    " trigger_kind, trigger_parent, trigger_move_key)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         group,
                         kind,
                         source,
                         target,
-                        trigger,
+                        trigger.text,
                         now,
                         json.dumps(plan.to_json()) if plan else None,
+                        *_trigger_columns(trigger),
                     ),
                 )
                 move_id = int(cursor.lastrowid or 0)
@@ -215,13 +235,13 @@ class Journal:
             kind="move",
             source=plan.source,
             target=plan.target,
-            trigger=plan.trigger,
+            trigger=Trigger(plan.trigger),
             steps=steps,
             plan=plan,
         )
 
     def begin_local(
-        self, group: str, node: str, kind: str, steps: Sequence[str], trigger: str
+        self, group: str, node: str, kind: str, steps: Sequence[str], trigger: Trigger
     ) -> int:
         """A local acquire or release, its steps being the group's resources in order."""
         source, target = (node, None) if kind == "release" else (None, node)
@@ -271,18 +291,11 @@ class Journal:
             return self._select("ORDER BY id DESC LIMIT ?", (limit,))
         return self._select("WHERE group_name = ? ORDER BY id DESC LIMIT ?", (group, limit))
 
-    def last_finished_move(self, group: str) -> MoveRecord | None:
-        found = self._select(
-            "WHERE group_name = ? AND kind = 'move' AND finished IS NOT NULL"
-            " ORDER BY id DESC LIMIT 1",
-            (group,),
-        )
-        return found[0] if found else None
-
     def _select(self, where: str, params: Sequence[Any]) -> list[MoveRecord]:
         with self._lock:
-            columns = "id, group_name, kind, source, target, trigger, started, finished, status"
-            query = f"SELECT {columns}, message, plan FROM moves {where}"  # noqa: S608 - fixed text
+            columns = "id, group_name, kind, source, target, started, finished, status, message"
+            triggers = "trigger_kind, trigger_parent, trigger_move_key"
+            query = f"SELECT {columns}, plan, {triggers} FROM moves {where}"  # noqa: S608 - fixed
             rows = self._db.execute(query, params).fetchall()
             steps: dict[int, list[StepRecord]] = {}
             if rows:
@@ -297,18 +310,22 @@ class Journal:
                     )
         return [
             MoveRecord(
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                r[4],
-                r[5],
-                r[6],
-                r[7],
-                r[8],
-                r[9],
-                Plan.from_json(json.loads(r[10])) if r[10] else None,
-                tuple(steps.get(r[0], ())),
+                id=r[0],
+                group=r[1],
+                kind=r[2],
+                source=r[3],
+                target=r[4],
+                trigger=Trigger(TriggerKind(r[10]), r[11], r[12]),
+                started=r[5],
+                finished=r[6],
+                status=r[7],
+                message=r[8],
+                plan=Plan.from_json(json.loads(r[9])) if r[9] else None,
+                steps=tuple(steps.get(r[0], ())),
             )
             for r in rows
         ]
+
+
+def _trigger_columns(trigger: Trigger) -> tuple[str, int | None, str | None]:
+    return (str(trigger.kind), trigger.parent, trigger.move_key)

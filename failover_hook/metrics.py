@@ -87,6 +87,9 @@ class _StateCollector(Collector):
 
 
 class HookMetrics:
+    """Owns the hook's private registry: the counters and histograms the parts update where
+    things happen, and the state gauges read through ``read_state`` at every scrape."""
+
     def __init__(
         self, groups: Iterable[str], read_state: Callable[[], tuple[bool, dict[str, GroupGauges]]]
     ) -> None:

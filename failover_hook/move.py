@@ -1,26 +1,27 @@
-"""The mover: plan a group's move, run it step by step through the journal, recover after a crash.
+"""The mover: plan a group's move and run it step by step through the journal.
 
 The one safety rule: the target never acquires before the source released the group or was fenced.
 An unreachable source, or one that fails to release, is fenced; with no fence agent the move is
 refused (an operator may override with ``force``).  A failed acquire rolls back what the move did
-(the source gets the group back).  After a crash, :meth:`Mover.recover` finishes a move whose source
-had already let go (release or fence done) and rolls back one that had not.
+(the source gets the group back).  After a crash, :func:`failover_hook.recovery.recover` finishes a
+move whose source had already let go (release or fence done) and rolls back one that had not.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from failover_hook.agent import LocalAgent
 from failover_hook.fencing import Fencer
-from failover_hook.journal import Journal, MoveRecord, move_key
+from failover_hook.journal import Journal, move_key
 from failover_hook.outcome import Outcome, Status
 from failover_hook.peers import PeerClient, PeerUnreachable
 from failover_hook.plan import Action, Plan, Step, StepState
+from failover_hook.trigger import Trigger, TriggerKind
 from gardien.config.model import ClusterConfig
 from gardien.errors import GardienError
 
@@ -31,9 +32,28 @@ class PlanError(GardienError):
     """The asked move makes no sense (unknown group or node, target not among the group's nodes)."""
 
 
+class Restore(StrEnum):
+    """How giving the group back to the source of a move that did not take it went."""
+
+    RESTORED = "restored"
+    NOT_RESTORED = "not_restored"
+    """The source answered but could not start the group again."""
+    UNREACHABLE = "unreachable"
+    """The source did not answer: nothing is known to run there."""
+
+
+@dataclass(frozen=True)
+class Restoration:
+    """What :meth:`Mover.restore_source` did: decided on by ``result``, told by ``note``."""
+
+    result: Restore
+    note: str
+    """For people, appended to an outcome: ``; php4 restarted on node1``."""
+
+
 @dataclass
-class _Progress:
-    """What the steps run so far established."""
+class Progress:
+    """What the steps run so far established (recovery starts from what the journal says)."""
 
     released: bool = False
     """The source no longer runs the group (released, fenced, or there was no source)."""
@@ -47,6 +67,16 @@ class _Progress:
 
 
 class Mover:
+    """Owns moves on this node: their plans, and running a plan's steps in order through the
+    journal (release on the source, fence it if the release did not happen, acquire on the target,
+    undo on a failed acquire), under the group's claim in the agent's
+    :class:`~failover_hook.locks.GroupLocks`.
+
+    Its local steps call this node's agent, its remote ones the peer's agent (a
+    :class:`PeerClient`); :mod:`failover_hook.recovery` resumes what a crash interrupted through
+    :meth:`run_steps` and :meth:`restore_source`.
+    """
+
     def __init__(  # noqa: PLR0917 - the API other parts call
         self,
         config: ClusterConfig,
@@ -62,11 +92,17 @@ class Mover:
         self.agent = agent
         self.peers = peers
         self.fencer = fencer
-        self._moving: dict[str, threading.Lock] = {g: threading.Lock() for g in config.groups}
+        self.locks = agent.locks
 
     # -- planning ------------------------------------------------------------------------------
 
-    def plan(self, group: str, source: str | None, target: str, trigger: str = "manual") -> Plan:
+    def plan(
+        self,
+        group: str,
+        source: str | None,
+        target: str,
+        trigger: TriggerKind = TriggerKind.MANUAL,
+    ) -> Plan:
         if group not in self.config.groups:
             raise PlanError(f"unknown group {group!r}")
         nodes = self.config.groups[group].nodes
@@ -110,39 +146,35 @@ class Mover:
 
     # -- execution -----------------------------------------------------------------------------
 
-    def in_progress(self, group: str) -> bool:
-        return group in self._moving and self._moving[group].locked()
-
     def execute(self, plan: Plan, force: bool = False, source_silent: bool = False) -> Outcome:
         """Run ``plan``.  ``source_silent``: the source's agent did not answer its status within
         ``hook.request_timeout`` just before (a frozen node's kernel still accepts connections):
         no release is sent, which would wait the group's whole budget; the source is fenced at
         once, or the move refused without a fence agent."""
-        lock = self._moving.get(plan.group)
-        if lock is None:
+        if plan.group not in self.config.groups:
             return Outcome(Status.REFUSED, f"unknown group {plan.group!r}", plan.group)
-        if not lock.acquire(blocking=False):
-            return Outcome(
-                Status.IN_PROGRESS, f"a move of {plan.group} is already in progress", plan.group
-            )
-        try:
+        with self.locks.claim(plan.group) as mine:
+            if not mine:
+                return Outcome(
+                    Status.IN_PROGRESS,
+                    f"a move of {plan.group} is already in progress",
+                    plan.group,
+                )
             move_id = self.journal.begin_move(plan)
             log.info("move #%d: %s", move_id, plan.describe().replace("\n", " |"))
-            progress = _Progress(released=plan.source is None)
+            progress = Progress(released=plan.source is None)
             if source_silent and plan.source not in (None, self.node):
                 timeout = self.config.hook.request_timeout
                 progress.why_fence = f"no answer from its agent in {timeout:g} s"
                 progress.failure = f"{plan.source} unreachable"
                 progress.source_reachable = False
-            outcome = self._run(move_id, plan, force, 0, progress)
+            outcome = self.run_steps(move_id, plan, force, 0, progress)
             self.journal.finish(move_id, outcome)
             log.info("move #%d: %s", move_id, outcome)
             return outcome
-        finally:
-            lock.release()
 
     def _call(
-        self, step: Step, action: Action, trigger: str, move_id: int | None = None
+        self, step: Step, action: Action, trigger: Trigger, move_id: int | None = None
     ) -> Outcome:
         """Run release/acquire of ``step``'s group on its node (raises PeerUnreachable); a peer's
         release for move ``move_id`` journals the move's key there."""
@@ -157,11 +189,12 @@ class Mover:
             return peer.release(step.group, move=key)
         return peer.acquire(step.group)
 
-    def _run(
-        self, move_id: int, plan: Plan, force: bool, first: int, progress: _Progress
+    def run_steps(
+        self, move_id: int, plan: Plan, force: bool, first: int, progress: Progress
     ) -> Outcome:
+        """Run the journaled move ``move_id`` from its step ``first``; its outcome."""
         started = time.monotonic()
-        trigger = f"move #{move_id}"
+        trigger = Trigger.step_of(move_id)
         for i in range(first, len(plan.steps)):
             step = plan.steps[i]
             self.journal.step_started(move_id, i)
@@ -202,7 +235,7 @@ class Mover:
             {"move_id": move_id, "duration": took, "source": plan.source, "target": plan.target},
         )
 
-    def _release(self, move_id: int, plan: Plan, i: int, progress: _Progress) -> Outcome | None:
+    def _release(self, move_id: int, plan: Plan, i: int, progress: Progress) -> Outcome | None:
         """Ask the source to release; an Outcome ends the move (a local release failed)."""
         step = plan.steps[i]
         if not step.local and progress.why_fence is not None:
@@ -211,7 +244,7 @@ class Mover:
             self.journal.step_finished(move_id, i, StepState.FAILED, message)
             return None
         try:
-            result = self._call(step, Action.RELEASE, f"move #{move_id}", move_id)
+            result = self._call(step, Action.RELEASE, Trigger.step_of(move_id), move_id)
         except PeerUnreachable as exc:
             progress.source_reachable = False
             progress.failure = f"{step.node} unreachable"
@@ -230,11 +263,13 @@ class Mover:
         return None
 
     def _fence(
-        self, move_id: int, plan: Plan, i: int, force: bool, progress: _Progress
+        self, move_id: int, plan: Plan, i: int, force: bool, progress: Progress
     ) -> Outcome | None:
-        """Fence the source when it did not release; an Outcome ends the move."""
-        node = plan.steps[i].node
-        if progress.released:
+        """Fence the source when the step it watches did not end done; an Outcome ends the move."""
+        step = plan.steps[i]
+        node = step.node
+        watched = step.only_if_failed
+        if watched is not None and self.journal.get(move_id).steps[watched].state is StepState.DONE:
             self.journal.step_finished(
                 move_id, i, StepState.SKIPPED, f"not needed: {node} released"
             )
@@ -248,7 +283,7 @@ class Mover:
                 return None
             reason = f"{progress.failure} and no fence agent"
             self.journal.step_finished(move_id, i, StepState.FAILED, reason)
-            restored = self._restore_source(plan) if progress.source_reachable else ""
+            restored = self.restore_source(plan).note if progress.source_reachable else ""
             return Outcome(Status.REFUSED, f"{reason}{restored}", plan.group, {"move_id": move_id})
         fenced = self.fencer.fence(node)
         if not fenced.ok:
@@ -274,17 +309,20 @@ class Mover:
             {"move_id": move_id},
         )
 
-    def _restore_source(self, plan: Plan) -> str:
+    def restore_source(self, plan: Plan) -> Restoration:
         """Give the group back to a source that failed to release it part way."""
         step = next(s for s in plan.steps if s.action is Action.RELEASE)
         try:
-            result = self._call(step, Action.ACQUIRE, "undo")
+            result = self._call(step, Action.ACQUIRE, Trigger.undo_of())
         except PeerUnreachable as exc:
-            return f"; {plan.group} not restarted on {step.node}: {exc}"
-        return (
-            f"; {plan.group} restarted on {step.node}"
-            if result.ok
-            else (f"; {plan.group} could not be restarted on {step.node}: {result.message}")
+            return Restoration(
+                Restore.UNREACHABLE, f"; {plan.group} not restarted on {step.node}: {exc}"
+            )
+        if result.ok:
+            return Restoration(Restore.RESTORED, f"; {plan.group} restarted on {step.node}")
+        return Restoration(
+            Restore.NOT_RESTORED,
+            f"; {plan.group} could not be restarted on {step.node}: {result.message}",
         )
 
     def _undo(self, move_id: int, plan: Plan, failed: int) -> str:
@@ -296,7 +334,7 @@ class Mover:
             if not done or step.undo is None:
                 continue
             try:
-                result = self._call(step, step.undo, f"undo of move #{move_id}")
+                result = self._call(step, step.undo, Trigger.undo_of(move_id))
             except PeerUnreachable as exc:
                 result = Outcome(Status.FAILED, f"{step.node} unreachable: {exc}", plan.group)
             if result.ok:
@@ -309,92 +347,3 @@ class Mover:
             else:
                 notes.append(f"undo on {step.node} failed: {result.message}")
         return "; rolled back: " + ", ".join(notes) if notes else ""
-
-    # -- recovery ------------------------------------------------------------------------------
-
-    def recover(self) -> list[Outcome]:
-        """Finish or roll back the moves (and local actions) a crash left unfinished."""
-        outcomes: list[Outcome] = []
-        moves = self.journal.unfinished("move")
-        pending = {m.id for m in moves}
-        for entry in self.journal.unfinished():
-            if entry.kind == "move":
-                continue
-            parent = _parent_move(entry.trigger)
-            if parent in pending:
-                self.journal.finish(
-                    entry.id,
-                    Outcome(
-                        Status.FAILED, f"interrupted; recovered with move #{parent}", entry.group
-                    ),
-                )
-                continue
-            outcomes.append(self._recover_local(entry))
-        for move in moves:
-            outcomes.append(self._recover_move(move))
-        return outcomes
-
-    def _recover_local(self, entry: MoveRecord) -> Outcome:
-        """An interrupted acquire is rolled back, an interrupted release finished: both release."""
-        word = "rolled back" if entry.kind == "acquire" else "finished"
-        result = self.agent.release(entry.group, trigger=f"recovery of #{entry.id}")
-        outcome = Outcome(
-            result.status if not result.ok else Status.DONE,
-            f"recovered interrupted {entry.kind} #{entry.id} of {entry.group}: "
-            f"{word} ({result.message})",
-            entry.group,
-            {"entry": entry.id},
-        )
-        self.journal.finish(entry.id, outcome)
-        log.warning("%s", outcome)
-        return outcome
-
-    def _recover_move(self, move: MoveRecord) -> Outcome:
-        assert move.plan is not None
-        plan = move.plan
-        states = [s.state for s in move.steps]
-        released = plan.source is None or any(
-            step.action in (Action.RELEASE, Action.FENCE) and states[i] is StepState.DONE
-            for i, step in enumerate(plan.steps)
-        )
-        label = f"recovered move #{move.id} ({plan.group} {plan.source} -> {plan.target})"
-        lock = self._moving[plan.group]
-        with lock:
-            if released:
-                done = (StepState.DONE, StepState.SKIPPED)
-                first = next((i for i, s in enumerate(states) if s not in done), len(states))
-                result = self._run(move.id, plan, False, first, _Progress(released=True))
-                outcome = _relabel(result, f"{label}: finished: {result.message}")
-            else:
-                restored = self._restore_source(plan)
-                if "restarted on" in restored:
-                    for i, step in enumerate(plan.steps):
-                        if states[i] is not StepState.PENDING or step.action is Action.RELEASE:
-                            self.journal.step_finished(move.id, i, StepState.UNDONE, "rolled back")
-                    outcome = Outcome(
-                        Status.FAILED,
-                        f"{label}: rolled back{restored}",
-                        plan.group,
-                        {"move_id": move.id},
-                    )
-                else:
-                    result = self._run(move.id, plan, False, 0, _Progress())
-                    outcome = _relabel(
-                        result, f"{label}: source unreachable, finished: {result.message}"
-                    )
-        self.journal.finish(move.id, outcome)
-        log.warning("%s", outcome)
-        return outcome
-
-
-def _parent_move(trigger: str) -> int | None:
-    if trigger.startswith("move #"):
-        try:
-            return int(trigger.removeprefix("move #"))
-        except ValueError:
-            return None
-    return None
-
-
-def _relabel(outcome: Outcome, message: str) -> Outcome:
-    return Outcome(outcome.status, message, outcome.group, outcome.details)

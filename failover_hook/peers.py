@@ -1,13 +1,14 @@
 """How the engine talks to another node's agent: the PeerClient protocol.
 
-The hook's HTTP client implements it against ``POST /api/v1/groups/<g>/release|acquire`` and
-``GET /api/v1/status``.  An unreachable peer is *unknown*, never *down*: calls raise
-:class:`PeerUnreachable` and the mover decides (fence, or refuse).
+The hook's HTTP client implements it against ``POST /api/v1/groups/<g>/release|acquire`` (a
+deciding hook also reads its peers' ``GET /api/v1/status``, through that client directly).  An
+unreachable peer is *unknown*, never *down*: calls raise :class:`PeerUnreachable` and the mover
+decides (fence, or refuse).
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from failover_hook.outcome import Outcome
 from gardien.errors import GardienError
@@ -26,8 +27,4 @@ class PeerClient(Protocol):
 
     def acquire(self, group: str) -> Outcome:
         """Acquire ``group`` on the peer (the undo of a release, when a move rolls back)."""
-        ...
-
-    def status(self) -> dict[str, Any]:
-        """The peer agent's status document (its held groups and their health)."""
         ...

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from failover_hook.trigger import TriggerKind
+
 
 class Action(StrEnum):
     RELEASE = "release"
@@ -45,7 +47,8 @@ class Step:
     detail: str = ""
     """What the action does there, for people (``mount ..., vip ..., start apache-php4``)."""
     only_if_failed: int | None = None
-    """A fence step runs only if the step at this index failed or its node was unreachable."""
+    """A fence step runs only if the step at this index did not end done (it failed, or its node
+    was unreachable); None: it always runs.  The mover reads it (``Mover._fence``)."""
 
     @property
     def undo(self) -> Action | None:
@@ -79,7 +82,8 @@ class Plan:
     source: str | None
     target: str
     steps: tuple[Step, ...]
-    trigger: str = "manual"
+    trigger: TriggerKind = TriggerKind.MANUAL
+    """A plan is a move's: asked by hand or decided on an alert."""
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def describe(self) -> str:
@@ -94,7 +98,7 @@ class Plan:
             "group": self.group,
             "source": self.source,
             "target": self.target,
-            "trigger": self.trigger,
+            "trigger": str(self.trigger),
             "notes": list(self.notes),
             "steps": [s.to_json() for s in self.steps],
         }
@@ -105,7 +109,7 @@ class Plan:
             group=data["group"],
             source=data.get("source"),
             target=data["target"],
-            trigger=data.get("trigger", "manual"),
+            trigger=TriggerKind(data.get("trigger", "manual")),
             notes=tuple(data.get("notes") or ()),
             steps=tuple(Step.from_json(s) for s in data["steps"]),
         )

@@ -3,8 +3,10 @@
 ``start`` succeeds if the resource is already started, ``stop`` succeeds if it is already stopped
 and is a *force* operation (it kills what stands in its way), ``monitor`` tells "not running" apart
 from "error".  The public methods own the shared procedure (check, act, verify, deadline);
-subclasses fill the private hooks.  Both actions return a short readable sentence of what they did
-and raise :class:`ResourceError` with the reason when they fail.
+subclasses fill the private hooks.  Both actions return a :class:`Change`: whether they changed
+anything (callers count idempotent steps from that flag) and a short readable sentence for people;
+they raise :class:`ResourceError` with the reason when they fail.  The private hooks run only when
+there is something to do, so what they return (the sentence of what they did) is always a change.
 """
 
 from __future__ import annotations
@@ -45,6 +47,18 @@ class ResourceState:
 RUNNING = ResourceState(State.RUNNING)
 
 
+@dataclass(frozen=True)
+class Change:
+    """What a start or stop did: ``changed`` is False when the resource already was as asked."""
+
+    changed: bool
+    message: str
+    """For people (the journal, the logs): ``mounted /dev/loop3 on /srv/php4``."""
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class Resource(abc.ABC):
     """One idempotent, verified step of a group (its undo is the opposite action)."""
 
@@ -83,11 +97,11 @@ class Resource(abc.ABC):
     def _stop(self, deadline: Deadline) -> str:
         """Take the resource down by any means (it is known to be present); raise ResourceError."""
 
-    def start(self) -> str:
+    def start(self) -> Change:
         current = self.monitor()
         if current.running:
-            return f"{self.name} already running"
-        done = self._start(Deadline(self.start_timeout), current)
+            return Change(changed=False, message=f"{self.name} already running")
+        done = Change(changed=True, message=self._start(Deadline(self.start_timeout), current))
         if self.start_verifies:
             return done
         after = self.monitor()
@@ -101,10 +115,10 @@ class Resource(abc.ABC):
         """Whether anything of the resource is there to stop (subclasses may answer cheaper)."""
         return self.monitor().state is not State.NOT_RUNNING
 
-    def stop(self) -> str:
+    def stop(self) -> Change:
         if not self.present():
-            return f"{self.name} already stopped"
-        done = self._stop(Deadline(self.stop_timeout))
+            return Change(changed=False, message=f"{self.name} already stopped")
+        done = Change(changed=True, message=self._stop(Deadline(self.stop_timeout)))
         after = self.monitor()
         if after.state is not State.NOT_RUNNING:
             raise ResourceError(

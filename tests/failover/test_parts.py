@@ -4,10 +4,12 @@ of groups without volume or VIP."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -24,10 +26,13 @@ from failover_hook.fencing import Fencer
 from failover_hook.journal import Journal
 from failover_hook.move import Mover, PlanError
 from failover_hook.outcome import Outcome, Status
+from failover_hook.peers import PeerUnreachable
 from failover_hook.plan import Action, Plan, StepState
-from failover_hook.resources.base import ResourceError, State
+from failover_hook.recovery import recover
+from failover_hook.resources.base import Change, ResourceError, State
 from failover_hook.resources.vip import Vip
 from failover_hook.resources.volume import Volume
+from failover_hook.trigger import API, Trigger, TriggerKind
 from gardien.command_runner import CommandRunner
 from gardien.config.loader import parse_config
 from gardien.config.model import ClusterConfig
@@ -96,12 +101,62 @@ def test_journal_keeps_plans_steps_and_outcomes(tmp_path: Path) -> None:
     assert unfinished.plan == plan and unfinished.steps[0].state is StepState.DONE
     assert unfinished.steps[0].duration is not None and unfinished.steps[1].started is None
     journal.finish(move, Outcome(Status.DONE, "moved php4 node2 -> node1 in 1.0 s", "php4"))
-    local = journal.begin_local("php4", "node1", "acquire", ["start volume /srv/php4"], "api")
+    local = journal.begin_local("php4", "node1", "acquire", ["start volume /srv/php4"], API)
     reopened = Journal(tmp_path / "journal.db")
     assert [m.id for m in reopened.history("php4")] == [local, move]
     assert reopened.get(move).status == "done" and not reopened.unfinished("move")
     assert reopened.history("other") == []
     assert reopened.get(move).to_json()["steps"][0]["message"] == "released php4 on node2 in 0.3 s"
+
+
+OLD_SCHEMA = """
+CREATE TABLE moves (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, group_name TEXT NOT NULL, kind TEXT NOT NULL,
+    source TEXT, target TEXT, trigger TEXT NOT NULL, started REAL NOT NULL, finished REAL,
+    status TEXT, message TEXT, plan TEXT
+);
+CREATE INDEX moves_group ON moves (group_name, started);
+CREATE TABLE steps (
+    move_id INTEGER NOT NULL REFERENCES moves (id), idx INTEGER NOT NULL, node TEXT,
+    description TEXT NOT NULL, state TEXT NOT NULL, started REAL, finished REAL, message TEXT,
+    PRIMARY KEY (move_id, idx)
+);
+"""
+"""The journal's tables before the trigger columns (gardien up to the house issue)."""
+
+
+def test_a_journal_of_the_old_schema_gets_its_trigger_columns(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    old = sqlite3.connect(path)
+    old.executescript(OLD_SCHEMA)
+    written = ["alert", "api", "move #1", "undo of move #1", "undo", "recovery of #3"]
+    written += ["move node2#7", "manual"]
+    for trigger in written:
+        old.execute(
+            "INSERT INTO moves (group_name, kind, trigger, started)"
+            " VALUES ('php4', 'release', ?, 0)",
+            (trigger,),
+        )
+    old.commit()
+    old.close()
+
+    journal = Journal(path)
+    records = list(reversed(journal.history("php4")))
+    assert [r.trigger for r in records] == [
+        Trigger(TriggerKind.ALERT),
+        API,
+        Trigger.step_of(1),
+        Trigger.undo_of(1),
+        Trigger.undo_of(),
+        Trigger.recovery_of(3),
+        Trigger.for_peer_move("node2#7"),
+        Trigger(TriggerKind.MANUAL),
+    ]
+    assert [r.to_json()["trigger"] for r in records] == written  # history shows what it showed
+    new = journal.begin_local("php4", "node1", "release", [], Trigger.for_peer_move("node1#2"))
+    assert journal.get(new).trigger.move_key == "node1#2"
+    journal.close()
+    assert Journal(path).get(new).to_json()["trigger"] == "move node1#2"  # opened again: as is
 
 
 @pytest.mark.parametrize(("rc", "status"), [(0, Status.DONE), (1, Status.FAILED)])
@@ -261,3 +316,119 @@ def test_group_of_services_only_is_held_by_its_marker(marker_agent: LocalAgent) 
     finally:
         outside.kill()
         outside.wait()
+
+
+def test_resources_say_whether_they_changed_anything(marker_agent: LocalAgent) -> None:
+    [service] = marker_agent.resources("svc")
+    started = service.start()
+    assert started == Change(changed=True, message="started sleeper")
+    assert service.start() == Change(changed=False, message="service sleeper already running")
+    assert service.stop().changed
+    assert service.stop() == Change(changed=False, message="service sleeper already stopped")
+
+
+class _UnreachablePeer:
+    """A source whose agent does not answer (its node is down)."""
+
+    def release(self, group: str, move: str | None = None) -> Outcome:
+        raise PeerUnreachable("connection refused")
+
+    def acquire(self, group: str) -> Outcome:
+        raise PeerUnreachable("connection refused")
+
+
+UNREACHABLE_SOURCE = """
+cluster: t
+nodes: {node1: {address: 10.213.250.1}, node2: {address: 10.213.250.2}}
+groups:
+  bare: {nodes: [node1, node2]}
+"""
+FENCE_NODE1 = """
+fencing:
+  node1: {command: [%s, -c, "pass"], timeout: 5s}
+"""
+
+
+@pytest.mark.parametrize("fencing", [False, True], ids=["no fence agent", "fence agent"])
+def test_recovery_with_the_source_unreachable_rolls_nothing_back(
+    tmp_path: Path, fencing: bool
+) -> None:
+    """A move interrupted during its release, its source unreachable at recovery: the source
+    could not be given the group back, so nothing is journaled as rolled back; the move goes on
+    (fence the source, then acquire) or is refused, as a move with an unreachable source is."""
+    text = UNREACHABLE_SOURCE + (FENCE_NODE1 % sys.executable if fencing else "")
+    cfg = parse_config(text, check_files=False)
+    agent = LocalAgent(cfg, "node2", tmp_path)
+    mover = Mover(cfg, "node2", agent.journal, agent, {"node1": _UnreachablePeer()}, Fencer(cfg))
+    move_id = agent.journal.begin_move(mover.plan("bare", "node1", "node2"))
+    agent.journal.step_started(move_id, 0)  # the hook died while node1 was releasing
+
+    [outcome] = recover(mover)
+
+    assert "rolled back" not in outcome.message
+    steps = agent.journal.get(move_id).steps
+    assert StepState.UNDONE not in [s.state for s in steps]
+    assert steps[0].state is StepState.FAILED
+    assert agent.journal.get(move_id).finished is not None
+    if fencing:
+        assert outcome.status is Status.DONE, outcome.message
+        assert [s.state for s in steps[1:]] == [StepState.DONE, StepState.DONE]
+        assert agent.held() == {"bare"}
+    else:
+        assert outcome.status is Status.REFUSED, outcome.message
+        assert outcome.message.endswith("node1 unreachable and no fence agent")
+        assert agent.held() == set()
+
+
+class _FailingPeer(_UnreachablePeer):
+    """A source that answers but cannot start the group again."""
+
+    def acquire(self, group: str) -> Outcome:
+        return Outcome(Status.FAILED, f"acquire {group} failed at service x: exited 1", group)
+
+
+def test_recovery_with_a_source_that_cannot_take_the_group_back(tmp_path: Path) -> None:
+    cfg = parse_config(UNREACHABLE_SOURCE + FENCE_NODE1 % sys.executable, check_files=False)
+    agent = LocalAgent(cfg, "node2", tmp_path)
+    mover = Mover(cfg, "node2", agent.journal, agent, {"node1": _FailingPeer()}, Fencer(cfg))
+    move_id = agent.journal.begin_move(mover.plan("bare", "node1", "node2"))
+    agent.journal.step_started(move_id, 0)
+
+    [outcome] = recover(mover)
+
+    assert outcome.status is Status.FAILED
+    assert outcome.message == (
+        f"recovered move #{move_id} (bare node1 -> node2): not rolled back; bare could not be"
+        " restarted on node1: acquire bare failed at service x: exited 1"
+    )
+    steps = agent.journal.get(move_id).steps
+    assert [s.state for s in steps] == [StepState.FAILED, StepState.PENDING, StepState.PENDING]
+    assert agent.held() == set()  # nothing more done than before the crash: no fence, no acquire
+
+
+class _ReleasingPeer(_UnreachablePeer):
+    """A source that releases at once."""
+
+    def release(self, group: str, move: str | None = None) -> Outcome:
+        return Outcome(Status.DONE, f"released {group} on node1 in 0.0 s", group)
+
+
+@pytest.mark.parametrize(
+    ("only_if_failed", "fence_state"), [(0, StepState.SKIPPED), (None, StepState.DONE)]
+)
+def test_the_fence_step_runs_as_its_only_if_failed_field_says(
+    tmp_path: Path, only_if_failed: int | None, fence_state: StepState
+) -> None:
+    cfg = parse_config(UNREACHABLE_SOURCE + FENCE_NODE1 % sys.executable, check_files=False)
+    agent = LocalAgent(cfg, "node2", tmp_path)
+    mover = Mover(cfg, "node2", agent.journal, agent, {"node1": _ReleasingPeer()}, Fencer(cfg))
+    plan = mover.plan("bare", "node1", "node2")
+    release, fence, acquire = plan.steps
+    assert fence.only_if_failed == 0
+    steps = (release, dataclasses.replace(fence, only_if_failed=only_if_failed), acquire)
+
+    outcome = mover.execute(dataclasses.replace(plan, steps=steps))
+
+    assert outcome.status is Status.DONE, outcome.message
+    [move] = [m for m in agent.journal.history("bare") if m.kind == "move"]
+    assert [s.state for s in move.steps] == [StepState.DONE, fence_state, StepState.DONE]

@@ -32,6 +32,7 @@ from failover_hook.move import Mover
 from failover_hook.outcome import Outcome
 from failover_hook.peers import PeerUnreachable
 from failover_hook.processes import become_subreaper
+from failover_hook.recovery import recover
 from gardien.command_runner import INHERIT, CommandRunner
 from gardien.config.loader import load_config
 
@@ -75,10 +76,6 @@ class SocketPeer:
     def acquire(self, group: str) -> Outcome:
         return Outcome.from_json(call(self.sock, {"op": "acquire", "group": group}, self.timeout))
 
-    def status(self) -> dict[str, Any]:
-        result: dict[str, Any] = call(self.sock, {"op": "status_all"}, self.timeout)
-        return result
-
 
 class Host:
     def __init__(
@@ -105,15 +102,13 @@ class Host:
             return self.agent.release(group).to_json()
         if op == "status":
             return self.agent.status(group)
-        if op == "status_all":
-            return self.agent.status_all()
         if op == "plan":
             return self.mover.plan(group, request["source"], request["target"]).describe()
         if op == "move":
             plan = self.mover.plan(group, request["source"], request["target"])
             return self.mover.execute(plan, force=request.get("force", False)).to_json()
         if op == "recover":
-            return [o.to_json() for o in self.mover.recover()]
+            return [o.to_json() for o in recover(self.mover)]
         if op == "ran":
             return self.runner.ran
         raise ValueError(f"unknown op {op!r}")

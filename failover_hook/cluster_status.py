@@ -1,0 +1,185 @@
+"""What this node says about itself (``GET /api/v1/status``) and what a decision reads of all.
+
+The status document is the facts other hooks and the CLI decide on: the groups this node holds,
+freeze, a move in progress, the journal's ages and moves, the network verdict, and each group's
+resources as its agent checks them.  The cluster view is every node's document as a decision reads
+it, the peers' asked over their API (an unanswered peer is *unknown*, never *down*).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from failover_hook.agent import LocalAgent
+from failover_hook.client import HttpPeer
+from failover_hook.decide import ClusterView
+from failover_hook.freeze import FreezeStore
+from failover_hook.journal import Journal, MoveRecord, move_key
+from failover_hook.network import NetworkCheck
+from failover_hook.peers import PeerUnreachable
+from failover_hook.status import GroupStatus, NodeStatus
+from gardien.config import ClusterConfig
+
+log = logging.getLogger(__name__)
+
+
+def _end(record: MoveRecord) -> float:
+    return record.finished if record.finished is not None else record.started
+
+
+@dataclass(frozen=True)
+class Journaled:
+    """What this node's journal says of a group (see :meth:`ClusterStatus.journaled`)."""
+
+    last_change_age: float | None
+    """Seconds since the group last changed on this node (moved, acquired or released)."""
+    moves: dict[str, float]
+    """Ages of its moves within ``hook.window`` this node ran or released the group for, by
+    move key (see :class:`GroupStatus`)."""
+    last_move: float | None
+    """Unix time of the last move this node ran."""
+
+
+class ClusterStatus:
+    """Owns this node's status document and the cluster view: the journal's reading of each
+    group, the agent's resource checks (bounded in time) and the calls to the peers' status."""
+
+    def __init__(  # noqa: PLR0917 - the parts of a node it reads
+        self,
+        config: ClusterConfig,
+        node: str,
+        agent: LocalAgent,
+        journal: Journal,
+        peers: Mapping[str, HttpPeer],
+        network: NetworkCheck,
+        freeze: FreezeStore,
+        *,
+        dry_run: bool,
+        workers: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.node = node
+        self.agent = agent
+        self.journal = journal
+        self.peers = dict(peers)
+        self.network = network
+        self.freeze = freeze
+        self.dry_run = dry_run
+        self._clock = clock
+        self._resource_checks = ThreadPoolExecutor(
+            max_workers=len(config.groups) + 1, thread_name_prefix="status"
+        )
+        self._peer_calls = ThreadPoolExecutor(
+            max_workers=max(len(self.peers), 1) * workers, thread_name_prefix="peer"
+        )
+
+    def journaled(self, group: str) -> Journaled:
+        """The group's ages and moves from this node's journal."""
+        records = self.journal.history(group)
+        now = self._clock()
+        changes = [_end(r) for r in records]
+        ran = [r.started for r in records if r.kind == "move"]
+        moves: dict[str, float] = {}
+        for record in records:
+            if record.kind == "move":
+                key: str | None = move_key(self.node, record.id)
+            else:
+                key = record.trigger.move_key if record.kind == "release" else None
+            if key is not None and now - record.started < self.config.hook.window:
+                moves[key] = now - record.started
+        age = max(now - max(changes), 0.0) if changes else None
+        return Journaled(age, moves, max(ran, default=None))
+
+    def settling(self, journaled: Journaled) -> bool:
+        age = journaled.last_change_age
+        return age is not None and age < self.config.hook.settle
+
+    def status(self, only: str | None = None, resources: bool = True) -> NodeStatus:
+        """This node's status document; with ``only``, just that group's (deciding on one).
+
+        ``resources=False`` leaves out the agent's check of each group's resources (their
+        probes can take their whole timeout on a hung service): a decision reads only what
+        this node holds and its journal, network and freeze state, and must not wait for that.
+        """
+        verdict, targets = self.network.check()
+        names = [only] if only else list(self.config.groups)
+        agents = self._agent_statuses(names) if resources else {}
+        held = self.agent.held()
+        groups = {}
+        for name in names:
+            journaled = self.journaled(name)
+            groups[name] = GroupStatus(
+                held=name in held,
+                frozen=self.freeze.group(name),
+                move_in_progress=self.agent.locks.held(name),
+                settling=self.settling(journaled),
+                last_change_age=journaled.last_change_age,
+                moves=journaled.moves,
+                agent=agents.get(name, {}),
+            )
+        return NodeStatus(
+            node=self.node,
+            cluster=self.config.cluster,
+            network=verdict,
+            network_targets=targets,
+            cluster_frozen=self.freeze.cluster,
+            dry_run=self.dry_run,
+            groups=groups,
+        )
+
+    def _agent_statuses(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        """Each group's resource states, checked at once and within half the request timeout.
+
+        A hung service's probes can take their whole timeout; the status must answer in time all
+        the same, or a peer deciding on a move would take this node for unreachable and fence it.
+        What is not checked in time is reported as such; ``held`` (the agent's record) is always
+        there, and it is all a decision reads of this part.
+        """
+        budget = self.config.hook.request_timeout / 2
+        checks = {name: self._resource_checks.submit(self.agent.status, name) for name in names}
+        done, _late = wait(checks.values(), timeout=budget)
+        held = self.agent.held()
+        statuses: dict[str, dict[str, Any]] = {}
+        for name, check in checks.items():
+            if check in done and check.exception() is None:
+                statuses[name] = check.result()
+            else:
+                statuses[name] = {
+                    "group": name,
+                    "node": self.node,
+                    "held": name in held,
+                    "healthy": False,
+                    "resources": {},
+                    "unchecked": f"its resources did not answer within {budget:g} s",
+                }
+        return statuses
+
+    def view(self, only: str | None = None) -> ClusterView:
+        """Every node's status as a decision reads it (no resource checks): this one's own, the
+        peers' over their API, asked all at once (None: no answer)."""
+        asked = {
+            name: self._peer_calls.submit(peer.status, only, resources=False)
+            for name, peer in self.peers.items()
+        }
+        statuses: dict[str, NodeStatus | None] = {self.node: self.status(only, resources=False)}
+        for name, call in asked.items():
+            try:
+                statuses[name] = NodeStatus.model_validate(call.result())
+            except (PeerUnreachable, ValueError) as exc:
+                log.warning("status of %s unknown: %s", name, exc)
+                statuses[name] = None
+        return ClusterView(self.node, statuses)
+
+    def history(self, group: str | None = None) -> list[dict[str, Any]]:
+        """This node's journal, newest first (``GET /api/v1/history``)."""
+        return [record.to_json() for record in self.journal.history(group)]
+
+    def shutdown(self) -> None:
+        self._resource_checks.shutdown(wait=False, cancel_futures=True)  # probes bound themselves
+        self._peer_calls.shutdown(wait=False, cancel_futures=True)  # calls bound by request_timeout

@@ -1,0 +1,116 @@
+"""Recovery at start: finish or roll back the moves and local actions a crash left unfinished.
+
+A move whose source had already let go (its release or fence done) is finished; one that had not
+is rolled back, the source given the group again; nothing is journaled as rolled back unless the
+source did take it back.  A source that does not answer makes the move go on as a move with an
+unreachable source does (fence it, or refuse); one that answers but cannot start the group again
+is reported so, and the move ends there.  An interrupted local acquire is rolled back
+and an interrupted release finished, both by releasing; those that were a step of an unfinished
+move of this node are recovered with the move.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from failover_hook.journal import MoveRecord
+from failover_hook.move import Mover, Progress, Restore
+from failover_hook.outcome import Outcome, Status
+from failover_hook.plan import Action, StepState
+from failover_hook.trigger import Trigger, TriggerKind
+
+log = logging.getLogger(__name__)
+
+
+def recover(mover: Mover) -> list[Outcome]:
+    """Finish or roll back the moves (and local actions) a crash left unfinished."""
+    outcomes: list[Outcome] = []
+    moves = mover.journal.unfinished("move")
+    pending = {m.id for m in moves}
+    for entry in mover.journal.unfinished():
+        if entry.kind == "move":
+            continue
+        parent = entry.trigger.parent if entry.trigger.kind is TriggerKind.MOVE else None
+        if parent in pending:
+            mover.journal.finish(
+                entry.id,
+                Outcome(Status.FAILED, f"interrupted; recovered with move #{parent}", entry.group),
+            )
+            continue
+        outcomes.append(_recover_local(mover, entry))
+    for move in moves:
+        outcomes.append(_recover_move(mover, move))
+    return outcomes
+
+
+def _recover_local(mover: Mover, entry: MoveRecord) -> Outcome:
+    """An interrupted acquire is rolled back, an interrupted release finished: both release."""
+    word = "rolled back" if entry.kind == "acquire" else "finished"
+    result = mover.agent.release(entry.group, trigger=Trigger.recovery_of(entry.id))
+    outcome = Outcome(
+        result.status if not result.ok else Status.DONE,
+        f"recovered interrupted {entry.kind} #{entry.id} of {entry.group}: "
+        f"{word} ({result.message})",
+        entry.group,
+        {"entry": entry.id},
+    )
+    mover.journal.finish(entry.id, outcome)
+    log.warning("%s", outcome)
+    return outcome
+
+
+def _recover_move(mover: Mover, move: MoveRecord) -> Outcome:
+    assert move.plan is not None
+    plan = move.plan
+    states = [s.state for s in move.steps]
+    released = plan.source is None or any(
+        step.action in (Action.RELEASE, Action.FENCE) and states[i] is StepState.DONE
+        for i, step in enumerate(plan.steps)
+    )
+    label = f"recovered move #{move.id} ({plan.group} {plan.source} -> {plan.target})"
+    with mover.locks.claim(plan.group) as mine:
+        if not mine:  # recovery runs before the API serves: nothing else acts yet
+            return Outcome(Status.IN_PROGRESS, f"{label}: another action holds it", plan.group)
+        if released:
+            done = (StepState.DONE, StepState.SKIPPED)
+            first = next((i for i, s in enumerate(states) if s not in done), len(states))
+            result = mover.run_steps(move.id, plan, False, first, Progress(released=True))
+            outcome = _relabel(result, f"{label}: finished: {result.message}")
+        else:
+            restored = mover.restore_source(plan)
+            if restored.result is Restore.RESTORED:
+                for i, step in enumerate(plan.steps):
+                    if states[i] is not StepState.PENDING or step.action is Action.RELEASE:
+                        mover.journal.step_finished(move.id, i, StepState.UNDONE, "rolled back")
+                outcome = Outcome(
+                    Status.FAILED,
+                    f"{label}: rolled back{restored.note}",
+                    plan.group,
+                    {"move_id": move.id},
+                )
+            elif restored.result is Restore.NOT_RESTORED:
+                # the source answered but did not take the group back: said as it is, and no
+                # more done than before the crash (the alert, still firing, is decided again)
+                for i, state in enumerate(states):
+                    if state is StepState.RUNNING:
+                        mover.journal.step_finished(move.id, i, StepState.FAILED, "interrupted")
+                outcome = Outcome(
+                    Status.FAILED,
+                    f"{label}: not rolled back{restored.note}",
+                    plan.group,
+                    {"move_id": move.id},
+                )
+            else:
+                # the source does not answer: the move goes on as one with an unreachable source
+                # (fence it, then acquire), or is refused without a fence agent
+                result = mover.run_steps(move.id, plan, False, 0, Progress())
+                outcome = _relabel(
+                    result, f"{label}: source unreachable, finished: {result.message}"
+                )
+    mover.journal.finish(move.id, outcome)
+    log.warning("%s", outcome)
+    return outcome
+
+
+def _relabel(outcome: Outcome, message: str) -> Outcome:
+    return Outcome(outcome.status, message, outcome.group, outcome.details)
