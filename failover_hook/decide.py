@@ -120,12 +120,34 @@ def failures(alert: Alert, config: ClusterConfig, view: ClusterView) -> list[Fai
 Gate = Callable[[Failure, ClusterView, ClusterConfig], Outcome | None]
 
 
-def gate_frozen(f: Failure, view: ClusterView, _config: ClusterConfig) -> Outcome | None:
+def frozen_reason(group: str, view: ClusterView) -> str | None:
+    """Why no move of ``group`` may start on its own: "cluster frozen", "php4 frozen"; or None."""
     if view.cluster_frozen():
-        return Outcome(Status.SKIPPED, f"skipped: cluster frozen ({f.group} on {f.node})", f.group)
-    if view.frozen(f.group):
-        return Outcome(Status.SKIPPED, f"skipped: {f.group} frozen", f.group)
+        return "cluster frozen"
+    if view.frozen(group):
+        return f"{group} frozen"
     return None
+
+
+def split_brain(group: str, view: ClusterView) -> Outcome | None:
+    """The refusal when more than one node holds ``group``: nobody may move it then."""
+    holders = view.holders(group)
+    if len(holders) < 2:
+        return None
+    return Outcome(
+        Status.REFUSED,
+        f"refused: {group} held by {' and '.join(holders)} (split brain)",
+        group,
+        {"gate": "held"},
+    )
+
+
+def gate_frozen(f: Failure, view: ClusterView, _config: ClusterConfig) -> Outcome | None:
+    reason = frozen_reason(f.group, view)
+    if reason is None:
+        return None
+    where = f" ({f.group} on {f.node})" if view.cluster_frozen() else ""
+    return Outcome(Status.SKIPPED, f"skipped: {reason}{where}", f.group, {"gate": "frozen"})
 
 
 def gate_settle(f: Failure, view: ClusterView, config: ClusterConfig) -> Outcome | None:
@@ -143,15 +165,10 @@ def gate_settle(f: Failure, view: ClusterView, config: ClusterConfig) -> Outcome
 
 
 def gate_held_elsewhere(f: Failure, view: ClusterView, _config: ClusterConfig) -> Outcome | None:
-    holders = view.holders(f.group)
-    others = [n for n in holders if n != f.node]
-    if len(holders) > 1:
-        return Outcome(
-            Status.REFUSED,
-            f"refused: {f.group} held by {' and '.join(holders)} (split brain)",
-            f.group,
-            {"gate": "held"},
-        )
+    refusal = split_brain(f.group, view)
+    if refusal is not None:
+        return refusal
+    others = [n for n in view.holders(f.group) if n != f.node]
     if others:
         return Outcome(
             Status.NOTHING_TO_DO,

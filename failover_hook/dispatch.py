@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from failover_hook.agent import LocalAgent
 from failover_hook.cluster_status import ClusterStatus
-from failover_hook.decide import Failure, Move, decide, failures
+from failover_hook.decide import Failure, Move, decide, failures, frozen_reason, split_brain
 from failover_hook.freeze import FreezeStore
 from failover_hook.metrics import HookMetrics
 from failover_hook.move import Mover, PlanError
@@ -143,13 +143,13 @@ class Dispatcher:
     def _migrate(self, group: str, target: str, dry_run: bool, force: bool) -> Outcome:
         view = self.cluster.view(group)
         holders = view.holders(group)
-        refusal = None
-        if not force and (view.cluster_frozen() or view.frozen(group)):
-            refusal = f"refused: {group} frozen (use --force)"
-        elif not force and len(holders) > 1:
-            refusal = f"refused: {group} held by {' and '.join(holders)} (split brain)"
-        if refusal:
-            return Outcome(Status.REFUSED, refusal, group)
+        if not force:
+            frozen = frozen_reason(group, view)
+            if frozen is not None:
+                return Outcome(Status.REFUSED, f"refused: {frozen} (use --force)", group)
+            refusal = split_brain(group, view)
+            if refusal is not None:
+                return refusal
         if holders == [target]:
             return Outcome(Status.NOTHING_TO_DO, f"{group} already active on {target}", group)
         # a node that does not answer may still run the group: the mover asks it to release and

@@ -24,6 +24,12 @@ def _decided(pair: HookPair, hook: str, group: str, **labels: str) -> str:
     return str(pair.wait_decisions(hook, group, before + 1)[-1]["message"])
 
 
+def _migrated(pair: HookPair, group: str, target: str) -> str:
+    """A migrate of ``group`` to ``target`` asked on the target's hook, not forced; its message."""
+    answer = pair.post(target, f"/api/v1/groups/{group}/migrate", json={"target": target})
+    return str(answer.json()["message"])
+
+
 @contextlib.contextmanager
 def frozen(pair: HookPair, node: str) -> Iterator[None]:
     """``node``'s hook stopped (SIGSTOP): its kernel still accepts connections, nothing answers."""
@@ -42,9 +48,11 @@ def pair(make_pair) -> HookPair:
 def test_frozen_group_and_cluster(pair: HookPair) -> None:
     assert pair.cli("freeze", "g1").returncode == 0
     assert _decided(pair, "node2", "g1", node="node1") == "skipped: g1 frozen"
+    assert _migrated(pair, "g1", "node2") == "refused: g1 frozen (use --force)"
     assert pair.cli("freeze", "--all").returncode == 0
     assert pair.cli("unfreeze", "g1").returncode == 0
     assert _decided(pair, "node2", "g1", node="node1").startswith("skipped: cluster frozen")
+    assert _migrated(pair, "g1", "node2") == "refused: cluster frozen (use --force)"
     assert pair.cli("unfreeze", "--all").returncode == 0
     assert pair.moves("node2", "g1") == []
 
