@@ -24,7 +24,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[test]'
+# Debian's own python3 comes without pip and marks its environment as managed by apt (PEP 668):
+# gardien's Python dependencies then go to /usr/local, beside apt's, as pip does for root there.
+if ! python3 -m pip --version >/dev/null 2>&1; then
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-pip
+fi
+PIP_FLAGS=(-q --disable-pip-version-check --root-user-action=ignore)
+stdlib=$(python3 -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')
+if [ -f "$stdlib/EXTERNALLY-MANAGED" ]; then
+  PIP_FLAGS+=(--break-system-packages)
+fi
+python3 -m pip install "${PIP_FLAGS[@]}" -e '.[test]'
 
 # Grafana 11.6's dashboard types (npm) and the generator that turns them into the JSON Schema
 # tests/render/test_dashboards.py validates the dashboards against; git-ignored folder.
