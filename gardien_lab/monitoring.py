@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from gardien_lab import clusterconfig
-from gardien_lab.topology import Lab, LabError, on, run, running, spawn
+from gardien_lab.netns import LabError, run
+from gardien_lab.topology import Lab, on, running, spawn
 
 log = logging.getLogger(__name__)
 

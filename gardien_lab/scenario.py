@@ -3,27 +3,28 @@ waits, where groups run, alerts, the hooks' journals, and the way back to the in
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
+from gardien import polling
 from gardien_lab import (
     agents,
     clusterconfig,
     faults,
     lifecycle,
     monitoring,
+    netns,
     services,
     timeline,
     topology,
 )
-from gardien_lab.topology import NODES, Lab, LabError
+from gardien_lab.netns import LabError
+from gardien_lab.topology import NODES, Lab
 
 T = TypeVar("T")
 
@@ -63,15 +64,9 @@ def placement(lab: Lab) -> dict[str, list[str]]:
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, interval: float = 0.25) -> T | None:
-    """``predicate()``'s first truthy value within ``timeout`` seconds (bounded polling)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(interval)
+    """:func:`gardien.polling.wait_for` at the lab's pace: each check runs commands on machines
+    of the lab, a few a second are enough."""
+    return polling.wait_for(predicate, timeout, interval)
 
 
 def answers(lab: Lab, group: str) -> bool:
@@ -112,14 +107,6 @@ def moves(lab: Lab, group: str) -> list[dict[str, object]]:
     return found
 
 
-def gone(pid: int) -> bool:
-    """The process exited (a zombie waiting for a late reaper counts as gone: LAB.md 9.8)."""
-    try:
-        return "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return True
-
-
 def reset_hooks(lab: Lab) -> None:
     """Restart both hooks with an empty journal: every scenario starts without anti-flap history
     left by the previous one."""
@@ -127,7 +114,7 @@ def reset_hooks(lab: Lab) -> None:
         pid = topology.running(lab, node, "hook")
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
-            wait_for(functools.partial(gone, pid), 15)
+            netns.wait_exit(pid, 15)
         for path in services.node_state_dir(lab, node).glob("journal.db*"):
             path.unlink()
         agents.start(lab, node)

@@ -24,7 +24,8 @@ from typing import Any
 from gardien import state
 from gardien_lab import volumes
 from gardien_lab.daemons import apache, mariadb, samba, tomcat, wait_ready
-from gardien_lab.topology import Lab, LabError, run
+from gardien_lab.netns import LabError, run
+from gardien_lab.topology import Lab
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gardien_lab import agents, directory, lifecycle, monitoring, services, topology, volumes
+from gardien_lab import agents, directory, lifecycle, monitoring, netns, services, topology, volumes
 from gardien_lab.fence import addresses, fence, links_up
 from gardien_lab.scenario import placement
 from gardien_lab.topology import MACHINES, NODES, Lab, on
@@ -122,11 +122,11 @@ def test_down_cleans_everything_after_a_crash_and_fence_powers_off(small_lab: La
         for f in (lab.dir / "run").iterdir():
             f.unlink()
     finally:
-        problems = lifecycle.down(lab)
-    assert problems == []
+        removal = lifecycle.down(lab)
+    assert removal.problems == [] and removal.not_ours == [], removal
     assert stray.wait(timeout=10) < 0  # killed by a signal
     for ns in lab.all_netns():
-        assert not topology.netns_exists(ns), ns
+        assert not netns.netns_exists(ns), ns
     assert not lab.dir.exists()
     assert (
         subprocess.run(
