@@ -3,6 +3,7 @@ waits, where groups run, alerts, the hooks' journals, and the way back to the in
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -145,9 +146,22 @@ def restore(lab: Lab) -> None:
 
 
 def explain(lab: Lab, since: float, *groups: str) -> str:
-    """Placement plus the timeline of ``groups`` since ``since``: the message of a failed wait."""
-    lines = [f"placement: {placement(lab)}"]
-    for group in groups:
-        events = timeline.collect(lab, group, None, since, time.time())
-        lines += [f"{group}:", timeline.format_events(events, since)]
-    return "\n".join(lines)
+    """Placement plus the timeline of ``groups`` since ``since``: the message of a failed wait.
+
+    Best effort: it explains a failure, so it never raises over it.  A part that cannot be told
+    (a machine off, Prometheus or a hook not answering) is replaced by why it could not be."""
+    parts: list[Callable[[], str]] = [lambda: f"placement: {placement(lab)}"]
+    parts += [functools.partial(_group_timeline, lab, group, since) for group in groups]
+    return "\n".join(_told(part) for part in parts)
+
+
+def _group_timeline(lab: Lab, group: str, since: float) -> str:
+    events = timeline.collect(lab, group, None, since, time.time())
+    return f"{group}:\n{timeline.format_events(events, since)}"
+
+
+def _told(part: Callable[[], str]) -> str:
+    try:
+        return part()
+    except Exception as exc:
+        return f"(could not tell: {type(exc).__name__}: {exc})"
