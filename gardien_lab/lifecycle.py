@@ -13,6 +13,7 @@ from gardien_lab import (
     directory,
     machines,
     monitoring,
+    placement,
     services,
     topology,
     volumes,
@@ -34,15 +35,15 @@ def up(lab: Lab, full: bool = True) -> dict[str, str]:
     machines.build(lab)
     if full:
         directory.start(lab)
-    for group in services.lab_groups(lab):
-        volumes.ensure_volume(lab, group)
-    placement = services.place_groups(lab, NODES)
+    todo = placement.plan(lab, NODES)
     clusterconfig.write_config(lab)
     if full:
         for node in NODES:
             agents.start(lab, node)
+    placement.start(lab, todo.to_start)
+    if full:
         monitoring.start(lab)
-    return placement
+    return todo.placement
 
 
 def down(lab: Lab) -> Removal:
