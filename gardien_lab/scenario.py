@@ -17,6 +17,7 @@ from gardien_lab import (
     agents,
     clusterconfig,
     faults,
+    hookapi,
     lifecycle,
     monitoring,
     netns,
@@ -81,8 +82,8 @@ def move_finished(lab: Lab, group: str) -> bool:
     before its Samba share): a move is over when the acting hook says so, not at the first answer.
     """
     for node in NODES:
-        answer = timeline.hook_get(lab, node, f"/api/v1/status?group={group}")
-        if answer and answer.get("groups", {}).get(group, {}).get("move_in_progress"):
+        status = hookapi.status(lab, node, group)
+        if status and group in status.groups and status.groups[group].move_in_progress:
             return False
     return True
 
@@ -99,13 +100,9 @@ def firing(lab: Lab, alertname: str) -> list[dict[str, str]]:
     return [s["metric"] for s in series]
 
 
-def moves(lab: Lab, group: str) -> list[dict[str, object]]:
-    """Finished moves of ``group`` journaled by the hooks (each move is in its target's journal)."""
-    found = []
-    for node in NODES:
-        answer = timeline.hook_get(lab, node, f"/api/v1/history?group={group}") or {}
-        found += [m for m in answer.get("moves", []) if m.get("kind") == "move"]
-    return found
+def moves(lab: Lab, group: str) -> list[hookapi.JournaledMove]:
+    """Moves of ``group`` journaled by the hooks (each move is in its target's journal)."""
+    return [m for n in NODES for m in hookapi.history(lab, n, group) if m.kind == "move"]
 
 
 def reset_hooks(lab: Lab) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from failover_hook.outcome import Status
 from gardien_lab import clusterconfig, faults, machines, services
 from gardien_lab.fence import addresses, links_up
 from gardien_lab.scenario import (
@@ -193,7 +194,7 @@ def test_flapping_service_moves_at_most_max_moves_then_stays_and_alerts(lab: Lab
     assert alert, "GardienGroupFlapping did not fire"
     assert placement(lab)[group] == stays_on
     assert not answers(lab, group)
-    assert len([m for m in moves(lab, group) if m.get("status") == "done"]) == limit
+    assert len([m for m in moves(lab, group) if m.status == Status.DONE]) == limit
     assert sampler.double == [], sampler.double
 
 
