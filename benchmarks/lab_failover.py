@@ -32,7 +32,7 @@ from typing import Any
 
 from gardien_lab import faults, lifecycle, monitoring, scenario, services
 from gardien_lab.demo import wait_scraped
-from gardien_lab.timeline import hook_get
+from gardien_lab.hookapi import hook_get
 from gardien_lab.topology import NODES, Lab
 
 # group -> (kind label, service probed, fault by failure kind)

@@ -66,7 +66,8 @@ def start(lab: Lab, node: str) -> None:
         ],
         env,
     )
-    wait_http(lab, "mon", f"{exporter_url(lab, node)}/metrics", 60, f"exporter of {node}")
+    # /-/healthy: a scrape before the groups run takes the probes' timeouts
+    wait_http(lab, "mon", f"{exporter_url(lab, node)}/-/healthy", 60, f"exporter of {node}")
     wait_http(lab, "mon", f"{hook_url(lab, node)}/-/healthy", 60, f"hook of {node}")
 
 

@@ -9,7 +9,8 @@ import sys
 from gardien import exitcodes
 from gardien_lab import clusterconfig, lifecycle
 from gardien_lab.fence import fence
-from gardien_lab.topology import MACHINES, Lab, LabError
+from gardien_lab.netns import LabError
+from gardien_lab.topology import MACHINES, Lab
 
 
 def _lab(args: argparse.Namespace) -> Lab:
@@ -26,10 +27,12 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    problems = lifecycle.down(_lab(args))
-    for problem in problems:
+    removal = lifecycle.down(_lab(args))
+    for left in removal.not_ours:
+        print(f"gardien lab down: left {left}", file=sys.stderr)
+    for problem in removal.problems:
         print(f"gardien lab down: {problem}", file=sys.stderr)
-    return exitcodes.FAILURE if problems else exitcodes.OK
+    return exitcodes.FAILURE if removal.problems else exitcodes.OK
 
 
 def _status(args: argparse.Namespace) -> int:

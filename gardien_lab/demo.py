@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from gardien import exitcodes
+from gardien.polling import wait_for, wait_until
 from gardien_lab import faults, lifecycle, monitoring, services, timeline
 from gardien_lab.topology import NODES, Lab
 
@@ -19,24 +20,24 @@ MOVE_TIMEOUT = 120.0
 
 def wait_scraped(lab: Lab, timeout: float = 60.0) -> bool:
     """Prometheus scrapes every exporter and hook (its first scrape comes ~5 s after start)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def all_up() -> bool:
         series = monitoring.query(lab, "up")
-        if len(series) >= 2 * len(NODES) and all(s["value"][1] == "1" for s in series):
-            return True
-        time.sleep(1)
-    return False
+        return len(series) >= 2 * len(NODES) and all(s["value"][1] == "1" for s in series)
+
+    return wait_until(all_up, timeout, interval=1.0)
 
 
 def wait_moved(lab: Lab, group: str, target: str, timeout: float) -> float | None:
     """Time at which ``group`` runs on ``target`` only and answers on its VIP; None at timeout."""
     spec = services.lab_groups(lab)[group]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def answered() -> float | None:
         if services.where(lab, spec, NODES) == [target] and services.answers_from_client(lab, spec):
             return time.time()
-        time.sleep(0.2)
-    return None
+        return None
+
+    return wait_for(answered, timeout, interval=0.2)
 
 
 def demo(lab: Lab) -> int:

@@ -17,8 +17,9 @@ from typing import Any
 
 from gardien.errors import GardienError
 from gardien_lab.daemons.winbind import DomainController, WinbinddInstance
+from gardien_lab.netns import LabError, run
 from gardien_lab.services import secrets_dir
-from gardien_lab.topology import NODES, Lab, LabError, on, run, running, spawn
+from gardien_lab.topology import NODES, Lab, on, running, spawn
 
 log = logging.getLogger(__name__)
 

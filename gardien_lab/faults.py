@@ -8,7 +8,8 @@ import signal
 from pathlib import Path
 
 from gardien_lab import services
-from gardien_lab.topology import Lab, running, set_links
+from gardien_lab.machines import set_links
+from gardien_lab.topology import Lab, running
 
 
 def _pid_on(lab: Lab, node: str, pidfile: str) -> int:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 
-from gardien_lab.topology import Lab, kill_machine, machine_processes, netns_exists, run, set_links
+from gardien_lab.machines import kill_machine, machine_processes, set_links
+from gardien_lab.netns import netns_exists, run
+from gardien_lab.topology import Lab
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,20 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 
-from gardien_lab import agents, clusterconfig, directory, monitoring, services, topology, volumes
-from gardien_lab.topology import MACHINES, NODES, Lab, LabError
+from gardien_lab import (
+    agents,
+    clusterconfig,
+    directory,
+    machines,
+    monitoring,
+    placement,
+    services,
+    topology,
+    volumes,
+)
+from gardien_lab.machines import Removal
+from gardien_lab.netns import LabError
+from gardien_lab.topology import MACHINES, NODES, Lab
 
 log = logging.getLogger(__name__)
 
@@ -20,29 +32,30 @@ def up(lab: Lab, full: bool = True) -> dict[str, str]:
     or Alertmanager."""
     if not lab.dir.is_dir() and lab.root.is_dir() and any(lab.root.iterdir()):
         log.info("other lab instances exist in %s", lab.root)
-    topology.build(lab)
+    machines.build(lab)
     if full:
         directory.start(lab)
-    for group in services.lab_groups(lab):
-        volumes.ensure_volume(lab, group)
-    placement = services.place_groups(lab, NODES)
+    todo = placement.plan(lab, NODES)
     clusterconfig.write_config(lab)
     if full:
         for node in NODES:
             agents.start(lab, node)
+    placement.start(lab, todo.to_start)
+    if full:
         monitoring.start(lab)
-    return placement
+    return todo.placement
 
 
-def down(lab: Lab) -> list[str]:
-    """Remove every process, mount, loop device and namespace of the lab, then its folder and
-    the root namespace's route guard; returns what could not be removed (empty: all clean)."""
-    problems = topology.teardown(lab)
-    problems += volumes.detach_all(lab)
-    if not problems:
+def down(lab: Lab) -> Removal:
+    """Remove every process, mount, loop device and namespace the lab made, then its folder and
+    the root namespace's route guard; returns what could not be removed and what was left
+    because the lab did not make it."""
+    removal = machines.teardown(lab)
+    removal.problems += volumes.detach_all(lab)
+    if not removal.problems:
         shutil.rmtree(lab.dir, ignore_errors=True)
-        topology.unguard_supernet(lab)
-    return problems
+        machines.unguard_supernet(lab)
+    return removal
 
 
 @dataclass

@@ -13,13 +13,14 @@ import logging
 import os
 import signal
 import sys
-import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from gardien.polling import wait_until
 from gardien_lab import clusterconfig
-from gardien_lab.topology import Lab, LabError, on, run, running, spawn
+from gardien_lab.netns import LabError, run
+from gardien_lab.topology import Lab, on, running, spawn
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +123,8 @@ def start(lab: Lab) -> None:
 
 
 def wait_http(lab: Lab, machine: str, url: str, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if http_get(lab, machine, url) is not None:
-            return
-        time.sleep(0.2)
-    raise LabError(f"{what} did not answer {url} from {machine} within {timeout:g} s")
+    if not wait_until(lambda: http_get(lab, machine, url) is not None, timeout, interval=0.2):
+        raise LabError(f"{what} did not answer {url} from {machine} within {timeout:g} s")
 
 
 def http_get(lab: Lab, machine: str, url: str, timeout: float = 3) -> str | None:

@@ -10,21 +10,23 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
-from gardien import alerts
+from gardien import alerts, polling
 from gardien_lab import (
     agents,
     clusterconfig,
     faults,
+    hookapi,
     lifecycle,
     monitoring,
+    netns,
     services,
     timeline,
     topology,
 )
-from gardien_lab.topology import NODES, Lab, LabError
+from gardien_lab.netns import LabError
+from gardien_lab.topology import NODES, Lab
 
 T = TypeVar("T")
 
@@ -66,15 +68,9 @@ def placement(lab: Lab) -> dict[str, list[str]]:
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, interval: float = 0.25) -> T | None:
-    """``predicate()``'s first truthy value within ``timeout`` seconds (bounded polling)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(interval)
+    """:func:`gardien.polling.wait_for` at the lab's pace: each check runs commands on machines
+    of the lab, a few a second are enough."""
+    return polling.wait_for(predicate, timeout, interval)
 
 
 def answers(lab: Lab, group: str) -> bool:
@@ -88,8 +84,8 @@ def move_finished(lab: Lab, group: str) -> bool:
     before its Samba share): a move is over when the acting hook says so, not at the first answer.
     """
     for node in NODES:
-        answer = timeline.hook_get(lab, node, f"/api/v1/status?group={group}")
-        if answer and answer.get("groups", {}).get(group, {}).get("move_in_progress"):
+        status = hookapi.status(lab, node, group)
+        if status and group in status.groups and status.groups[group].move_in_progress:
             return False
     return True
 
@@ -106,21 +102,9 @@ def firing(lab: Lab, alertname: str) -> list[dict[str, str]]:
     return [s["metric"] for s in series]
 
 
-def moves(lab: Lab, group: str) -> list[dict[str, object]]:
-    """Finished moves of ``group`` journaled by the hooks (each move is in its target's journal)."""
-    found = []
-    for node in NODES:
-        answer = timeline.hook_get(lab, node, f"/api/v1/history?group={group}") or {}
-        found += [m for m in answer.get("moves", []) if m.get("kind") == "move"]
-    return found
-
-
-def gone(pid: int) -> bool:
-    """The process exited (a zombie waiting for a late reaper counts as gone: LAB.md 9.8)."""
-    try:
-        return "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return True
+def moves(lab: Lab, group: str) -> list[hookapi.JournaledMove]:
+    """Moves of ``group`` journaled by the hooks (each move is in its target's journal)."""
+    return [m for n in NODES for m in hookapi.history(lab, n, group) if m.kind == "move"]
 
 
 def reset_hooks(lab: Lab) -> None:
@@ -130,7 +114,7 @@ def reset_hooks(lab: Lab) -> None:
         pid = topology.running(lab, node, "hook")
         if pid is not None:
             os.kill(pid, signal.SIGTERM)
-            wait_for(functools.partial(gone, pid), 15)
+            netns.wait_exit(pid, 15)
         for path in services.node_state_dir(lab, node).glob("journal.db*"):
             path.unlink()
         agents.start(lab, node)
@@ -162,9 +146,22 @@ def restore(lab: Lab) -> None:
 
 
 def explain(lab: Lab, since: float, *groups: str) -> str:
-    """Placement plus the timeline of ``groups`` since ``since``: the message of a failed wait."""
-    lines = [f"placement: {placement(lab)}"]
-    for group in groups:
-        events = timeline.collect(lab, group, None, since, time.time())
-        lines += [f"{group}:", timeline.format_events(events, since)]
-    return "\n".join(lines)
+    """Placement plus the timeline of ``groups`` since ``since``: the message of a failed wait.
+
+    Best effort: it explains a failure, so it never raises over it.  A part that cannot be told
+    (a machine off, Prometheus or a hook not answering) is replaced by why it could not be."""
+    parts: list[Callable[[], str]] = [lambda: f"placement: {placement(lab)}"]
+    parts += [functools.partial(_group_timeline, lab, group, since) for group in groups]
+    return "\n".join(_told(part) for part in parts)
+
+
+def _group_timeline(lab: Lab, group: str, since: float) -> str:
+    events = timeline.collect(lab, group, None, since, time.time())
+    return f"{group}:\n{timeline.format_events(events, since)}"
+
+
+def _told(part: Callable[[], str]) -> str:
+    try:
+        return part()
+    except Exception as exc:
+        return f"(could not tell: {type(exc).__name__}: {exc})"

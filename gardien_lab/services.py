@@ -6,9 +6,8 @@
 
 Every file a service needs (config, data, pid file, socket) lives on the group's volume, so the
 start and stop commands of the cluster config work on whichever node mounted it; they run
-without a prefix because the hook that runs them already lives inside the node.  The first
-placement at ``lab up`` is done here (mount, VIP, start in order); every later move is the
-failover engine's.
+without a prefix because the agent that runs them already lives inside the node.  Where each
+group starts is :mod:`gardien_lab.placement`'s.
 """
 
 from __future__ import annotations
@@ -17,23 +16,19 @@ import ipaddress
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gardien import state
 from gardien_lab import volumes
 from gardien_lab.daemons import apache, mariadb, samba, tomcat, wait_ready
-from gardien_lab.topology import Lab, LabError, run
+from gardien_lab.netns import run
+from gardien_lab.topology import Lab
 
 log = logging.getLogger(__name__)
 
 PAGE = "check.html"
 """The page whose content the http probes and the tests check (it lives on the volume)."""
-
-
-READY_MARKER = ".gardien-lab-ready"
-"""Written on a volume once it is laid out and seeded (a crash before leaves it to be redone)."""
 
 
 def page_text(group: str) -> str:
@@ -45,8 +40,6 @@ class LabService:
     name: str
     start: list[str]
     stop: list[str]
-    ready: list[str]
-    """argv run on the node: exits 0 once the service answers."""
     process: dict[str, Any]
     probes: list[dict[str, Any]]
     start_timeout: float = 20.0
@@ -63,11 +56,10 @@ class LabGroup:
     mountpoint: str
     services: tuple[LabService, ...]
     prepare: Callable[[Path, Sequence[str]], None]
-    """Lays out a fresh volume: (node's filesystem as seen from here, argv prefix of the node)."""
+    """Lays out and seeds a fresh volume, mounted on a node without the group's VIP: (node's
+    filesystem as seen from here, argv prefix of the node)."""
     client_check: list[str]
     """argv run on the client machine: exits 0 when the group's service answers on its VIP."""
-    seed: Callable[[Sequence[str]], None] | None = field(default=None)
-    """Runs once on a fresh volume after the services started (argv prefix of the node)."""
 
 
 def secrets_dir(lab: Lab) -> Path:
@@ -127,7 +119,6 @@ def _php(lab: Lab, group: str, vip_host: int, nodes: tuple[str, str]) -> LabGrou
             name=f"apache-{group}",
             start=apache.start_argv(www),
             stop=apache.stop_argv(www),
-            ready=apache.ready_argv(www),
             process={"pidfile": str(www.pidfile), "min_children": 1},
             probes=[
                 {
@@ -143,7 +134,6 @@ def _php(lab: Lab, group: str, vip_host: int, nodes: tuple[str, str]) -> LabGrou
             name=f"samba-{group}",
             start=smb.daemon_argv(),
             stop=smb.stop_argv(),
-            ready=smb.ready_argv(),
             process={"pidfile": str(smb.pid_file)},
             probes=[{"smb": {"server": str(vip.ip), "share": group, "timeout": "3s"}}],
         ),
@@ -162,6 +152,14 @@ def _mysql(lab: Lab, group: str, vip_host: int, port: int, nodes: tuple[str, str
     def prepare(fs_root: Path, prefix: Sequence[str]) -> None:
         mariadb.write_config(db, fs_root=fs_root)
         run(mariadb.install_db_argv(db, prefix), timeout=120)
+        # the users and the lab's table, the server on its socket only: the VIP is not up yet,
+        # and the agent's start ends only once the probe's user logs in
+        run([*mariadb.start_argv(db, prefix), "--skip-networking"], timeout=30)
+        try:
+            wait_ready(mariadb.ready_argv(db, prefix), 30, f"{group} laid out on its socket")
+            seed(prefix)
+        finally:
+            run(mariadb.stop_argv(db, prefix, grace=20), timeout=60)
 
     def seed(prefix: Sequence[str]) -> None:
         password = secrets.token_hex(12)
@@ -193,7 +191,6 @@ def _mysql(lab: Lab, group: str, vip_host: int, port: int, nodes: tuple[str, str
             name=group,
             start=mariadb.start_argv(db),
             stop=mariadb.stop_argv(db, grace=20),
-            ready=mariadb.ready_argv(db),
             process={"pidfile": str(db.pidfile)},
             probes=[{"mysql": probe}],
         ),
@@ -209,7 +206,7 @@ def _mysql(lab: Lab, group: str, vip_host: int, port: int, nodes: tuple[str, str
         "-e",
         "SELECT COUNT(*) FROM lab.rows",
     ]
-    return LabGroup(group, nodes, vip, mnt, services, prepare, check, seed)
+    return LabGroup(group, nodes, vip, mnt, services, prepare, check)
 
 
 def _java(lab: Lab, group: str, vip_host: int, nodes: tuple[str, str]) -> LabGroup:
@@ -229,7 +226,6 @@ def _java(lab: Lab, group: str, vip_host: int, nodes: tuple[str, str]) -> LabGro
             name="tomcat",
             start=tomcat.start_argv(cat),
             stop=tomcat.stop_argv(cat),
-            ready=tomcat.ready_argv(cat),
             process={"pidfile": str(cat.pidfile)},
             probes=[
                 {
@@ -257,7 +253,7 @@ def lab_groups(lab: Lab) -> dict[str, LabGroup]:
     return {g.name: g for g in groups}
 
 
-# -- placement --------------------------------------------------------------------------------
+# -- where a group runs -----------------------------------------------------------------------
 
 
 def vip_holders(lab: Lab, group: LabGroup, nodes: Sequence[str]) -> list[str]:
@@ -282,69 +278,6 @@ def where(lab: Lab, group: LabGroup, nodes: Sequence[str]) -> list[str]:
     return sorted(held)
 
 
-def start_group(lab: Lab, group: LabGroup, node: str, device: str) -> None:
-    """First placement: mount, lay out a fresh volume, VIP + gratuitous ARP, services in order."""
-    prefix = lab.prefix_argv(node)
-    volumes.mount(lab, node, device, group.mountpoint)
-    marker = lab.fs_root(node) / group.mountpoint.lstrip("/") / READY_MARKER
-    fresh = not marker.exists()
-    if fresh:
-        log.info("%s: laying out the fresh volume on %s", group.name, node)
-        group.prepare(lab.fs_root(node), prefix)
-    run([*prefix, "ip", "addr", "replace", str(group.vip), "dev", "eth0"])
-    run(
-        [
-            *prefix,
-            "arping",
-            "-q",
-            "-U",
-            "-S",
-            str(group.vip.ip),
-            "-c",
-            "1",
-            "-w",
-            "0",
-            "-i",
-            "eth0",
-            str(group.vip.ip),
-        ],
-        check=False,
-    )
-    for service in group.services:
-        run([*prefix, *service.start], timeout=service.start_timeout)
-        wait_ready([*prefix, *service.ready], service.start_timeout, f"{service.name} on {node}")
-    if fresh:
-        if group.seed:
-            group.seed(prefix)
-        marker.touch()
-    state.mark_held(node_state_dir(lab, node), group.name, True)
-    log.info("%s: running on %s", group.name, node)
-
-
 def answers_from_client(lab: Lab, group: LabGroup) -> bool:
     done = run([*lab.prefix_argv("client"), *group.client_check], check=False, timeout=10)
     return done.returncode == 0
-
-
-def place_groups(lab: Lab, nodes: Sequence[str]) -> dict[str, str]:
-    """Each group not running anywhere starts on its first preferred node; returns placement."""
-    placement = {}
-    client = client_credentials(lab)
-    if not client.exists():
-        client.parent.mkdir(parents=True, exist_ok=True)
-        client.touch(mode=0o600)
-        client.write_text("[client]\nuser=lab\npassword=lab\n")
-    for group in lab_groups(lab).values():
-        device = volumes.ensure_volume(lab, group.name)
-        held = where(lab, group, nodes)
-        if len(held) > 1:
-            raise LabError(f"group {group.name} is active on {held}: fix by hand before 'lab up'")
-        if held:
-            placement[group.name] = held[0]
-            continue
-        target = next((n for n in group.nodes if lab.holder(n) is not None), None)
-        if target is None:
-            raise LabError(f"no node of {group.nodes} is running to start {group.name}")
-        start_group(lab, group, target, device)
-        placement[group.name] = target
-    return placement

@@ -6,14 +6,12 @@ Used by ``lab demo``, the lab tests (to explain a failure) and the lab benchmark
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from gardien_lab import agents, monitoring
-from gardien_lab.services import secrets_dir
-from gardien_lab.topology import NODES, Lab, on
+from gardien_lab import hookapi, monitoring
+from gardien_lab.topology import NODES, Lab
 
 
 @dataclass(frozen=True, order=True)
@@ -21,32 +19,6 @@ class Event:
     time: float
     source: str
     what: str
-
-
-def _auth_header(lab: Lab) -> str:
-    """curl ``-H @FILE`` file with the hook's bearer token (the token never goes into argv)."""
-    path = secrets_dir(lab) / "hook-auth.header"
-    if not path.exists():
-        token = (secrets_dir(lab) / "token").read_text().strip()
-        path.touch(mode=0o600)
-        path.write_text(f"Authorization: Bearer {token}\n")
-    return str(path)
-
-
-def hook_get(lab: Lab, node: str, path: str) -> dict[str, Any] | None:
-    """GET a hook API path from ``mon``; None when the hook does not answer."""
-    url = f"{agents.hook_url(lab, node)}{path}"
-    done = on(
-        lab,
-        "mon",
-        ["curl", "-fsS", "-m", "5", "-H", f"@{_auth_header(lab)}", url],
-        check=False,
-        timeout=10,
-    )
-    if done.returncode != 0:
-        return None
-    answer: dict[str, Any] = json.loads(done.stdout)
-    return answer
 
 
 def _first_sample(series: list[dict[str, Any]], wanted: float, after: float) -> float | None:
@@ -88,35 +60,21 @@ def hook_events(lab: Lab, group: str, since: float) -> list[Event]:
     """Decisions about ``group`` and the steps of its moves, from every hook that answers."""
     events = []
     for node in NODES:
-        decisions = hook_get(lab, node, "/api/v1/decisions") or {}
-        for d in decisions.get("decisions", []):
-            if d.get("group") == group and float(d.get("time", 0)) >= since:
-                events.append(
-                    Event(float(d["time"]), f"hook {node}", f"decision: {d.get('message')}")
-                )
-        history = hook_get(lab, node, f"/api/v1/history?group={group}") or {}
-        for move in history.get("moves", []):
-            if float(move.get("started") or 0) < since:
+        source = f"hook {node}"
+        for d in hookapi.decisions(lab, node):
+            if d.outcome.group == group and d.time >= since:
+                events.append(Event(d.time, source, f"decision: {d.outcome.message}"))
+        for move in hookapi.history(lab, node, group):
+            if move.started < since:
                 continue
-            for step in move.get("steps", []):
-                if step.get("finished"):
-                    where = f" on {step['node']}" if step.get("node") else ""
-                    events.append(
-                        Event(
-                            float(step["finished"]),
-                            f"hook {node}",
-                            f"step {step['description']}{where}: {step['state']}",
-                        )
-                    )
-            if move.get("finished"):
-                events.append(
-                    Event(
-                        float(move["finished"]),
-                        f"hook {node}",
-                        f"move {move.get('source')} -> {move.get('target')}: "
-                        f"{move.get('status')} {move.get('message') or ''}".rstrip(),
-                    )
-                )
+            for step in move.steps:
+                if step.finished:
+                    where = f" on {step.node}" if step.node else ""
+                    what = f"step {step.description}{where}: {step.state}"
+                    events.append(Event(step.finished, source, what))
+            if move.finished:
+                what = f"move {move.source} -> {move.target}: {move.status} {move.message or ''}"
+                events.append(Event(move.finished, source, what.rstrip()))
     return events
 
 

@@ -1,18 +1,21 @@
 """The lab's SAN: one sparse ext4 image per group on a loop device (LAB.md section 4).
 
-A volume is mounted only in the mount namespace of the node that holds the group.  The loop device
-of an image is found again with ``losetup -j`` (not from a saved number), so ``lab down`` detaches
-it even after a crash of ``lab up``.
+A volume is mounted only in the mount namespace of the node that holds the group (by the node's
+agent: :mod:`gardien_lab.services`).  The loop device of an image is found again with
+``losetup -j`` (not from a saved number) and recorded as made (:mod:`gardien_lab.made`); ``lab
+down`` detaches the devices backed by the lab's own images, and only those, even after a crash of
+``lab up``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
-from gardien_lab.topology import Lab, run
+from gardien_lab import made
+from gardien_lab.netns import run
+from gardien_lab.topology import Lab
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +28,8 @@ def image(lab: Lab, group: str) -> Path:
 
 def loop_of(path: Path) -> str | None:
     """The first loop device backed by ``path``, if any."""
-    if not path.exists():
-        return None
-    out = run(["losetup", "-j", str(path), "-O", "NAME", "-n"], check=False).stdout.split()
-    return out[0] if out else None
+    found = _loops_of(path) if path.exists() else []
+    return found[0] if found else None
 
 
 def ensure_volume(lab: Lab, group: str) -> str:
@@ -41,6 +42,9 @@ def ensure_volume(lab: Lab, group: str) -> str:
     device = loop_of(img)
     if device is None:
         device = run(["losetup", "-f", "--show", str(img)]).stdout.strip()
+        record = made.load(lab.dir)
+        record.loops[device] = str(img)
+        made.save(lab.dir, record)
         log.info("volume %s: %s on %s", group, img, device)
     return device
 
@@ -72,34 +76,37 @@ def umount(lab: Lab, machine: str, path: str) -> None:
         run([*lab.prefix_argv(machine), "umount", path])
 
 
-@contextlib.contextmanager
-def mounted_on(lab: Lab, machine: str, device: str, path: str) -> Iterator[Path]:
-    """The volume mounted on ``machine`` for the block; yields its path as seen from here.
-
-    Left mounted afterwards if it already was (the node holds the group)."""
-    already = is_mounted(lab, machine, path)
-    mount(lab, machine, device, path)
-    try:
-        yield lab.fs_root(machine) / path.lstrip("/")
-    finally:
-        if not already:
-            umount(lab, machine, path)
+def _backing_file(device: str) -> str:
+    return run(["losetup", "-n", "-O", "BACK-FILE", device], check=False).stdout.strip()
 
 
 def detach_all(lab: Lab) -> list[str]:
-    """Detach every loop device of the lab's images and remove the images; returns problems."""
+    """Detach the loop devices backed by the lab's images (those recorded as made, and any a
+    crash left unrecorded), then remove the images; returns problems."""
     problems = []
     san = lab.dir / "san"
-    for img in sorted(san.glob("*.img")) if san.is_dir() else []:
-        while (device := loop_of(img)) is not None:
-            if (
-                run(["losetup", "-d", device], check=False).returncode != 0
-                or loop_of(img) == device
-            ):
-                problems.append(f"loop device {device} of {img} could not be detached")
-                break
-        img.unlink(missing_ok=True)
+    images = {str(img) for img in san.glob("*.img")} if san.is_dir() else set()
+    recorded = made.load(lab.dir).loops
+    devices = {d for d, img in recorded.items() if img in images}
+    devices.update(d for img in images for d in _loops_of(Path(img)))
+    for device in sorted(devices):
+        if _backing_file(device) not in images:
+            continue  # detached since, and perhaps attached again by someone else
+        if (
+            run(["losetup", "-d", device], check=False).returncode != 0
+            or _backing_file(device) in images
+        ):
+            problems.append(
+                f"loop device {device} of {_backing_file(device)} could not be detached"
+            )
+    for img in images:
+        Path(img).unlink(missing_ok=True)
     return problems
+
+
+def _loops_of(path: Path) -> list[str]:
+    out = run(["losetup", "-j", str(path), "-O", "NAME", "-n"], check=False).stdout
+    return out.split()
 
 
 def holders_of(lab: Lab, device: str, machines: tuple[str, ...]) -> list[str]:

@@ -15,11 +15,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from gardien.errors import GardienError
+from gardien.polling import Deadline, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +78,9 @@ def run_bounded(argv: Sequence[str], timeout: float) -> int | None:
 
 def wait_ready(argv: Sequence[str], timeout: float, what: str, interval: float = 0.1) -> None:
     """Run the check ``argv`` until it exits 0; :class:`DaemonNotReadyError` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise DaemonNotReadyError(f"{what} did not answer within {timeout:g} s")
-        if run_bounded(argv, min(remaining, 3.0)) == 0:
-            log.debug("%s answers", what)
-            return
-        time.sleep(min(interval, max(deadline - time.monotonic(), 0)))
+    deadline = Deadline(timeout)
+    if not wait_until(
+        lambda: run_bounded(argv, min(deadline.left(0.5), 3.0)) == 0, deadline, interval
+    ):
+        raise DaemonNotReadyError(f"{what} did not answer within {timeout:g} s")
+    log.debug("%s answers", what)

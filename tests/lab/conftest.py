@@ -32,5 +32,5 @@ def lab() -> Iterator[Lab]:
         yield the_lab
     finally:
         if os.environ.get("GARDIEN_LAB_KEEP") != "1":  # keep it to look around after a failure
-            problems = lifecycle.down(the_lab)
-            assert problems == [], problems
+            removal = lifecycle.down(the_lab)
+            assert removal.problems == [] and removal.not_ours == [], removal

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from gardien_lab import clusterconfig, faults, services, topology
+from failover_hook.outcome import Status
+from gardien_lab import clusterconfig, faults, machines, services
 from gardien_lab.fence import addresses, links_up
 from gardien_lab.scenario import (
     answers,
@@ -166,7 +167,7 @@ def test_frozen_node_is_fenced_then_its_groups_start_on_the_peer(lab: Lab) -> No
     assert sampler.double == [], sampler.double
     # fenced by the lab's agent: no process left on node1, its links down
     assert lab.holder("node1") is None
-    assert topology.machine_processes(lab, "node1", include_holder=True) == []
+    assert machines.machine_processes(lab, "node1", include_holder=True) == []
     assert links_up(lab, "node1") == []
     assert addresses(lab, "node1") == []
 
@@ -193,7 +194,7 @@ def test_flapping_service_moves_at_most_max_moves_then_stays_and_alerts(lab: Lab
     assert alert, "GardienGroupFlapping did not fire"
     assert placement(lab)[group] == stays_on
     assert not answers(lab, group)
-    assert len([m for m in moves(lab, group) if m.get("status") == "done"]) == limit
+    assert len([m for m in moves(lab, group) if m.status == Status.DONE]) == limit
     assert sampler.double == [], sampler.double
 
 
