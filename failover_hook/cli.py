@@ -132,7 +132,7 @@ def _network(node: str, statuses: dict[str, NodeStatus | None]) -> str:
 
 
 def cluster_status(config: ClusterConfig) -> dict[str, Any]:
-    """The status document of ``gardien status --output json`` (see DESIGN.md)."""
+    """The status document of ``gardien status --output json`` (see docs/architecture.md)."""
     statuses: dict[str, NodeStatus | None] = {}
     for name, peer in _peers(config).items():
         try:

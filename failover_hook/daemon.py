@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     # does not need them
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     # before any command runs: a daemon that detaches from a start command becomes our child, and
-    # judging it dead does not wait for a PID 1 that reaps late (LAB.md section 10)
+    # judging it dead does not wait for a PID 1 that reaps late (docs/lab.md section 10)
     subreaper = become_subreaper()
     if not subreaper:
         log.warning("cannot become a child subreaper: detached daemons are reaped by PID 1")

@@ -152,7 +152,7 @@ def gate_frozen(f: Failure, view: ClusterView, _config: ClusterConfig) -> Outcom
 
 def gate_settle(f: Failure, view: ClusterView, config: ClusterConfig) -> Outcome | None:
     """Right after a move the group's services are still starting and both nodes alert about it
-    (LAB.md section 7): no alert about the group starts a move meanwhile, whatever its node."""
+    (docs/lab.md section 7): no alert about the group starts a move meanwhile, whatever its node."""
     age = view.last_change_age(f.group)
     if age is not None and age < config.hook.settle:
         return Outcome(

@@ -7,10 +7,10 @@ same commands on a test node (an argv ``prefix`` such as ``nsenter -t PID -m -u 
 assert on what ran (``record=True``).
 
 Client tools hang on a frozen server in ways their own timeouts do not bound (``smbclient -t``
-waits forever on a SIGSTOPped smbd, ``wbinfo -t`` takes 18 s when the DC is gone: LAB.md section
-5).  Each command is therefore the leader of a new session, and at the deadline its whole process
-group gets SIGCONT then SIGKILL (as with every signal gardien sends: nothing is left stopped) and
-the leader is reaped.
+waits forever on a SIGSTOPped smbd, ``wbinfo -t`` takes 18 s when the DC is gone: docs/lab.md
+section 5).  Each command is therefore the leader of a new session, and at the deadline its whole
+process group gets SIGCONT then SIGKILL (as with every signal gardien sends: nothing is left
+stopped) and the leader is reaped.
 Output goes to temporary files rather than pipes: a daemon started by a command
 (``apachectl -k start``) inherits its stdout and would keep a pipe open for its whole life.
 """

@@ -4,7 +4,7 @@ node service every node runs (not moved, still probed and alerted on).
 The DC is provisioned once (about 4 s) and its generated administrator password is kept in an
 authentication file (never in argv).  Each node gets its own ``/etc/hosts`` (naming the DC) and
 an empty ``resolv.conf`` bind-mounted in its mount namespace, joins the domain once (retried: a
-join fails for seconds after the DC starts, LAB.md section 5) and runs a member winbindd.  When
+join fails for seconds after the DC starts, docs/lab.md section 5) and runs a member winbindd.  When
 the DC cannot be provisioned or started, the nodes fall back to a standalone winbindd (it answers
 pings, resolves no domain user) and the node service's probe is reduced to a ping.
 """

@@ -39,7 +39,8 @@ def kill_apache(lab: Lab, node: str, group: str) -> None:
 
 
 def hang_apache(lab: Lab, node: str, group: str) -> None:
-    """Hang: SIGSTOP of Apache's whole process group (the master alone keeps serving: LAB.md 5)."""
+    """Hang: SIGSTOP of Apache's whole process group (the master alone keeps serving:
+    docs/lab.md section 5)."""
     os.killpg(os.getpgid(service_pid(lab, node, group)), signal.SIGSTOP)
 
 
@@ -60,7 +61,8 @@ def kill_service(lab: Lab, node: str, group: str, index: int = 0) -> None:
 
 
 def hang_service(lab: Lab, node: str, group: str, index: int = 0) -> None:
-    """SIGSTOP of the service's main process (a hung MariaDB keeps accepting TCP: LAB.md 9.6)."""
+    """SIGSTOP of the service's main process (a hung MariaDB keeps accepting TCP:
+    docs/lab.md section 9.6)."""
     os.kill(service_pid(lab, node, group, index), signal.SIGSTOP)
 
 

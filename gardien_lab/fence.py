@@ -2,7 +2,7 @@
 
 Powering off a lab node means: kill every process of the node (everything in its network namespace
 or its mount namespace, the holder included, so the mount namespace and every volume mounted in it
-vanish: LAB.md section 3), down its links and drop their addresses (VIPs included).  As
+vanish: docs/lab.md section 3), down its links and drop their addresses (VIPs included).  As
 fence-agents do, the state is verified after acting; the agent succeeds (exit 0) only when the
 node has no process left, no link up and no address on them.
 ``gardien lab up`` powers a fenced node on again.

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def guard_supernet(lab: Lab) -> None:
-    """Root namespace: an ``unreachable`` route for the lab's supernet (LAB.md section 2)."""
+    """Root namespace: an ``unreachable`` route for the lab's supernet (docs/lab.md section 2)."""
     netns.guard(lab.supernet)
 
 

@@ -1,7 +1,7 @@
 """Prometheus and Alertmanager (Debian packages) in the ``mon`` machine, fed by ``gardien render``.
 
 ``gardien render prometheus|rules|alertmanager`` writes the files for the lab's cluster config;
-they are checked with ``promtool`` and ``amtool`` before the daemons start (LAB.md section 6).
+they are checked with ``promtool`` and ``amtool`` before the daemons start (docs/lab.md section 6).
 Both listen on every address of ``mon`` (its cluster address is reachable from the nodes, and
 127.0.0.1 from ``lab exec mon``); the root namespace never reaches them.
 """

@@ -4,8 +4,8 @@ tests (``tests/support/netns.py`` builds on it).
 A *machine* is a network namespace plus a *holder*: a ``sleep infinity`` started inside that netns
 which owns a private mount and UTS namespace.  Commands run "on" the machine through
 ``nsenter -t HOLDER -m -u -n`` so they see its mounts (``ip netns exec`` would make a fresh mount
-namespace per call: LAB.md section 3).  A *switch* is a bridge in a namespace of its own; machines
-plug into it with veth pairs.
+namespace per call: docs/lab.md section 3).  A *switch* is a bridge in a namespace of its own;
+machines plug into it with veth pairs.
 
 Network safety: the lab and the tests each use a supernet that exists only inside the namespaces
 they make; while those exist the root namespace holds an ``unreachable`` route for it
@@ -163,7 +163,7 @@ def start_time(pid: int) -> int | None:
 
 
 def alive(pid: int) -> bool:
-    """``pid`` runs (a zombie waiting for its reaper counts as gone: LAB.md 9.8)."""
+    """``pid`` runs (a zombie waiting for its reaper counts as gone: docs/lab.md section 9.8)."""
     try:
         return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
     except OSError:

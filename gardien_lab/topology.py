@@ -1,5 +1,5 @@
 """The lab's machines and networks by name and address, and the lab's own daemons on them
-(LAB.md sections 2 and 3).
+(docs/lab.md sections 2 and 3).
 
 Every machine of the lab (``node1``, ``node2``, ``client``, ``router``, ``mon``, ``dc``) is a
 network namespace plus a holder (:mod:`gardien_lab.netns`): commands run "on" a machine see its
@@ -52,8 +52,8 @@ class Lab:
     group_failed_for: str = "2s"
     """The ``for`` of GardienGroupFailed in the lab's rules (render's default, 3 s, is the
     production one).  The hook's gates (settle period, move in progress, anti-flap, one move per
-    group) stop ping-pong (LAB.md 7); the ``for`` only filters probes that time out once on a
-    loaded machine: at 1 s the lab's untouched groups moved under a load average of 11-20
+    group) stop ping-pong (docs/lab.md section 7); the ``for`` only filters probes that time out
+    once on a loaded machine: at 1 s the lab's untouched groups moved under a load average of 11-20
     (docs/benchmarks.md), at 2 s not.  Read when the monitoring files are rendered."""
 
     @property

@@ -1,4 +1,4 @@
-"""The lab's SAN: one sparse ext4 image per group on a loop device (LAB.md section 4).
+"""The lab's SAN: one sparse ext4 image per group on a loop device (docs/lab.md section 4).
 
 A volume is mounted only in the mount namespace of the node that holds the group (by the node's
 agent: :mod:`gardien_lab.services`).  The loop device of an image is found again with

@@ -5,7 +5,7 @@ daemon) and waits until every probe of the service passes (the probes of :mod:`g
 which the exporter runs too), so "started" means "answers".  Stop is a force operation: the stop
 command (or TERM), then TERM and KILL for what is left of the process tree found by the
 ``process`` spec (pidfile or command line; liveness as :mod:`failover_hook.processes` judges it),
-with SIGCONT first because a stopped process acts on TERM only after CONT (LAB.md section 7).
+with SIGCONT first because a stopped process acts on TERM only after CONT (docs/lab.md section 7).
 """
 
 from __future__ import annotations

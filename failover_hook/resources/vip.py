@@ -2,8 +2,8 @@
 
 Before adding the address, duplicate address detection asks the network whether anyone already
 answers for it (``arping -0``: probes from 0.0.0.0, so no neighbour cache is poisoned; rc 0 when a
-reply came).  Debian's arping is Thomas Habets' 2.23 (LAB.md sections 2 and 9): the interface is
-``-i``, a gratuitous announcement needs ``-U -S VIP`` and returns 1 because nobody replies.
+reply came).  Debian's arping is Thomas Habets' 2.23 (docs/lab.md sections 2 and 9): the interface
+is ``-i``, a gratuitous announcement needs ``-U -S VIP`` and returns 1 because nobody replies.
 When the check itself cannot run (no arping, no interface), the address is not added.  An IPv6 VIP
 is added without these ARP steps (the kernel's own duplicate address detection applies).  Whether
 the address is there is read in-process (:mod:`gardien.node.addresses`, as the exporter reads it);

@@ -2,9 +2,9 @@
 
 Stopping is a force operation: when the filesystem is busy, the processes holding it are found
 (``fuser -m``, only once ``mountpoint -q`` said it *is* a mountpoint: on a plain directory fuser
-would match every process of the root filesystem, LAB.md section 4), sent TERM, then KILL, and the
-unmount is retried in a loop because killing is asynchronous.  A stop is never reported done while
-the volume is still mounted.
+would match every process of the root filesystem, docs/lab.md section 4), sent TERM, then KILL, and
+the unmount is retried in a loop because killing is asynchronous.  A stop is never reported done
+while the volume is still mounted.
 """
 
 from __future__ import annotations

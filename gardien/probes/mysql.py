@@ -4,9 +4,9 @@ The instance is named by its unix socket or its host and port, so two instances 
 probed independently.  The user and password come from a my.cnf-style ``credentials_file``
 (``[client]`` section), read at each check; they never reach argv, logs or metrics.
 
-A SIGSTOPped server still completes the TCP or unix-socket connect (LAB.md section 5): what bounds
-the probe is the read timeout on the server's greeting, so connect, read and write timeouts are all
-set from the probe's budget, and no further step starts once the deadline has passed.
+A SIGSTOPped server still completes the TCP or unix-socket connect (docs/lab.md section 5): what
+bounds the probe is the read timeout on the server's greeting, so connect, read and write timeouts
+are all set from the probe's budget, and no further step starts once the deadline has passed.
 """
 
 from __future__ import annotations

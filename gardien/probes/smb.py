@@ -4,8 +4,8 @@ Why smbclient rather than a pure-Python client (smbprotocol): listing shares nee
 DCE/RPC call that smbprotocol does not offer, smbclient speaks exactly the dialects and
 authentication the Samba servers we watch are configured for, and a child process can be killed at
 the deadline whereas a Python thread stuck in a read cannot.  smbclient hangs forever on a frozen
-(SIGSTOPped) smbd and its ``-t`` does not bound that (LAB.md section 5), so it always runs under
-:class:`~gardien.command_runner.CommandRunner`, which kills its process group at the deadline.
+(SIGSTOPped) smbd and its ``-t`` does not bound that (docs/lab.md section 5), so it always runs
+under :class:`~gardien.command_runner.CommandRunner`, which kills its process group at the deadline.
 A TCP connect succeeds on a frozen smbd: only the server's answer proves it serves.
 
 Credentials are read by smbclient from the ``-A`` file (``username =``, ``password =``,

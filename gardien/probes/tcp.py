@@ -1,6 +1,6 @@
 """TCP probe: connect, optionally send a line and wait for an answer matching a regex.
 
-A connect alone proves little: the kernel completes the handshake for a stopped daemon (LAB.md
+A connect alone proves little: the kernel completes the handshake for a stopped daemon (docs/lab.md
 section 5).  ``expect`` makes the server itself answer, e.g. MariaDB's greeting or an SMTP banner.
 Every socket operation gets what is left of one deadline, so the probe ends within its timeout
 however slowly the server trickles bytes.

@@ -6,7 +6,7 @@ nsswitch.conf and libnss-winbind), or straight to winbindd with ``via: winbindd`
 nodes where NSS does not use winbind.  ``getent`` rather than Python's ``pwd``/``grp``: an NSS
 lookup stuck on a dead winbindd would block the probe's thread for good, a child process is killed
 at the deadline.  Every command runs under :class:`~gardien.command_runner.CommandRunner`
-(``wbinfo -t`` takes about 18 s to fail when the DC is gone: LAB.md section 5), and all of them
+(``wbinfo -t`` takes about 18 s to fail when the DC is gone: docs/lab.md section 5), and all of them
 share the probe's budget: a check that gets no time left fails as "not run".
 """
 

@@ -1,9 +1,9 @@
 """Apache httpd instance with its own minimal config (no Debian apache2.conf or envvars).
 
-LAB.md section 5: ``ServerRoot`` on the group's volume, so a node without the volume fails at once
-with "ServerRoot must be a valid directory"; mpm_event with one small child so a process tree of a
-master and a worker exists.  A hang is simulated by stopping the whole process group (stopping the
-master alone does not break the service).
+docs/lab.md section 5: ``ServerRoot`` on the group's volume, so a node without the volume fails at
+once with "ServerRoot must be a valid directory"; mpm_event with one small child so a process tree
+of a master and a worker exists.  A hang is simulated by stopping the whole process group (stopping
+the master alone does not break the service).
 """
 
 from __future__ import annotations

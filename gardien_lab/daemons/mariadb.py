@@ -1,4 +1,4 @@
-"""MariaDB instance with its own datadir, port, socket and pid file (LAB.md section 5).
+"""MariaDB instance with its own datadir, port, socket and pid file (docs/lab.md section 5).
 
 Two instances live side by side on one node; each one's files sit below its ``root`` (on the group's
 volume in the lab).  The small InnoDB settings keep a fresh instance near 15 MB instead of 114 MB.

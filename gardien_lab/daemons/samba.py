@@ -1,4 +1,4 @@
-"""A standalone smbd sharing folders on one address (LAB.md section 5).
+"""A standalone smbd sharing folders on one address (docs/lab.md section 5).
 
 Every path smbd and its on-demand helpers use (lock, state, cache, private, pid, ncalrpc dirs,
 logs) lives under the instance's ``base_dir``, so several instances never share state.  Two things

@@ -1,4 +1,4 @@
-"""Tomcat 10 instance: its own CATALINA_BASE run by Debian's catalina.sh (LAB.md section 5).
+"""Tomcat 10 instance: its own CATALINA_BASE run by Debian's catalina.sh (docs/lab.md section 5).
 
 ``catalina.sh run`` execs java, so the foreground process is the JVM itself.  The conf files Tomcat
 needs besides server.xml (web.xml holds the DefaultServlet that serves static files) are copied

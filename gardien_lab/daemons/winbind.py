@@ -1,4 +1,5 @@
-"""winbindd, standalone or as a member of a Samba AD domain, and that domain's DC (LAB.md s. 5).
+"""winbindd, standalone or as a member of a Samba AD domain, and that domain's DC
+(docs/lab.md section 5).
 
 ``wbinfo`` only talks to the compiled-in socket ``/run/samba/winbindd/pipe``, so every winbindd
 (and the DC, which runs its own) needs a private ``/run/samba`` on its node: a tmpfs mounted in the

@@ -142,7 +142,8 @@ def test_busy_unmount_kills_the_stopped_holder_and_unmounts(on_node1: Cluster) -
 
 
 def test_release_stops_a_hung_apache(on_node1: Cluster) -> None:
-    """SIGSTOP of Apache's whole process group (LAB.md section 5): CONT comes before the stop."""
+    """SIGSTOP of Apache's whole process group (docs/lab.md section 5): CONT comes before the
+    stop."""
     c = on_node1
     master = int(c.on_volume("node1", "www/run/httpd.pid").read_text())
     freeze(os.getpgid(master), group=True)

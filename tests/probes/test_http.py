@@ -108,7 +108,7 @@ def test_hung_apache_fails_within_the_timeout(
 ) -> None:
     site = apache_factory("hung")
     assert probe(site.inst.url, timeout=1).run().ok
-    site.daemon.signal_group(signal.SIGSTOP)  # the whole process group, as in LAB.md section 5
+    site.daemon.signal_group(signal.SIGSTOP)  # the whole process group, as in docs/lab.md section 5
     try:
         result = probe(site.inst.url, timeout=1).run()
     finally:

@@ -85,7 +85,8 @@ def test_stopping_one_instance_fails_only_that_one(pair: Pair) -> None:
 def test_a_stopped_server_fails_within_the_timeout(pair: Pair) -> None:
     one, two = pair
     assert two.daemon is not None
-    two.daemon.signal_group(signal.SIGSTOP)  # process present, answers nothing (LAB.md 5)
+    # process present, answers nothing (docs/lab.md section 5)
+    two.daemon.signal_group(signal.SIGSTOP)
     try:
         hung_socket = by_socket(two, timeout=1).run()
         hung_tcp = by_tcp(two, timeout=1).run()

@@ -57,7 +57,7 @@ def test_connect_only_passes_on_a_stopped_server_but_expect_fails_in_time(
     finally:
         site.daemon.signal_group(signal.SIGCONT)
 
-    # the kernel completes the handshake for a stopped daemon (LAB.md section 5)
+    # the kernel completes the handshake for a stopped daemon (docs/lab.md section 5)
     assert connect_only.ok
     assert not answered.ok
     assert answered.values == {"connected": 1, "expect_failed": 1}

@@ -2,7 +2,7 @@
 
 Usage: fence_test_node.py HOLDER_PID NETNS.  Downs the node's eth0 and SIGKILLs every process of
 its mount namespace, the holder included, so the namespace and every volume mounted in it vanish
-(LAB.md section 3).  Exit 0 only when no process is left and the link is down.
+(docs/lab.md section 3).  Exit 0 only when no process is left and the link is down.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ class Node:
     """A network namespace plus a holder process that owns a private mount and UTS namespace.
 
     Commands run "on the node" through ``nsenter -t HOLDER -m -u -n`` so they see the node's
-    mounts (``ip netns exec`` would create a fresh mount namespace per call, LAB.md section 3).
+    mounts (``ip netns exec`` would create a fresh mount namespace per call, docs/lab.md section 3).
     """
 
     def __init__(self, name: str, hostname: str | None = None) -> None:

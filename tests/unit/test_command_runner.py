@@ -14,7 +14,7 @@ from gardien.command_runner import DEFAULT_ENV, INHERIT, CommandRunner
 
 
 def dead(pid: int) -> bool:
-    """Gone, or a zombie waiting for a late reaper (LAB.md section 9)."""
+    """Gone, or a zombie waiting for a late reaper (docs/lab.md section 9)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except FileNotFoundError:
