@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from pathlib import Path
 
+from gardien.node import liveness
 from gardien_lab import services
+from gardien_lab.freeze import freeze, thaw
 from gardien_lab.machines import set_links
 from gardien_lab.topology import Lab, running
 
@@ -23,14 +24,8 @@ def service_pid(lab: Lab, node: str, group: str, index: int = 0) -> int:
 
 
 def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError):
-                stat = (entry / "stat").read_text()
-                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-    return found
+    """The processes whose parent is ``pid`` now."""
+    return [p.pid for p in liveness.descendants(pid) if p.ppid == pid]
 
 
 def kill_apache(lab: Lab, node: str, group: str) -> None:
@@ -41,14 +36,14 @@ def kill_apache(lab: Lab, node: str, group: str) -> None:
 def hang_apache(lab: Lab, node: str, group: str) -> None:
     """Hang: SIGSTOP of Apache's whole process group (the master alone keeps serving:
     docs/lab.md section 5)."""
-    os.killpg(os.getpgid(service_pid(lab, node, group)), signal.SIGSTOP)
+    freeze(os.getpgid(service_pid(lab, node, group)), group=True)
 
 
 def kill_apache_workers(lab: Lab, node: str, group: str) -> list[int]:
     """Master alive but no worker: the master is stopped (else it forks new workers at once) and
     every worker killed.  Returns the killed workers."""
     master = service_pid(lab, node, group)
-    os.kill(master, signal.SIGSTOP)
+    freeze(master)
     workers = children(master)
     for pid in workers:
         with contextlib.suppress(ProcessLookupError):
@@ -63,7 +58,7 @@ def kill_service(lab: Lab, node: str, group: str, index: int = 0) -> None:
 def hang_service(lab: Lab, node: str, group: str, index: int = 0) -> None:
     """SIGSTOP of the service's main process (a hung MariaDB keeps accepting TCP:
     docs/lab.md section 9.6)."""
-    os.kill(service_pid(lab, node, group, index), signal.SIGSTOP)
+    freeze(service_pid(lab, node, group, index))
 
 
 def public_link(lab: Lab, node: str, up: bool) -> None:
@@ -82,4 +77,7 @@ def freeze_agents(lab: Lab, node: str, frozen: bool = True) -> None:
     for name in ("exporter", "hook"):
         pid = running(lab, node, name)
         if pid is not None:
-            os.kill(pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+            if frozen:
+                freeze(pid)
+            else:
+                thaw(pid)

@@ -21,8 +21,8 @@ import pytest
 from failover_hook import processes
 from failover_hook.outcome import Status
 from failover_hook.plan import StepState
+from gardien_lab.freeze import freeze
 from tests.support.failover_cluster import GROUP, PAGE, Cluster, cluster
-from tests.support.freeze import freeze
 from tests.support.netns import have_root_and_netns
 
 pytestmark = [

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
+from gardien_lab.freeze import freeze
 from tests.support.failover_cluster import GROUP, PAGE, Cluster, cluster
-from tests.support.freeze import freeze
 from tests.support.hooks import REPO, alert, payload
 from tests.support.netns import have_root_and_netns
 

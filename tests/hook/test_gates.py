@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.freeze import freeze
+from gardien_lab.freeze import freeze
 from tests.support.hooks import HookPair, alert, payload
 from tests.support.netns import guard_supernet, have_root_and_netns
 

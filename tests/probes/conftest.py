@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from gardien_lab.daemons import apache, mariadb, tomcat
-from tests.support.freeze import freeze
+from gardien_lab.freeze import freeze
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the daemons need root to switch users")
 

@@ -16,7 +16,7 @@ import pytest
 
 from gardien.probes.ldap import LdapParams, LdapProbe
 from gardien_lab.daemons.slapd import LdapUser, SlapdInstance
-from tests.support.freeze import freeze
+from gardien_lab.freeze import freeze
 
 pytestmark = pytest.mark.skipif(
     shutil.which("slapd") is None or shutil.which("openssl") is None,

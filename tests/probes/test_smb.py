@@ -15,7 +15,7 @@ import pytest
 from gardien.command_runner import CommandRunner
 from gardien.probes.smb import SmbParams, SmbProbe
 from gardien_lab.daemons.samba import Share, SmbdInstance
-from tests.support.freeze import freeze
+from gardien_lab.freeze import freeze
 from tests.support.netns import Node, have_root_and_netns
 
 pytestmark = [

@@ -20,7 +20,7 @@ import pytest
 from gardien.command_runner import CommandRunner
 from gardien.probes.winbind import WinbindParams, WinbindProbe
 from gardien_lab.daemons.winbind import DomainController, WinbinddInstance
-from tests.support.freeze import freeze
+from gardien_lab.freeze import freeze
 from tests.support.netns import Node, Switch, have_root_and_netns
 
 pytestmark = [

@@ -27,9 +27,9 @@ from gardien.render.common import dump_yaml
 from gardien.render.prometheus import PrometheusOptions, render_prometheus
 from gardien.render.rules import RuleOptions, render_rules
 from gardien.state import mark_held
+from gardien_lab.freeze import freeze
 from tests.render.daemons import Alertmanager, Prometheus, _Daemon, wait_for
 from tests.support.exporter import free_port
-from tests.support.freeze import freeze
 
 ADDRESSES = {"n1": "127.0.0.1", "n2": "127.0.0.2"}
 TOKEN = "stack-token"

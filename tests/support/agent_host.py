@@ -20,7 +20,6 @@ import socket
 import socketserver
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from failover_hook.processes import become_subreaper
 from failover_hook.recovery import recover
 from gardien.command_runner import INHERIT, CommandRunner
 from gardien.config.loader import load_config
+from gardien.polling import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -165,16 +165,18 @@ def start(
         start_new_session=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def answers() -> bool:
         try:
             call(sock, {"op": "ran"}, timeout=2)
-            return proc
         except PeerUnreachable:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"agent host of {node} did not start (see {log.name})") from None
-            time.sleep(0.05)
+            return False
+        return True
+
+    if wait_until(lambda: proc.poll() is not None or answers(), timeout) and proc.poll() is None:
+        return proc
+    proc.kill()
+    raise RuntimeError(f"agent host of {node} did not start (see {log.name})")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

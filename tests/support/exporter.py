@@ -7,13 +7,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+
+from gardien.polling import wait_until
 
 
 def free_port() -> int:
@@ -40,16 +41,17 @@ class ExporterProcess:
         )  # fmt: skip
 
     def wait_ready(self, **request_args: Any) -> None:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+        def answers() -> bool:
             if self.process.poll() is not None:
                 raise AssertionError(f"exporter exited {self.process.returncode}:\n{self.output()}")
             try:
                 requests.get(f"{self.url}/-/healthy", timeout=1, **request_args)
-                return
             except requests.ConnectionError:
-                time.sleep(0.05)
-        raise AssertionError(f"exporter not ready within 20 s:\n{self.output()}")
+                return False
+            return True
+
+        if not wait_until(answers, 20):
+            raise AssertionError(f"exporter not ready within 20 s:\n{self.output()}")
 
     def output(self) -> str:
         if not self._log_file.closed:

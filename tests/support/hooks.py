@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +23,8 @@ from typing import Any
 
 import requests
 import yaml
+
+from gardien.polling import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -182,15 +183,15 @@ class HookPair:
             self._wait_ready(node)
 
     def _wait_ready(self, node: str) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        def answers() -> bool:
             if self.procs[node].poll() is not None:
                 raise RuntimeError(f"hook {node} exited: {self.log(node)}")
             with contextlib.suppress(requests.RequestException):
-                if requests.get(self.url(node, "/-/healthy"), timeout=1, verify=self.verify).ok:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError(f"hook {node} not ready: {self.log(node)}")
+                return requests.get(self.url(node, "/-/healthy"), timeout=1, verify=self.verify).ok
+            return False
+
+        if not wait_until(answers, 30):
+            raise RuntimeError(f"hook {node} not ready: {self.log(node)}")
 
     def terminate(self, *nodes: str) -> None:
         """Ask the hooks of ``nodes`` (all by default) to stop, without waiting for them."""
@@ -247,12 +248,14 @@ class HookPair:
         settle: Callable[[list[dict[str, Any]]], bool] | None = None,
     ) -> list[dict[str, Any]]:
         """The decisions about ``group`` once there are ``count`` of them (bounded wait)."""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            found = self.decisions(node, group)
-            if len(found) >= count and (settle is None or settle(found)):
-                return found
-            time.sleep(0.05)
+        found: list[dict[str, Any]] = []
+
+        def enough() -> bool:
+            found[:] = self.decisions(node, group)
+            return len(found) >= count and (settle is None or settle(found))
+
+        if wait_until(enough, 30):
+            return found
         raise AssertionError(f"{node}: no {count} decisions about {group}: {found}")
 
     def moves(self, node: str, group: str) -> list[dict[str, Any]]:
