@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.exceptions import HTTPException
 
+from failover_hook.freeze import FreezeState
 from failover_hook.hook import Hook
 from failover_hook.outcome import Outcome, Status
 from failover_hook.webhook import (
@@ -73,6 +74,20 @@ def _status(hook: Hook, args: dict[str, str]) -> tuple[Response, int]:
     return jsonify(status.model_dump(mode="json")), 200
 
 
+def _freeze_state(hook: Hook, given: bytes | None) -> tuple[Response, int]:
+    """This node's freeze records; ``given``: a peer's (at its start, or giving an operator's
+    decision), of which the newer are kept first, so the answer is the state after the merge."""
+    store = hook.cluster.freeze
+    if given is not None:
+        try:
+            theirs = FreezeState.model_validate_json(given or b"{}")
+        except ValidationError as exc:
+            return _error(400, f"invalid freeze state: {_first_error(exc)}")
+        if store.merge(theirs):
+            log.info("freeze state learned from a peer: %s", store.state())
+    return jsonify({"node": hook.node, "freeze": store.state().model_dump(mode="json")}), 200
+
+
 def create_app(hook: Hook) -> Flask:
     app = Flask("gardien-hook")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -116,6 +131,10 @@ def create_app(hook: Hook) -> Flask:
     @app.post("/api/v1/<any(freeze, unfreeze):verb>")
     def freeze_cluster(verb: str) -> tuple[Response, int]:
         return _answer(hook.dispatch.set_frozen(None, verb == "freeze"))
+
+    @app.route("/api/v1/freeze/state", methods=["GET", "POST"])
+    def freeze_state() -> tuple[Response, int]:
+        return _freeze_state(hook, request.get_data() if request.method == "POST" else None)
 
     @app.post("/api/v1/groups/<group>/migrate")
     def migrate(group: str) -> tuple[Response, int]:

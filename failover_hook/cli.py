@@ -248,19 +248,25 @@ def run_local(args: argparse.Namespace) -> int:
 
 
 def run_freeze(args: argparse.Namespace) -> int:
+    """Ask one hook, the first of the config's nodes that answers: it learns what every peer it
+    reaches knows, records the decision after it and gives it to them.  Exit 0 when every node
+    recorded it, UNREACHABLE when some did not (the outcome names them)."""
     config = load_config(args.config_file, check_files=False)
     if args.group is not None and args.group not in config.groups:
         print(f"gardien: unknown group {args.group!r}", file=sys.stderr)
         return exitcodes.USAGE
     frozen = args.command == "freeze"
     group = None if args.all else args.group
-    return _print_outcomes(
-        args,
-        {
-            name: _call(peer, lambda p: p.freeze(group, frozen))
-            for name, peer in _peers(config).items()
-        },
-    )
+    answers: dict[str, Outcome | str] = {}
+    for name, peer in _peers(config).items():
+        answers[name] = _call(peer, lambda p: p.freeze(group, frozen))
+        if isinstance(answers[name], Outcome):
+            break
+    code = _print_outcomes(args, answers)
+    outcome = next((o for o in answers.values() if isinstance(o, Outcome)), None)
+    if outcome is None or not outcome.ok:
+        return code
+    return exitcodes.UNREACHABLE if outcome.details.get("missed") else exitcodes.OK
 
 
 def run_history(args: argparse.Namespace) -> int:

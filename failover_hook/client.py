@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 
+from failover_hook.freeze import FreezeState
 from failover_hook.outcome import Outcome
 from failover_hook.peers import PeerUnreachable
 from gardien.config import ClusterConfig
@@ -140,7 +141,18 @@ class HttpPeer:
     def freeze(self, group: str | None, frozen: bool) -> Outcome:
         verb = "freeze" if frozen else "unfreeze"
         path = f"/api/v1/groups/{group}/{verb}" if group else f"/api/v1/{verb}"
-        return self._outcome(self._call("POST", path))
+        # the hook exchanges freeze state with its peers twice, each bounded by request_timeout
+        return self._outcome(self._call("POST", path, 3 * self.timeout))
+
+    def sync_freeze(self, state: FreezeState) -> FreezeState:
+        """Give the hook our freeze records; it keeps the newer of each and answers its own."""
+        answer = self._json(
+            self._call("POST", "/api/v1/freeze/state", json=state.model_dump(mode="json"))
+        )
+        try:
+            return FreezeState.model_validate(answer.get("freeze"))
+        except ValueError as exc:
+            raise PeerUnreachable(f"{self.name}: unexpected freeze state: {exc}") from exc
 
     def migrate(
         self, group: str, target: str, dry_run: bool = False, force: bool = False

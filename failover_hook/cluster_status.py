@@ -18,7 +18,7 @@ from typing import Any
 from failover_hook.agent import LocalAgent
 from failover_hook.client import HttpPeer
 from failover_hook.decide import ClusterView
-from failover_hook.freeze import FreezeStore
+from failover_hook.freeze import FreezeRecord, FreezeStore, merged
 from failover_hook.journal import Journal, MoveRecord, move_key
 from failover_hook.network import NetworkCheck
 from failover_hook.peers import PeerUnreachable
@@ -43,6 +43,14 @@ class Journaled:
     move key (see :class:`GroupStatus`)."""
     last_move: float | None
     """Unix time of the last move this node ran."""
+
+
+@dataclass(frozen=True)
+class FreezeSync:
+    """Which peers an exchange of freeze state reached, and why each other one was missed."""
+
+    reached: list[str]
+    missed: dict[str, str]
 
 
 class ClusterStatus:
@@ -129,6 +137,7 @@ class ClusterStatus:
             network=verdict,
             network_targets=targets,
             cluster_frozen=self.freeze.cluster,
+            freeze=self.freeze.state(),
             dry_run=self.dry_run,
             groups=groups,
         )
@@ -162,19 +171,67 @@ class ClusterStatus:
 
     def view(self, only: str | None = None) -> ClusterView:
         """Every node's status as a decision reads it (no resource checks): this one's own, the
-        peers' over their API, asked all at once (None: no answer)."""
+        peers' over their API, asked all at once (None: no answer).
+
+        The freeze a decision reads is the cluster's: every answer's freeze records are merged
+        into this node's store (the newest decision wins, failover_hook/freeze.py), and every
+        status of the view carries that newest state, so a peer's stale copy (it was down when
+        the operator unfroze) neither blocks a move nor lets one through.
+        """
         asked = {
             name: self._peer_calls.submit(peer.status, only, resources=False)
             for name, peer in self.peers.items()
         }
-        statuses: dict[str, NodeStatus | None] = {self.node: self.status(only, resources=False)}
+        peers: dict[str, NodeStatus | None] = {}
         for name, call in asked.items():
             try:
-                statuses[name] = NodeStatus.model_validate(call.result())
+                peers[name] = NodeStatus.model_validate(call.result())
             except (PeerUnreachable, ValueError) as exc:
                 log.warning("status of %s unknown: %s", name, exc)
-                statuses[name] = None
-        return ClusterView(self.node, statuses)
+                peers[name] = None
+        if self.freeze.merge(merged([s.freeze for s in peers.values() if s is not None])):
+            log.info("freeze state learned from a peer's status: %s", self.freeze.state())
+        statuses = {self.node: self.status(only, resources=False), **peers}
+        return ClusterView(self.node, {n: self._newest_freeze(s) for n, s in statuses.items()})
+
+    def _newest_freeze(self, status: NodeStatus | None) -> NodeStatus | None:
+        """``status`` with this node's (merged, newest) freeze in place of its own copy."""
+        if status is None:
+            return None
+        groups = {
+            name: g.model_copy(update={"frozen": self.freeze.group(name)})
+            for name, g in status.groups.items()
+        }
+        update = {"cluster_frozen": self.freeze.cluster, "freeze": self.freeze.state()}
+        return status.model_copy(update={**update, "groups": groups})
+
+    def sync_freeze(self, only: list[str] | None = None) -> FreezeSync:
+        """Exchange freeze state with every peer (or ``only`` these), all at once: each side
+        adopts the other's newer records, so both end with the newest of each."""
+        names = list(self.peers) if only is None else only
+        state = self.freeze.state()
+        calls = {n: self._peer_calls.submit(self.peers[n].sync_freeze, state) for n in names}
+        reached: list[str] = []
+        missed: dict[str, str] = {}
+        for name, call in calls.items():
+            try:
+                self.freeze.merge(call.result())
+                reached.append(name)
+            except (PeerUnreachable, ValueError) as exc:
+                log.warning("freeze state not exchanged with %s: %s", name, exc)
+                missed[name] = str(exc)
+        return FreezeSync(reached, missed)
+
+    def set_frozen(self, group: str | None, frozen: bool) -> tuple[FreezeRecord | None, FreezeSync]:
+        """An operator's decision: first learn what every peer that answers knows, record the
+        decision after it (so it is newer than any of theirs), then give it to them.  The
+        record is None when the newest one already said so (nothing new to give)."""
+        learned = self.sync_freeze()
+        record = self.freeze.set(group, frozen)
+        if record is None:
+            return None, learned
+        given = self.sync_freeze(learned.reached)
+        return record, FreezeSync(given.reached, {**learned.missed, **given.missed})
 
     def history(self, group: str | None = None) -> list[dict[str, Any]]:
         """This node's journal, newest first (``GET /api/v1/history``)."""

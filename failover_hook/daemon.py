@@ -123,6 +123,14 @@ def run(args: argparse.Namespace) -> int:
         log.warning(
             "no hook.token_file and no basic_auth_users: the API is open to anyone who reaches it"
         )
+    # before recovery and before the API serves: a node that was down while an operator froze
+    # or unfroze learns it from the peers that answer (and gives them what they missed)
+    sync = hook.cluster.sync_freeze()
+    log.info(
+        "freeze state exchanged with %s%s",
+        ", ".join(sync.reached) or "no peer",
+        f" (not with {', '.join(sync.missed)}: unreachable)" if sync.missed else "",
+    )
     if not args.dry_run:
         hook.recover()
     server = WebServer(

@@ -96,13 +96,26 @@ class Dispatcher:
         return self._local(group, "acquire", self.agent.acquire)
 
     def set_frozen(self, group: str | None, frozen: bool) -> Outcome:
+        """An operator's freeze or unfreeze, recorded here and on every peer that answers
+        (``ClusterStatus.set_frozen``); ``details.missed`` names the nodes it did not reach."""
         what = group or "cluster"
         verb = "frozen" if frozen else "unfrozen"
-        changed = self.freeze.set(group, frozen)
-        status = Status.DONE if changed else Status.NOTHING_TO_DO
-        message = f"{what} {verb} on {self.node}" if changed else f"{what} already {verb}"
+        record, sync = self.cluster.set_frozen(group, frozen)
+        on = ", ".join([self.node, *sync.reached])
+        if record is not None:
+            status, message = Status.DONE, f"{what} {verb} on {on}"
+        else:
+            status, message = Status.NOTHING_TO_DO, f"{what} already {verb} (on {on})"
+        if sync.missed:
+            message += f"; not recorded on {', '.join(sync.missed)} (unreachable)"
+        newest = self.freeze.state().get(group)
+        details = {
+            "version": newest.version if newest else 0,
+            "recorded_on": [self.node, *sync.reached],
+            "missed": sync.missed,
+        }
         log.info("%s", message)
-        return Outcome(status, message, group)
+        return Outcome(status, message, group, details)
 
     # ---- moves ------------------------------------------------------------------------------
 

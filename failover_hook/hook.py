@@ -57,7 +57,7 @@ class Hook:
         self.agent = agent
         self.journal = journal
         self.network = network
-        self.freeze = FreezeStore(state_dir)
+        self.freeze = FreezeStore(state_dir, node, clock)
         self.cluster = ClusterStatus(
             config,
             node,

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from failover_hook.freeze import FreezeState
 from failover_hook.network import Verdict
 
 
@@ -38,5 +39,8 @@ class NodeStatus(_Model):
     network: Verdict
     network_targets: dict[str, bool] = {}
     cluster_frozen: bool = False
+    freeze: FreezeState = FreezeState()
+    """Every freeze decision this node knows, versioned: what ``frozen`` and ``cluster_frozen``
+    are read from, and what a deciding peer merges (failover_hook/freeze.py)."""
     dry_run: bool = False
     groups: dict[str, GroupStatus]
