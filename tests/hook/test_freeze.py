@@ -131,6 +131,10 @@ def test_running_hooks_that_disagree_decide_on_the_newest_and_converge(make_pair
     assert unfrozen.returncode == exitcodes.UNREACHABLE, unfrozen.stdout
     assert list(json.loads(unfrozen.stdout)["node1"]["details"]["missed"]) == ["node2"]
     assert _saved(pair, "node2", "g4") and not _saved(pair, "node1", "g4")  # they disagree
+    # node1 decides with the newest record (unfrozen): node2's stale copy does not freeze it
+    decision = _decided(pair, "node1", "g4", node="node2")
+    assert decision["message"] == "nothing to do: g4 already active on node1 (alert about node2)"
+    # node2 decides with node1's answer: the newer unfreeze wins over its own copy
     decision = _decided(pair, "node2", "g4", node="node1")
     assert decision["message"].startswith("moved g4 node1 -> node2"), decision
     assert pair.held("node2", "g4") and not pair.held("node1", "g4")
