@@ -18,6 +18,7 @@ from typing import Any
 
 from failover_hook.client import HttpPeer, read_token
 from failover_hook.command import local_node
+from failover_hook.freeze import merged
 from failover_hook.outcome import Outcome, Status
 from failover_hook.peers import PeerUnreachable
 from failover_hook.status import NodeStatus
@@ -139,8 +140,12 @@ def cluster_status(config: ClusterConfig) -> dict[str, Any]:
             statuses[name] = NodeStatus.model_validate(peer.status())
         except PeerUnreachable:
             statuses[name] = None
+    # when nodes disagree on a freeze (one was down), the newest decision is the cluster's,
+    # as for a decision (ClusterStatus.view)
+    freeze = merged([s.freeze for s in statuses.values() if s is not None])
     groups = {}
     for group in config.groups:
+        record = freeze.groups.get(group)
         known = {n: s.groups[group] for n, s in statuses.items() if s and group in s.groups}
         holders = [n for n, g in known.items() if g.held]
         active = holders[0] if len(holders) == 1 else None
@@ -149,7 +154,7 @@ def cluster_status(config: ClusterConfig) -> dict[str, Any]:
             "active_node": active,
             "held_by": holders,
             "healthy": bool(known[active].agent.get("healthy")) if active else False,
-            "frozen": any(g.frozen for g in known.values()),
+            "frozen": bool(record and record.frozen),
             "settling": any(g.settling for g in known.values()),
             "move_in_progress": any(g.move_in_progress for g in known.values()),
             "last_change_seconds_ago": min(ages) if ages else None,

@@ -131,6 +131,8 @@ def test_running_hooks_that_disagree_decide_on_the_newest_and_converge(make_pair
     assert unfrozen.returncode == exitcodes.UNREACHABLE, unfrozen.stdout
     assert list(json.loads(unfrozen.stdout)["node1"]["details"]["missed"]) == ["node2"]
     assert _saved(pair, "node2", "g4") and not _saved(pair, "node1", "g4")  # they disagree
+    status = json.loads(pair.cli("status", "--output", "json").stdout)
+    assert status["groups"]["g4"]["frozen"] is False  # the newest decision, as decisions read it
     # node1 decides with the newest record (unfrozen): node2's stale copy does not freeze it
     decision = _decided(pair, "node1", "g4", node="node2")
     assert decision["message"] == "nothing to do: g4 already active on node1 (alert about node2)"
