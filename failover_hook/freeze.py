@@ -18,7 +18,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -135,14 +135,18 @@ class FreezeStore:
         os.replace(tmp, self._file)
 
 
+def legacy_state(cluster: bool, groups: Iterable[str]) -> FreezeState:
+    """The freezes of an older gardien, without versions (a ``frozen.json`` of booleans, or the
+    status of a hook not yet upgraded): version 1, older than any decision recorded since."""
+    legacy = FreezeRecord(frozen=True, version=1)
+    return FreezeState(cluster=legacy if cluster else None, groups={g: legacy for g in groups})
+
+
 def _load(data: dict[str, object]) -> FreezeState:
-    """The saved state; a file of an older gardien (``cluster``: bool, ``groups``: names) holds
-    the freezes as version 1, older than any decision recorded since."""
+    """The saved state, or an older gardien's (``cluster``: a bool, ``groups``: names)."""
     if isinstance(data.get("cluster"), bool) or isinstance(data.get("groups"), list):
-        legacy = FreezeRecord(frozen=True, version=1)
         groups = data.get("groups")
-        return FreezeState(
-            cluster=legacy if data.get("cluster") else None,
-            groups={str(g): legacy for g in groups} if isinstance(groups, list) else {},
+        return legacy_state(
+            bool(data.get("cluster")), [str(g) for g in groups] if isinstance(groups, list) else []
         )
     return FreezeState.model_validate(data)

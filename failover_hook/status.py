@@ -5,11 +5,11 @@ Ages are seconds measured on the reporting node, so the nodes' clocks need not a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
-from failover_hook.freeze import FreezeState
+from failover_hook.freeze import FreezeState, legacy_state
 from failover_hook.network import Verdict
 
 
@@ -44,3 +44,13 @@ class NodeStatus(_Model):
     are read from, and what a deciding peer merges (failover_hook/freeze.py)."""
     dry_run: bool = False
     groups: dict[str, GroupStatus]
+
+    @model_validator(mode="after")
+    def _versioned_freeze(self) -> Self:
+        """A status without freeze records (a hook of an older gardien) still counts its
+        freezes: as version 1, older than any decision recorded since (freeze.legacy_state)."""
+        if "freeze" not in self.model_fields_set:
+            frozen = [name for name, g in self.groups.items() if g.frozen]
+            state = legacy_state(self.cluster_frozen, frozen)
+            object.__setattr__(self, "freeze", state)
+        return self

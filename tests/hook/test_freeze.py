@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from failover_hook.freeze import FreezeRecord, FreezeState, FreezeStore
+from failover_hook.status import NodeStatus
 from gardien import exitcodes
 from gardien_lab.freeze import freeze as sigstop
 from tests.support.hooks import HookPair, alert, payload
@@ -156,3 +157,11 @@ def test_store_keeps_the_newest_and_reads_an_older_file(tmp_path: Path) -> None:
     assert not store.merge(FreezeState(groups={"g1": older}))
     assert store.merge(FreezeState(groups={"g1": tie}))
     assert FreezeStore(tmp_path).state().groups["g1"] == tie  # saved
+
+
+def test_status_of_an_older_hook_still_counts_its_freezes() -> None:
+    """A hook not yet upgraded reports booleans only: they count, as the oldest version."""
+    old = {"node": "node2", "cluster": "test", "network": "ok", "cluster_frozen": False}
+    status = NodeStatus.model_validate({**old, "groups": {"g1": {"held": False, "frozen": True}}})
+    assert status.freeze == FreezeState(groups={"g1": FreezeRecord(frozen=True, version=1)})
+    assert NodeStatus.model_validate(status.model_dump(mode="json")) == status
