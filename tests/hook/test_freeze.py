@@ -11,9 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from failover_hook.app import create_app
+from failover_hook.daemon import build_hook
 from failover_hook.freeze import FreezeRecord, FreezeState, FreezeStore
 from failover_hook.status import NodeStatus
 from gardien import exitcodes
+from gardien.config import parse_config
 from gardien_lab.freeze import freeze as sigstop
 from tests.support.hooks import HookPair, alert, payload
 
@@ -165,3 +168,35 @@ def test_status_of_an_older_hook_still_counts_its_freezes() -> None:
     status = NodeStatus.model_validate({**old, "groups": {"g1": {"held": False, "frozen": True}}})
     assert status.freeze == FreezeState(groups={"g1": FreezeRecord(frozen=True, version=1)})
     assert NodeStatus.model_validate(status.model_dump(mode="json")) == status
+
+
+CONFIG = """
+cluster: t
+nodes:
+  node1: {address: 127.213.0.1}
+  node2: {address: 127.213.0.2}
+hook: {port: 9, request_timeout: 1}
+groups:
+  g1: {nodes: [node1, node2]}
+"""
+
+
+def test_freeze_state_route_keeps_the_newer_and_refuses_a_broken_body(tmp_path: Path) -> None:
+    """In process (Flask's test client): the peer's address has no listener, nothing is sent."""
+    hook = build_hook(parse_config(CONFIG), "node2", tmp_path, dry_run=False)
+    try:
+        client = create_app(hook).test_client()
+        for broken in (b"[]", b"{", b'{"groups": {"g1": {"frozen": "maybe", "version": 1}}}'):
+            assert client.post("/api/v1/freeze/state", data=broken).status_code == 400
+        assert not hook.cluster.freeze.group("g1")
+        newer = {
+            "cluster": None,
+            "groups": {"g1": {"frozen": True, "version": 2, "at": 5.0, "by": "node1"}},
+        }
+        older = {"groups": {"g1": {"frozen": False, "version": 1, "at": 9.0, "by": "node1"}}}
+        assert client.post("/api/v1/freeze/state", json=newer).json["freeze"] == newer
+        assert client.post("/api/v1/freeze/state", json=older).json["freeze"] == newer
+        assert client.get("/api/v1/freeze/state").json == {"node": "node2", "freeze": newer}
+        assert hook.cluster.freeze.group("g1")
+    finally:
+        hook.shutdown()
