@@ -24,7 +24,7 @@ from failover_hook.status import NodeStatus
 from failover_hook.webhook import PayloadError, UnknownLabelsError, check_labels, parse_payload
 from gardien import exitcodes, options
 from gardien.config import ClusterConfig, load_config
-from gardien.node.verdict import NetworkState, cluster_view
+from gardien.node.verdict import ClusterNetwork, NetworkState, cluster_view
 
 _EXIT = {
     Status.DONE: exitcodes.OK,
@@ -121,7 +121,7 @@ def _call(peer: HttpPeer, action: Callable[[HttpPeer], Outcome]) -> Outcome | st
 # ---- status --------------------------------------------------------------------------------
 
 
-def _network(node: str, statuses: dict[str, NodeStatus | None]) -> str:
+def _network(node: str, statuses: dict[str, NodeStatus | None]) -> ClusterNetwork:
     """ok, isolated (only this node is cut off) or outage (every node that answers is too)."""
     own = statuses[node]
     if own is None:

@@ -249,15 +249,12 @@ def choose_target(
     """
     why_not: list[str] = []
     fit: list[tuple[str, bool]] = []  # (node, degraded)
-    for node in config.groups[group].nodes:
-        status = view.status(node)
-        if node == failed:
-            continue
-        reason = unhealthy_reason(node, view)
-        if reason is not None or status is None:
-            why_not.append(f"{node}: {reason}")
-        else:
+    for node in (n for n in config.groups[group].nodes if n != failed):
+        status, reason = view.status(node), unhealthy_reason(node, view)
+        if status is not None and reason is None:
             fit.append((node, status.verdict.degraded))
+        else:
+            why_not.append(f"{node}: {reason}")
     best = sorted(fit, key=lambda nd: nd[1])  # stable: the list's order among equals
     return (best[0][0] if best else None), why_not
 

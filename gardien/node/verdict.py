@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 
 class Scope(StrEnum):
@@ -96,7 +97,10 @@ def judge(
     return NetworkVerdict(NetworkState.OK, "link up, every scope answers")
 
 
-def cluster_view(own: NetworkState, others: list[NetworkState]) -> str:
+ClusterNetwork = Literal["ok", "isolated", "outage", "unknown"]
+
+
+def cluster_view(own: NetworkState, others: list[NetworkState]) -> ClusterNetwork:
     """``ok``, ``isolated`` (only this node is cut off) or ``outage`` (every node that answers is
     isolated too): the ``network`` of ``gardien status`` and the outage gate's question.
 
