@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from gardien.config.model import NetworkConfig
 from gardien.node.reachability import IPAddress, at_once, link_up
@@ -58,7 +57,7 @@ class NetworkCheck:
         """``link(interface)``: whether the interface is up (default: its state in /sys)."""
         self._network = network
         self._echo = echo
-        self._link = link or (lambda interface: link_up(interface, Path("/sys")))
+        self._link = link or link_up
         self._max_age = max_age
         self._clock = clock
         self._lock = threading.Lock()
