@@ -25,6 +25,7 @@ from failover_hook.status import NodeStatus
 from failover_hook.webhook import PayloadError, UnknownLabelsError, check_labels, parse_payload
 from gardien import exitcodes, options
 from gardien.config import ClusterConfig, load_config
+from gardien.node.verdict import ClusterNetwork, NetworkState, cluster_view
 
 _EXIT = {
     Status.DONE: exitcodes.OK,
@@ -121,15 +122,13 @@ def _call(peer: HttpPeer, action: Callable[[HttpPeer], Outcome]) -> Outcome | st
 # ---- status --------------------------------------------------------------------------------
 
 
-def _network(node: str, statuses: dict[str, NodeStatus | None]) -> str:
-    """ok, isolated (only this node fails its checks) or outage (every node that answers fails)."""
+def _network(node: str, statuses: dict[str, NodeStatus | None]) -> ClusterNetwork:
+    """ok, isolated (only this node is cut off) or outage (every node that answers is too)."""
     own = statuses[node]
     if own is None:
         return "unknown"
-    if own.network != "failed":
-        return own.network
-    others = [s for n, s in statuses.items() if n != node and s is not None]
-    return "outage" if others and all(s.network == "failed" for s in others) else "isolated"
+    others = [s.verdict for n, s in statuses.items() if n != node and s is not None]
+    return cluster_view(own.verdict, others)
 
 
 def cluster_status(config: ClusterConfig) -> dict[str, Any]:
@@ -163,6 +162,7 @@ def cluster_status(config: ClusterConfig) -> dict[str, Any]:
         name: {
             "reachable": s is not None,
             "network": _network(name, statuses),
+            "network_verdict": str(s.verdict) if s else "unknown",
             "cluster_frozen": bool(s and s.cluster_frozen),
         }
         for name, s in statuses.items()
@@ -185,7 +185,10 @@ def _status_text(config: ClusterConfig, doc: dict[str, Any]) -> str:
     for name, node in doc["nodes"].items():
         state = "reachable" if node["reachable"] else "UNREACHABLE"
         frozen = "  cluster FROZEN" if node["cluster_frozen"] else ""
-        lines.append(f"  {name:<12} {state:<12} network {node['network']}{frozen}")
+        network = node["network"]
+        if NetworkState(node["network_verdict"]).degraded:  # not cut off: say what it lacks
+            network += f" ({node['network_verdict']})"
+        lines.append(f"  {name:<12} {state:<12} network {network}{frozen}")
     width = max([len("GROUP"), *map(len, config.groups)]) + 2
     columns = "".join(n.ljust(10) for n in nodes)
     header = "GROUP".ljust(width) + columns + "HEALTH   CHANGED    FLAGS"

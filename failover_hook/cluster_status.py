@@ -22,7 +22,7 @@ from failover_hook.freeze import FreezeRecord, FreezeStore, merged
 from failover_hook.journal import Journal, MoveRecord, move_key
 from failover_hook.network import NetworkCheck
 from failover_hook.peers import PeerUnreachable
-from failover_hook.status import GroupStatus, NodeStatus
+from failover_hook.status import GroupStatus, NodeStatus, network_fields
 from gardien.config import ClusterConfig
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class ClusterStatus:
         probes can take their whole timeout on a hung service): a decision reads only what
         this node holds and its journal, network and freeze state, and must not wait for that.
         """
-        verdict, targets = self.network.check()
+        network = network_fields(self.network.check())
         names = [only] if only else list(self.config.groups)
         agents = self._agent_statuses(names) if resources else {}
         held = self.agent.held()
@@ -134,8 +134,7 @@ class ClusterStatus:
         return NodeStatus(
             node=self.node,
             cluster=self.config.cluster,
-            network=verdict,
-            network_targets=targets,
+            **network,
             cluster_frozen=self.freeze.cluster,
             freeze=self.freeze.state(),
             dry_run=self.dry_run,

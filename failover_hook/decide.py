@@ -18,6 +18,7 @@ from failover_hook.status import NodeStatus
 from failover_hook.webhook import Alert
 from gardien.alerts import GROUP_FAILED, NODE_DOWN
 from gardien.config import ClusterConfig
+from gardien.node.verdict import NetworkState, cluster_view
 
 
 @dataclass(frozen=True)
@@ -179,12 +180,15 @@ def gate_held_elsewhere(f: Failure, view: ClusterView, _config: ClusterConfig) -
 
 
 def gate_outage(f: Failure, view: ClusterView, _config: ClusterConfig) -> Outcome | None:
-    """Not a local failure: no other node reaches the network targets either."""
+    """Not a local failure: the source is cut off (or silent) and so is every peer that answers.
+
+    A degraded node (one scope of targets lost, :mod:`gardien.node.verdict`) is not cut off, so
+    an external-only or internal-only outage is no reason to leave a failed group where it is.
+    """
     source = view.status(f.node)
-    if source is not None and source.network != "failed":
-        return None
-    others = [s for n, s in view.statuses.items() if n != f.node and s is not None]
-    if others and all(s.network == "failed" for s in others):
+    own = NetworkState.ISOLATED if source is None else source.verdict
+    others = [s.verdict for n, s in view.statuses.items() if n != f.node and s is not None]
+    if cluster_view(own, others) == "outage":
         return Outcome(Status.SKIPPED, "skipped: network-wide outage", f.group, {"gate": "outage"})
     return None
 
@@ -230,7 +234,7 @@ def unhealthy_reason(node: str, view: ClusterView) -> str | None:
     status = view.status(node)
     if status is None:
         return "unreachable"
-    if status.network == "failed":
+    if status.verdict.isolated:
         return "network failed"
     return None
 
@@ -238,16 +242,21 @@ def unhealthy_reason(node: str, view: ClusterView) -> str | None:
 def choose_target(
     group: str, failed: str, config: ClusterConfig, view: ClusterView
 ) -> tuple[str | None, list[str]]:
-    """The first healthy node of the preference list other than ``failed``; and why not others."""
+    """The first healthy node of the preference list other than ``failed``; and why not others.
+
+    A degraded node (it reaches one scope of targets only) takes the group only when no node of
+    the list has its whole network: it serves, but fewer clients reach it.
+    """
     why_not: list[str] = []
-    for node in config.groups[group].nodes:
-        if node == failed:
-            continue
-        reason = unhealthy_reason(node, view)
-        if reason is None:
-            return node, why_not
-        why_not.append(f"{node}: {reason}")
-    return None, why_not
+    fit: list[tuple[str, bool]] = []  # (node, degraded)
+    for node in (n for n in config.groups[group].nodes if n != failed):
+        status, reason = view.status(node), unhealthy_reason(node, view)
+        if status is not None and reason is None:
+            fit.append((node, status.verdict.degraded))
+        else:
+            why_not.append(f"{node}: {reason}")
+    best = sorted(fit, key=lambda nd: nd[1])  # stable: the list's order among equals
+    return (best[0][0] if best else None), why_not
 
 
 def gate_fencing(f: Failure, view: ClusterView, config: ClusterConfig) -> Outcome | None:

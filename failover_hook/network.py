@@ -1,8 +1,10 @@
-"""This node's network verdict from its own checks: can it reach the configured targets?
+"""This node's network verdict from its own checks: its link, and which targets answer.
 
-A node that reaches none of its internal or none of its external targets reports ``failed``.  One
-node alone cannot tell a local fault from a network-wide outage: the deciding hook compares the
-verdicts of every node (``failed`` everywhere means an outage, moving would not help).
+The verdict is :func:`gardien.node.verdict.judge`'s (the one definition, which the rules mirror):
+``isolated`` when the link is down or no target answers, ``degraded-external`` /
+``degraded-internal`` when one scope answers and the other does not, else ``ok``.  One node alone
+cannot tell a local fault from a network-wide outage: the deciding hook compares the verdicts of
+every node (isolated everywhere means an outage, moving would not help).
 """
 
 from __future__ import annotations
@@ -11,15 +13,24 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Literal
+from dataclasses import dataclass, field
 
 from gardien.config.model import NetworkConfig
-from gardien.node.reachability import IPAddress, at_once
+from gardien.node.reachability import IPAddress, at_once, link_up
+from gardien.node.verdict import NetworkState, NetworkVerdict, judge
 
 log = logging.getLogger(__name__)
 
-Verdict = Literal["ok", "failed", "unknown"]
-"""``unknown``: no targets configured, nothing to judge by."""
+
+@dataclass(frozen=True)
+class NetworkReport:
+    """One round of the check: the verdict and each target's answer (``{address: answered}``)."""
+
+    verdict: NetworkVerdict
+    targets: dict[str, bool] = field(default_factory=dict)
+    link_up: bool | None = None
+    """None when no network is configured (no interface to read)."""
+
 
 Echo = Callable[[IPAddress, float], bool]
 """One ICMP echo to an address within a timeout: answered or not (the daemon passes in
@@ -41,17 +52,20 @@ class NetworkCheck:
         echo: Echo,
         max_age: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        link: Callable[[str], bool] | None = None,
     ) -> None:
+        """``link(interface)``: whether the interface is up (default: its state in /sys)."""
         self._network = network
         self._echo = echo
+        self._link = link or link_up
         self._max_age = max_age
         self._clock = clock
         self._lock = threading.Lock()
         self._checked_at: float | None = None
-        self._result: tuple[Verdict, dict[str, bool]] = ("unknown", {})
+        self._result = NetworkReport(judge(False, {}, {}))
 
-    def check(self) -> tuple[Verdict, dict[str, bool]]:
-        """The verdict and each target's answer (``{address: answered}``)."""
+    def check(self) -> NetworkReport:
+        """The verdict, the link and each target's answer, at most ``max_age`` seconds old."""
         with self._lock:
             now = self._clock()
             if self._checked_at is None or now - self._checked_at >= self._max_age:
@@ -75,20 +89,24 @@ class NetworkCheck:
                 log.exception("network check failed")
             stop.wait(every)
 
-    def _run(self) -> tuple[Verdict, dict[str, bool]]:
+    def _run(self) -> NetworkReport:
         network = self._network
         if network is None or not (network.internal or network.external):
-            return "unknown", {}
-        scopes = [s for s in (network.internal, network.external) if s]
-        targets = [a for scope in scopes for a in scope]
+            return NetworkReport(judge(False, {}, {}))  # unknown: nothing to judge by
+        targets = [*network.internal, *network.external]
+        link = self._link(network.interface)
         up = at_once(self._echo, targets, network.timeout)  # each echo bounded by its timeout
         answers = {str(a): bool(ok) for a, ok in zip(targets, up, strict=True)}
-        verdict: Verdict = (
-            "ok" if all(any(answers[str(a)] for a in s) for s in scopes) else "failed"
+        verdict = judge(
+            link,
+            {str(a): answers[str(a)] for a in network.internal},
+            {str(a): answers[str(a)] for a in network.external},
         )
-        if verdict == "failed":
+        if verdict.state is not NetworkState.OK:
             log.warning(
-                "network check failed: %s",
+                "network %s (%s): %s",
+                verdict.state,
+                verdict.reason,
                 ", ".join(f"{a} {'up' if up else 'down'}" for a, up in answers.items()),
             )
-        return verdict, answers
+        return NetworkReport(verdict, answers, link)

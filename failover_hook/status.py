@@ -5,12 +5,16 @@ Ages are seconds measured on the reporting node, so the nodes' clocks need not a
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from failover_hook.freeze import FreezeState, legacy_state
-from failover_hook.network import Verdict
+from failover_hook.network import NetworkReport
+from gardien.node.verdict import NetworkState
+
+Network = Literal["ok", "failed", "unknown"]
+"""The ``network`` of hooks before the verdict had states: ``failed`` is ``isolated``."""
 
 
 class _Model(BaseModel):
@@ -36,7 +40,13 @@ class GroupStatus(_Model):
 class NodeStatus(_Model):
     node: str
     cluster: str
-    network: Verdict
+    network: Network
+    """Kept as it was for every hook that reads it: ``failed`` exactly when ``network_verdict``
+    is ``isolated``, ``ok`` when it is ``ok`` or degraded.  Decisions read :attr:`verdict`."""
+    network_verdict: NetworkState | None = None
+    """The node's verdict (:mod:`gardien.node.verdict`); None from a hook that predates it, or
+    that reports a state this version does not know (then :attr:`network` decides)."""
+    network_reason: str = ""
     network_targets: dict[str, bool] = {}
     cluster_frozen: bool = False
     freeze: FreezeState = FreezeState()
@@ -54,3 +64,33 @@ class NodeStatus(_Model):
             state = legacy_state(self.cluster_frozen, frozen)
             object.__setattr__(self, "freeze", state)
         return self
+
+    @field_validator("network_verdict", mode="before")
+    @classmethod
+    def _known_state(cls, value: Any) -> Any:
+        """A state added by a newer hook must not make its whole status unreadable: an
+        unreadable peer is taken for a silent one, and silent peers get fenced."""
+        known = {s.value for s in NetworkState}
+        return value if value is None or isinstance(value, NetworkState) or value in known else None
+
+    @property
+    def verdict(self) -> NetworkState:
+        """The network verdict the decisions use."""
+        if self.network_verdict is not None:
+            return self.network_verdict
+        legacy = {"ok": NetworkState.OK, "failed": NetworkState.ISOLATED}
+        return legacy.get(self.network, NetworkState.UNKNOWN)
+
+
+def network_fields(report: NetworkReport) -> dict[str, Any]:
+    """The network keys of a :class:`NodeStatus` from this node's check."""
+    state = report.verdict.state
+    legacy: Network = "failed" if state.isolated else "ok"
+    if state is NetworkState.UNKNOWN:
+        legacy = "unknown"
+    return {
+        "network": legacy,
+        "network_verdict": state,
+        "network_reason": report.verdict.reason,
+        "network_targets": report.targets,
+    }

@@ -7,6 +7,8 @@ test node:
 - :mod:`~gardien.node.mounts`: the mount table (mountinfo), loop devices with their backing files;
 - :mod:`~gardien.node.addresses`: the addresses on each interface;
 - :mod:`~gardien.node.reachability`: ICMP echo to a target, and the link state of an interface;
+- :mod:`~gardien.node.verdict`: the network verdict from those (ok, degraded, isolated), which
+  the hook decides on and the rules mirror;
 - :mod:`~gardien.node.liveness`: processes as /proc shows them (state, zombies, start time);
 - :mod:`~gardien.node.holding`: the one answer to "does this node hold the group?", built on the
   first two and the agent's held markers (:mod:`gardien.state`).

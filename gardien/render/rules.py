@@ -19,6 +19,7 @@ from typing import Any
 
 from gardien import alerts
 from gardien.config import ClusterConfig
+from gardien.node.verdict import DEGRADED_BY_SCOPE, NetworkState
 from gardien.options import Option, command_line
 from gardien.render.common import duration_option, prom_duration
 
@@ -96,6 +97,33 @@ class _Alert:
         }
 
 
+_REACHABLE = "node:gardien_network_reachable:bool"
+_SCOPE_UP = "node_scope:gardien_network_target_up:max"
+
+
+def _verdict_expr() -> str:
+    """``node:gardien_network_verdict:info``: 1 per node, its verdict in label ``verdict``.
+
+    :func:`gardien.node.verdict.judge` in PromQL, over the exporter's series: isolated when the
+    link is down or no target answers (``node:gardien_network_reachable:bool`` is 0), degraded
+    when it is 1 and every target of one scope is down, ok otherwise; no series (``unknown``)
+    for a node without targets.  tests/render/test_network_verdict_rules.py runs judge's table
+    through it.
+    """
+    cases = {
+        NetworkState.ISOLATED: f"{_REACHABLE} == 0",
+        **{
+            state: f'{_REACHABLE} == 1 and on (cluster, node) {_SCOPE_UP}{{scope="{scope}"}} == 0'
+            for scope, state in DEGRADED_BY_SCOPE.items()
+        },
+        NetworkState.OK: f"{_REACHABLE} == 1 unless on (cluster, node) ({_SCOPE_UP} == 0)",
+    }
+    return "\nor ".join(
+        f'label_replace(group by (cluster, node) ({expr}), "verdict", "{state}", "", "")'
+        for state, expr in cases.items()
+    )
+
+
 # Recording rules: name -> expression.
 _UP = f'up{{job=~"{EXPORTER_JOB}|{HOOK_JOB}"}}'
 RECORDING_RULES: dict[str, str] = {
@@ -113,12 +141,15 @@ RECORDING_RULES: dict[str, str] = {
         "max by (cluster, group) (gardien_hook_group_settling)"
     ),
     "group:gardien_hook_group_frozen:max": "max by (cluster, group) (gardien_hook_group_frozen)",
-    # A node's network verdict: 1 when its link is up and it reaches at least one target.
+    # A node's network verdict (gardien.node.verdict): reachable (not isolated) is 1 when its
+    # link is up and it reaches at least one target; the verdict says which scope it lacks.
     "node:gardien_network_target_up:max": "max by (cluster, node) (gardien_network_target_up)",
+    _SCOPE_UP: "max by (cluster, node, scope) (gardien_network_target_up)",
     "node:gardien_network_link_up:min": "min by (cluster, node) (gardien_network_link_up)",
-    "node:gardien_network_reachable:bool": (
+    _REACHABLE: (
         "node:gardien_network_target_up:max * on (cluster, node) node:gardien_network_link_up:min"
     ),
+    "node:gardien_network_verdict:info": _verdict_expr(),
     # 1 while Prometheus reaches at least one of the node's two daemons.
     "node:up:max": f"max by (cluster, node) ({_UP})",
 }

@@ -30,7 +30,12 @@ def test_status_shows_groups_by_node(pair: HookPair) -> None:
         "last_change_seconds_ago": doc["groups"]["g1"]["last_change_seconds_ago"],
     }
     assert doc["groups"]["g2"]["active_node"] is None
-    assert doc["nodes"]["node1"] == {"reachable": True, "network": "ok", "cluster_frozen": False}
+    assert doc["nodes"]["node1"] == {
+        "reachable": True,
+        "network": "ok",
+        "network_verdict": "ok",
+        "cluster_frozen": False,
+    }
     text = pair.cli("status").stdout
     assert text.splitlines()[0] == "Cluster test"
     g1 = next(line for line in text.splitlines() if line.startswith("g1 "))

@@ -104,6 +104,46 @@ def _network(node: str, targets: str, link: str) -> list[dict[str, str]]:
 
 FAILED = {"cluster": CLUSTER, "group": "php4", "node": "node1"}
 
+NETWORK_FAULTS = {  # docs/alerting.md's table: (internal, external, link) of a node, and whether
+    # it is cut off (gardien.node.verdict: isolated) or only degraded
+    "link down": (("1x30", "1x30", "0x30"), True),
+    "internal targets down only": (("0x30", "1x30", "1x30"), False),
+    "external targets down only": (("1x30", "0x30", "1x30"), False),
+    "internal and external targets down": (("0x30", "0x30", "1x30"), True),
+}
+
+
+def _scopes(node: str, internal: str, external: str, link: str) -> list[dict[str, str]]:
+    """Two targets of each scope, answering alike, and the link."""
+    rows = [
+        series("gardien_network_target_up", {**target(node), "target": t, "scope": s}, values)
+        for t, s, values in (
+            ("10.0.0.254", "internal", internal),
+            ("10.0.0.20", "internal", internal),
+            ("192.0.2.1", "external", external),
+            ("198.51.100.1", "external", external),
+        )
+    ]
+    rows.append(series("gardien_network_link_up", {**target(node), "interface": "eth0"}, link))
+    return rows
+
+
+def _network_fault(fault: str, both: bool) -> Scenario:
+    """One node (node1) or both with ``fault``: isolation, outage or nothing (degraded)."""
+    values, cut_off = NETWORK_FAULTS[fault]
+    peer = values if both else ("1x30", "1x30", "1x30")
+    isolated = [({"cluster": CLUSTER, "node": "node1"}, 0)] if cut_off and not both else []
+    outage = [({"cluster": CLUSTER}, 0)] if cut_off and both else []
+    return Scenario(
+        f"{fault} on {'both nodes' if both else 'one node'}",
+        [*_scopes("node1", *values), *_scopes("node2", *peer)],
+        [
+            Expect("8s", "GardienNodeIsolated", isolated),
+            Expect("8s", "GardienNetworkOutage", outage),
+        ],
+    )
+
+
 SCENARIOS = [
     Scenario(
         "a probe failing on the active node fails the group after `for`",
@@ -183,6 +223,7 @@ SCENARIOS = [
             Expect("15s", "GardienNetworkOutage", [({"cluster": CLUSTER}, 0)]),
         ],
     ),
+    *[_network_fault(fault, both) for fault in NETWORK_FAULTS for both in (False, True)],
     Scenario(
         "node down fires only while the peer is up",
         [

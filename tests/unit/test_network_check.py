@@ -9,9 +9,10 @@ from __future__ import annotations
 import ipaddress
 import threading
 
-from failover_hook.network import NetworkCheck
+from failover_hook.network import NetworkCheck, NetworkReport
 from gardien.config.model import NetworkConfig
 from gardien.node.reachability import IPAddress
+from gardien.node.verdict import NetworkState
 
 INTERNAL, EXTERNAL = ipaddress.ip_address("127.0.0.2"), ipaddress.ip_address("127.0.0.3")
 
@@ -26,21 +27,26 @@ class Echo:
         return self.answering[address]
 
 
-def _check(echo: Echo, now: list[float]) -> NetworkCheck:
-    network = NetworkConfig(interface="lo", internal=(INTERNAL,), external=(EXTERNAL,))
-    return NetworkCheck(network, echo, max_age=2.5, clock=lambda: now[0])
+def _check(echo: Echo, now: list[float], link: dict[str, bool] | None = None) -> NetworkCheck:
+    network = NetworkConfig(interface="eth0", internal=(INTERNAL,), external=(EXTERNAL,))
+    links = {"eth0": True} if link is None else link
+    return NetworkCheck(network, echo, max_age=2.5, clock=lambda: now[0], link=links.__getitem__)
+
+
+def _seen(report: NetworkReport) -> tuple[NetworkState, dict[str, bool]]:
+    return report.verdict.state, report.targets
 
 
 def test_a_caller_pings_only_when_the_result_is_too_old() -> None:
     echo, now = Echo(), [100.0]
     check = _check(echo, now)
-    assert check.check() == ("ok", {"127.0.0.2": True, "127.0.0.3": True})
+    assert _seen(check.check()) == ("ok", {"127.0.0.2": True, "127.0.0.3": True})
     now[0] += 2.0
-    echo.answering[EXTERNAL] = False
-    assert check.check()[0] == "ok"  # still the result of 2 s ago, no new round
+    echo.answering[INTERNAL] = echo.answering[EXTERNAL] = False
+    assert check.check().verdict.state == "ok"  # still the result of 2 s ago, no new round
     assert len(echo.asked) == 2
     now[0] += 1.0
-    assert check.check() == ("failed", {"127.0.0.2": True, "127.0.0.3": False})
+    assert _seen(check.check()) == ("isolated", {"127.0.0.2": False, "127.0.0.3": False})
     assert len(echo.asked) == 4
 
 
@@ -64,7 +70,7 @@ def test_the_watcher_keeps_the_verdict_fresh_for_callers() -> None:
     assert rounds == 2
     asked = len(echo.asked)
     assert asked == 4  # two rounds of two targets, by the watcher
-    assert check.check() == ("failed", {"127.0.0.2": False, "127.0.0.3": True})
+    assert _seen(check.check()) == ("degraded-internal", {"127.0.0.2": False, "127.0.0.3": True})
     assert len(echo.asked) == asked  # the caller read the watcher's result
 
 
@@ -72,5 +78,21 @@ def test_no_targets_is_unknown_and_pings_nothing() -> None:
     echo = Echo()
     check = NetworkCheck(None, echo)
     check.refresh()
-    assert check.check() == ("unknown", {})
+    assert _seen(check.check()) == ("unknown", {})
     assert echo.asked == []
+
+
+def test_one_scope_lost_is_degraded_not_failed() -> None:
+    """The hook used to call a node that lost its external targets "failed" (issue 9)."""
+    echo, now = Echo(), [100.0]
+    echo.answering[EXTERNAL] = False
+    report = _check(echo, now).check()
+    assert report.verdict.state == "degraded-external" and report.link_up is True
+    assert "127.0.0.3" in report.verdict.reason
+
+
+def test_a_link_down_isolates_whatever_answers() -> None:
+    echo, now = Echo(), [100.0]
+    report = _check(echo, now, link={"eth0": False}).check()
+    assert report.verdict.state == "isolated" and report.link_up is False
+    assert report.targets == {"127.0.0.2": True, "127.0.0.3": True}
