@@ -88,21 +88,33 @@ def _freeze_state(hook: Hook, given: bytes | None) -> tuple[Response, int]:
     return jsonify({"node": hook.node, "freeze": store.state().model_dump(mode="json")}), 200
 
 
+def _reloaded(outcome: Outcome) -> tuple[Response, int]:
+    """``/-/reload``: the config file read again (as SIGHUP does); 500, as the exporter answers,
+    when refused and the config in force stays (invalid, drops a group held here, needs a
+    restart), 409 when a move runs."""
+    if outcome.ok or outcome.status is Status.IN_PROGRESS:
+        return _answer(outcome)
+    return jsonify(outcome.to_json()), 500
+
+
 def create_app(hook: Hook) -> Flask:
     app = Flask("gardien-hook")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    config = hook.config
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:
         return _error(exc.code or 500, exc.description or exc.name)
 
     def known_group(group: str) -> tuple[Response, int] | None:
-        return None if group in config.groups else _error(404, "unknown group")
+        return None if group in hook.config.groups else _error(404, "unknown group")
 
     @app.get("/-/healthy")
     def healthy() -> str:
         return "OK\n"
+
+    @app.route("/-/reload", methods=["POST", "PUT"])
+    def reload() -> tuple[Response, int]:
+        return _reloaded(hook.reload())
 
     @app.get("/metrics")
     def metrics() -> Response:
@@ -145,14 +157,14 @@ def create_app(hook: Hook) -> Flask:
             body = MigrateRequest.model_validate_json(request.get_data() or b"{}")
         except ValidationError as exc:
             return _error(400, f"invalid migrate request: {_first_error(exc)}")
-        if body.target not in config.nodes:
+        if body.target not in hook.config.nodes:
             return _error(422, "unknown target node")
         return _answer(hook.dispatch.migrate(group, body.target, body.dry_run, body.force))
 
     @app.get("/api/v1/history")
     def history() -> tuple[Response, int]:
         group = request.args.get("group")
-        if group is not None and group not in config.groups:
+        if group is not None and group not in hook.config.groups:
             return _error(404, "unknown group")
         return jsonify({"moves": hook.cluster.history(group)}), 200
 
@@ -163,7 +175,7 @@ def create_app(hook: Hook) -> Flask:
     def payload_or_error() -> Any:
         try:
             payload = parse_payload(request.get_data())
-            check_labels(payload, config)
+            check_labels(payload, hook.config)
         except PayloadError as exc:
             return _error(400, str(exc))
         except UnknownLabelsError as exc:

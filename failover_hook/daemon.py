@@ -1,9 +1,11 @@
-"""The ``gardien hook`` daemon: the engine, the hook and its web server, until a signal."""
+"""The ``gardien hook`` daemon: the engine, the hook and its web server; SIGHUP reloads the
+config (:meth:`failover_hook.hook.Hook.reload`), SIGTERM and SIGINT stop it."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import queue
 import signal
 import threading
 from pathlib import Path
@@ -16,8 +18,9 @@ from failover_hook.app import create_app
 from failover_hook.client import HttpPeer, read_token
 from failover_hook.command import local_node
 from failover_hook.fencing import Fencer
-from failover_hook.hook import Hook
+from failover_hook.hook import Engine, Hook
 from failover_hook.journal import Journal
+from failover_hook.locks import GroupLocks
 from failover_hook.move import Mover
 from failover_hook.network import NetworkCheck
 from failover_hook.processes import become_subreaper, reap_orphans_until
@@ -42,25 +45,28 @@ def build_hook(config: ClusterConfig, node: str, state_dir: Path, dry_run: bool)
     state_dir.mkdir(parents=True, exist_ok=True)
     journal = Journal.in_state_dir(state_dir)
     runner = CommandRunner(env=INHERIT)  # service commands get the hook's environment
-    agent = LocalAgent(config, node, state_dir, runner=runner, journal=journal)
-    token = read_token(config)
-    peers = {name: HttpPeer.for_node(config, name, token) for name in config.nodes if name != node}
     pinger = Pinger()  # the exporter's network collector pings the same way
-    mover = Mover(config, node, journal, agent, peers, Fencer(config, runner))
-    return Hook(
-        config,
-        node,
-        state_dir,
-        agent=agent,
-        mover=mover,
-        journal=journal,
-        peers=peers,
-        network=NetworkCheck(
+
+    def engine(config: ClusterConfig, locks: GroupLocks) -> Engine:
+        """The parts that read the config; built again by each reload."""
+        agent = LocalAgent(config, node, state_dir, runner=runner, journal=journal, locks=locks)
+        token = read_token(config)
+        peers = {n: HttpPeer.for_node(config, n, token) for n in config.nodes if n != node}
+        mover = Mover(config, node, journal, agent, peers, Fencer(config, runner))
+        network = NetworkCheck(
             config.network,
             lambda a, t: pinger.echo(a, t).up,
             # a round lasts at most the echo timeout: the watcher's result is never older
             max_age=NETWORK_REFRESH + (config.network.timeout if config.network else 0) + 0.5,
-        ),
+        )
+        return Engine(agent, mover, peers, network)
+
+    return Hook(
+        config,
+        node,
+        state_dir,
+        build=engine,
+        journal=journal,
         dry_run=dry_run,
         workers=max(2, min(8, len(config.groups))),
     )
@@ -142,21 +148,22 @@ def run(args: argparse.Namespace) -> int:
         server_name="gardien-hook",
     )
     stop = threading.Event()
-    if config.network is not None:
-        threading.Thread(
-            target=hook.network.watch, args=(stop, NETWORK_REFRESH), name="network", daemon=True
-        ).start()
+    threading.Thread(  # a reload may add or change the network targets: always watch
+        target=hook.watch_network, args=(stop, NETWORK_REFRESH), name="network", daemon=True
+    ).start()
     if subreaper:
         threading.Thread(
             target=reap_orphans_until, args=(stop,), name="reaper", daemon=True
         ).start()
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
+    events: queue.SimpleQueue[str] = queue.SimpleQueue()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        # the main loop acts: a reload claims every group, which a signal handler must not
+        events.put("reload" if signum == signal.SIGHUP else "stop")
+
+    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
     server.start()
     log.info(
         "hook of %s ready (cluster %s, %d groups%s)",
@@ -166,8 +173,12 @@ def run(args: argparse.Namespace) -> int:
         ", dry run" if args.dry_run else "",
     )
     try:
-        stop.wait()
+        while events.get() != "stop":
+            log.info("SIGHUP: reloading %s", hook.config.source)
+            hook.reload()
     finally:
+        log.info("stopping")
+        stop.set()
         server.stop()
         hook.shutdown()
     return exitcodes.OK

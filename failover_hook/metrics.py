@@ -10,7 +10,7 @@ import platform
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -44,6 +44,11 @@ class GroupGauges:
 class _StateCollector(Collector):
     def __init__(self, read: Callable[[], tuple[bool, dict[str, GroupGauges]]]) -> None:
         self._read = read
+
+    def describe(self) -> Iterable[Metric]:
+        """Nothing at registration: the hook registers this before its parts exist, and reads
+        them (they change with a reload) only when scraped."""
+        return ()
 
     def collect(self) -> Iterable[Metric]:
         cluster_frozen, groups = self._read()
@@ -131,10 +136,37 @@ class HookMetrics:
             ["code"],
             registry=self.registry,
         )
-        for group in groups:  # every configured group is always exported
-            self.moves.labels(group)
-            self.moves_failed.labels(group)
-            self.move_duration.labels(group)
+        self.reload_successful = Gauge(
+            "gardien_hook_config_last_reload_successful",
+            "0 after a config reload that was refused (the config in force stays), else 1.",
+            registry=self.registry,
+        )
+        self.reload_success_time = Gauge(
+            "gardien_hook_config_last_reload_success_timestamp_seconds",
+            "Unix time the config in force was loaded (at start or by the last reload).",
+            registry=self.registry,
+        )
+        self._groups: set[str] = set()
+        self.set_groups(groups)
         for action in DECISION_ACTIONS:
             self.decisions.labels(action)
         self.registry.register(_StateCollector(read_state))
+
+    def set_groups(self, groups: Iterable[str]) -> None:
+        """The groups of the config in force: each always exported, a removed one no more."""
+        wanted = set(groups)
+        for group in sorted(wanted - self._groups):
+            self.moves.labels(group)
+            self.moves_failed.labels(group)
+            self.move_duration.labels(group)
+        for group in sorted(self._groups - wanted):
+            self.moves.remove(group)
+            self.moves_failed.remove(group)
+            self.move_duration.remove(group)
+        self._groups = wanted
+
+    def reloaded(self, successful: bool, when: float) -> None:
+        """The outcome of a config load: at start (successful) or by a reload."""
+        self.reload_successful.set(int(successful))
+        if successful:
+            self.reload_success_time.set(when)

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from gardien.config.crossref import cross_check
 from gardien.config.model import ClusterConfig
 from gardien.errors import ConfigError
 
@@ -34,16 +35,18 @@ def _line_index(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> No
             _line_index(item, (*path, i), lines)
 
 
-def _place(path: KeyPath, lines: dict[KeyPath, int]) -> str:
-    """``line 12: groups.php4.vip.address``, from the deepest part of the path in the file."""
+def _line(path: KeyPath, lines: dict[KeyPath, int]) -> int:
+    """The line of the deepest part of the path that is in the file."""
     for depth in range(len(path), -1, -1):
         if path[:depth] in lines:
-            line = lines[path[:depth]]
-            break
-    else:
-        line = 1
+            return lines[path[:depth]]
+    return 1
+
+
+def _place(path: KeyPath, lines: dict[KeyPath, int]) -> str:
+    """``line 12: groups.php4.vip.address``, from the deepest part of the path in the file."""
     dotted = ".".join(str(p) for p in path) or "(top level)"
-    return f"line {line}: {dotted}"
+    return f"line {_line(path, lines)}: {dotted}"
 
 
 def _clean_loc(loc: tuple[str | int, ...]) -> KeyPath:
@@ -94,9 +97,10 @@ def parse_config(
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             problems.append((_clean_loc(error["loc"]), error["msg"]))
-    if config is not None:
-        problems.extend(config.cross_check())
+    # with the field checks, whatever they found: every problem of the file in one run
+    problems.extend(cross_check(data))
     if problems:
+        problems.sort(key=lambda problem: _line(problem[0], lines))  # in the order of the file
         raise ConfigError(source, [f"{source}: {_place(p, lines)}: {m}" for p, m in problems])
     assert config is not None
     return config

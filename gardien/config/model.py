@@ -298,84 +298,9 @@ class ClusterConfig(_Frozen):
             found.update({s.name: (group_name, s) for s in group.services})
         return found
 
-    def cross_check(self) -> list[Problem]:
-        """Problems that span several keys, each with the key path it is about."""
-        return [
-            *_check_node_addresses(self.nodes),
-            *(
-                (("fencing", name), f"fencing names unknown node {name!r}")
-                for name in self.fencing
-                if name not in self.nodes
-            ),
-            *_check_group_nodes(self.groups, set(self.nodes)),
-            *_check_service_names(self.node_services, self.groups),
-            *_check_group_resources(self.groups),
-        ]
-
     def node_of_address(self, addresses: set[str]) -> str | None:
         """The configured node whose address is one of ``addresses`` (this host's own)."""
         for name, node in self.nodes.items():
             if str(node.address) in addresses:
                 return name
         return None
-
-
-def _check_node_addresses(nodes: dict[str, NodeConfig]) -> list[Problem]:
-    problems: list[Problem] = []
-    addresses: dict[str, str] = {}
-    for name, node in nodes.items():
-        other = addresses.setdefault(str(node.address), name)
-        if other != name:
-            problems.append((("nodes", name, "address"), f"same address as node {other!r}"))
-    return problems
-
-
-def _check_group_nodes(groups: dict[str, GroupConfig], known: set[str]) -> list[Problem]:
-    problems: list[Problem] = []
-    for group_name, group in groups.items():
-        for j, node in enumerate(group.nodes):
-            if node not in known:
-                where = ("groups", group_name, "nodes", j)
-                problems.append((where, f"group names unknown node {node!r}"))
-        if len(set(group.nodes)) != len(group.nodes):
-            problems.append((("groups", group_name, "nodes"), "a node is listed twice"))
-    return problems
-
-
-def _check_service_names(
-    node_services: tuple[ServiceConfig, ...], groups: dict[str, GroupConfig]
-) -> list[Problem]:
-    problems: list[Problem] = []
-    seen: dict[str, tuple[str | int, ...]] = {}
-    places: list[tuple[tuple[str | int, ...], str]] = [
-        (("node_services", i, "name"), s.name) for i, s in enumerate(node_services)
-    ]
-    for group_name, group in groups.items():
-        places += [
-            (("groups", group_name, "services", j, "name"), s.name)
-            for j, s in enumerate(group.services)
-        ]
-    for where, name in places:
-        first = seen.setdefault(name, where)
-        if first != where:
-            place = ".".join(str(p) for p in first)
-            problems.append((where, f"duplicate service name {name!r} (first at {place})"))
-    return problems
-
-
-def _check_group_resources(groups: dict[str, GroupConfig]) -> list[Problem]:
-    """Two groups never share a VIP, a device or a mountpoint."""
-    problems: list[Problem] = []
-    owners: dict[str, str] = {}
-    for group_name, group in groups.items():
-        claims: list[tuple[tuple[str | int, ...], str]] = []
-        if group.vip:
-            claims.append((("vip", "address"), f"VIP {group.vip.address.ip}"))
-        if group.volume:
-            claims.append((("volume", "device"), f"device {group.volume.device}"))
-            claims.append((("volume", "mountpoint"), f"mountpoint {group.volume.mountpoint}"))
-        for key, what in claims:
-            other = owners.setdefault(what, group_name)
-            if other != group_name:
-                problems.append((("groups", group_name, *key), f"{what} is also group {other!r}'s"))
-    return problems

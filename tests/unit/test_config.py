@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gardien import exitcodes
-from gardien.config import load_config
+from gardien.config import load_config, parse_config
 from gardien.errors import ConfigError
 
 CONFFILES = Path(__file__).parents[1] / "conffiles"
@@ -52,6 +52,44 @@ def test_every_problem_is_reported_at_once() -> None:
     assert "line 4: hook.max_moves" in text
     assert "line 7: groups.a.nodes" in text
     assert "line 8: groups.a.vip.address" in text
+
+
+def test_field_and_cross_reference_problems_are_reported_together() -> None:
+    """A VIP without prefix and an unknown probe kind (field checks) do not hide a group naming
+    an unknown node (a cross-reference check): all three come in one run, in the file's order."""
+    with pytest.raises(ConfigError) as raised:
+        load_config(CONFFILES / "three_problems.yml")
+    problems = raised.value.problems
+    expected = [
+        ("line 5: groups.a.nodes.1", "unknown node 'node3'"),
+        ("line 6: groups.a.vip.address", "needs a prefix length"),
+        ("line 10: groups.a.services.0.probes.0", "unknown probe kind 'gopher'"),
+    ]
+    assert len(problems) == len(expected), problems
+    for problem, (place, words) in zip(problems, expected, strict=True):
+        assert place in problem and words in problem, problems
+    result = _check_config(str(CONFFILES / "three_problems.yml"))
+    assert result.returncode == exitcodes.CONFIG_INVALID
+    assert len(result.stderr.strip().splitlines()) == 3, result.stderr
+
+
+def test_cross_reference_checks_survive_malformed_sections() -> None:
+    """Cross-reference checks read the file as parsed: sections of the wrong shape are reported
+    by the field checks, never a crash, and the other sections are still cross-checked."""
+    text = (
+        "cluster: test\n"
+        "nodes: [node1]\n"
+        "fencing: {node9: {command: [fence]}}\n"
+        "groups:\n"
+        "  a: {nodes: node1, vip: 7, services: {name: x}}\n"
+        "  b: {nodes: [node1], volume: {device: 3}}\n"
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, check_files=False)
+    text_of = "\n".join(raised.value.problems)
+    assert "line 2: nodes" in text_of
+    assert "line 3: fencing.node9: fencing names unknown node 'node9'" in text_of
+    assert "line 6: groups.b.nodes.0: group names unknown node 'node1'" in text_of
 
 
 def test_valid_config_is_typed_and_immutable() -> None:
