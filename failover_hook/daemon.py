@@ -42,9 +42,10 @@ def build_hook(config: ClusterConfig, node: str, state_dir: Path, dry_run: bool)
     state_dir.mkdir(parents=True, exist_ok=True)
     journal = Journal.in_state_dir(state_dir)
     runner = CommandRunner(env=INHERIT)  # service commands get the hook's environment
-    agent = LocalAgent(config, node, state_dir, runner=runner, journal=journal)
     token = read_token(config)
     peers = {name: HttpPeer.for_node(config, name, token) for name in config.nodes if name != node}
+    # the agent's acquire asks the peers whether they hold the group (failover_hook.guard)
+    agent = LocalAgent(config, node, state_dir, runner=runner, journal=journal, peers=peers)
     pinger = Pinger()  # the exporter's network collector pings the same way
     mover = Mover(config, node, journal, agent, peers, Fencer(config, runner))
     return Hook(
