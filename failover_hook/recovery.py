@@ -5,8 +5,9 @@ is rolled back, the source given the group again; nothing is journaled as rolled
 source did take it back.  A source that does not answer makes the move go on as a move with an
 unreachable source does (fence it, or refuse); one that answers but cannot start the group again
 is reported so, and the move ends there.  A finished move's acquire is guarded as any other
-(:mod:`failover_hook.guard`): the node its fence step fenced before the crash is excused, from
-the journal; an operator's force does not survive the crash (the acquire asks every node).  An
+(:mod:`failover_hook.guard`): the steps run again from the first one not done, so a release that
+had failed is asked again and its fence run again, whose result clears the fenced node for the
+acquire; an operator's force does not survive the crash (the acquire asks every node).  An
 interrupted local acquire is rolled back and an interrupted release finished, both by releasing;
 those that were a step of an unfinished move of this node are recovered with the move.
 """
@@ -76,13 +77,7 @@ def _recover_move(mover: Mover, move: MoveRecord) -> Outcome:
         if released:
             done = (StepState.DONE, StepState.SKIPPED)
             first = next((i for i, s in enumerate(states) if s not in done), len(states))
-            fenced = {
-                step.node: move.steps[i].message or "fenced"
-                for i, step in enumerate(plan.steps)
-                if step.action is Action.FENCE and states[i] is StepState.DONE
-            }
-            progress = Progress(released=True, fenced_nodes=fenced)
-            result = mover.run_steps(move.id, plan, False, first, progress)
+            result = mover.run_steps(move.id, plan, False, first, Progress(released=True))
             outcome = _relabel(result, f"{label}: finished: {result.message}")
         else:
             restored = mover.restore_source(plan)
