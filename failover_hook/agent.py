@@ -6,10 +6,10 @@ forced it), then runs every resource's preflight (the VIP's duplicate-address ch
 starts, then starts them in order (volume, VIP, services) and on a failure stops what it started,
 in reverse, so a failed acquire leaves nothing behind.  From before it asks the other nodes until
 it ends, the group counts as held here (:meth:`LocalAgent.holds`), so two acquires on two nodes
-never both pass the guard.  ``release`` stops them in
-reverse order; each stop is a force operation, and it goes on with the others when one fails (a VIP
-should not stay up because a daemon would not die), reporting the first failure.  The groups held
-are recorded in the state folder for the exporter (:mod:`gardien.state`).
+never both pass the guard.  ``release`` stops them in reverse order; each stop is a force
+operation, and it goes on with the others when one fails (a VIP should not stay up because a
+daemon would not die), reporting the first failure.  The groups held are recorded in the state
+folder for the exporter (:mod:`gardien.state`).
 
 A group with a volume or a VIP is held where they are: "already held" means they (and its services)
 were already running.  A group without either (no resources, or services only) shows nothing on the
