@@ -56,8 +56,13 @@ class Clearance:
         """Whether the operator's word replaced an answer or a fence (the journal's flag)."""
         return self.force or bool(self.vouched)
 
-    def excused(self, node: str) -> bool:
-        return node in self.fenced or node in self.vouched
+    def excused(self, node: str) -> str | None:
+        """Why ``node`` need not be asked (for the journal), or None when it must be."""
+        if node in self.fenced:
+            return f"{node} fenced for this move ({self.fenced[node]})"
+        if node in self.vouched:
+            return f"{node} vouched for by the operator's forced move (no fence agent)"
+        return None
 
 
 NO_CLEARANCE = Clearance()
@@ -73,7 +78,8 @@ class PeerCheck:
     """Did not answer (and were not fenced for this move); why, by node, in ``why``."""
     free: tuple[str, ...] = ()
     excused: tuple[str, ...] = ()
-    """Not asked: fenced for this move, or vouched for by the operator's forced move."""
+    """Not asked: fenced for this move, or vouched for by the operator's forced move (why, by
+    node, in ``why``)."""
     why: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -90,7 +96,7 @@ class PeerCheck:
         )
 
     def describe(self) -> str:
-        """For the journal: ``not held by node1; not asked (fenced for this move...): node3``."""
+        """For the journal: ``not held by node1; node3 fenced for this move (fenced node3...)``."""
         parts = []
         if self.holders:
             parts.append(f"held by {', '.join(self.holders)}")
@@ -98,13 +104,12 @@ class PeerCheck:
             parts.append(f"no answer from {', '.join(self.silent)}")
         if self.free:
             parts.append(f"not held by {', '.join(self.free)}")
-        if self.excused:
-            parts.append(f"not asked (fenced for this move, or forced): {', '.join(self.excused)}")
+        parts += [self.why[n] for n in self.excused]
         return "; ".join(parts) or "no other node may run it"
 
     def details(self) -> dict[str, Any]:
         """The refusal's data: who holds it, who did not answer and why."""
-        return {"holders": list(self.holders), "silent": dict(self.why)}
+        return {"holders": list(self.holders), "silent": {n: self.why[n] for n in self.silent}}
 
 
 class Guard:
@@ -117,8 +122,9 @@ class Guard:
 
     def check(self, group: str, nodes: tuple[str, ...], clearance: Clearance) -> PeerCheck:
         others = [n for n in nodes if n != self.node]
-        excused = tuple(n for n in others if clearance.excused(n))
-        asked = [n for n in others if not clearance.excused(n)]
+        excuses = {n: why for n in others if (why := clearance.excused(n)) is not None}
+        excused = tuple(excuses)
+        asked = [n for n in others if n not in excuses]
         answers: dict[str, bool | str] = {}
         if asked:
             with ThreadPoolExecutor(max_workers=len(asked), thread_name_prefix="guard") as pool:
@@ -130,7 +136,7 @@ class Guard:
             silent=tuple(n for n in asked if isinstance(answers[n], str)),
             free=tuple(n for n in asked if answers[n] is False),
             excused=excused,
-            why={n: a for n, a in answers.items() if isinstance(a, str)},
+            why={**excuses, **{n: a for n, a in answers.items() if isinstance(a, str)}},
         )
 
     def _holds(self, node: str, group: str) -> bool | str:

@@ -70,7 +70,9 @@ def test_a_forced_move_vouches_for_a_silent_source_and_is_journaled_forced() -> 
         [acquire] = [e for e in c.journal("node2").history(GROUP) if e.kind == "acquire"]
         assert acquire.forced and acquire.status == "done"
         assert acquire.steps[0].state is StepState.DONE
-        assert "node1" in str(acquire.steps[0].message)  # not asked: vouched for
+        assert acquire.steps[0].message == (  # not asked
+            "node1 vouched for by the operator's forced move (no fence agent)"
+        )
 
 
 def test_recovery_after_the_fence_excuses_the_fenced_node() -> None:
@@ -108,5 +110,7 @@ def test_recovery_after_the_fence_excuses_the_fenced_node() -> None:
         assert c.mounted("node2") and c.page() == PAGE + "\n"
         [acquire] = [e for e in journal.history(GROUP) if e.kind == "acquire"]
         assert acquire.steps[0].state is StepState.DONE and not acquire.forced
-        assert "node1" in str(acquire.steps[0].message)  # not asked: fenced for the move
+        # not asked: fenced for the move, with the fence's result
+        fenced = str(acquire.steps[0].message)
+        assert fenced.startswith("node1 fenced for this move (fenced node1 in "), fenced
         journal.close()
