@@ -1,10 +1,15 @@
 """The node agent: acquire and release a group on this node, idempotently, journaled.
 
-``acquire`` starts the group's resources in order (volume, VIP, services) and on a failure stops
-what it started, in reverse, so a failed acquire leaves nothing behind.  ``release`` stops them in
-reverse order; each stop is a force operation, and it goes on with the others when one fails (a VIP
-should not stay up because a daemon would not die), reporting the first failure.  The groups held
-are recorded in the state folder for the exporter (:mod:`gardien.state`).
+``acquire`` first makes sure no other node holds the group (:mod:`failover_hook.guard`: every
+other node that may run it answers "not held", or was fenced for this move, or the operator
+forced it), then runs every resource's preflight (the VIP's duplicate-address check) before any
+starts, then starts them in order (volume, VIP, services) and on a failure stops what it started,
+in reverse, so a failed acquire leaves nothing behind.  From before it asks the other nodes until
+it ends, the group counts as held here (:meth:`LocalAgent.holds`), so two acquires on two nodes
+never both pass the guard.  ``release`` stops them in reverse order; each stop is a force
+operation, and it goes on with the others when one fails (a VIP should not stay up because a
+daemon would not die), reporting the first failure.  The groups held are recorded in the state
+folder for the exporter (:mod:`gardien.state`).
 
 A group with a volume or a VIP is held where they are: "already held" means they (and its services)
 were already running.  A group without either (no resources, or services only) shows nothing on the
@@ -15,11 +20,13 @@ acquire, release and status alike, as for the exporter.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from failover_hook.guard import NO_CLEARANCE, Clearance, Guard, StatusPeer
 from failover_hook.journal import Journal
 from failover_hook.locks import GroupLocks
 from failover_hook.outcome import Outcome, Status
@@ -44,6 +51,10 @@ class LocalAgent:
     It owns the node's :class:`GroupLocks` (``locks``), which the mover and the hook share: its
     acquire and release claim the group like every other path, and answer "already in progress"
     when another action holds it.
+
+    ``peers``: the other nodes' hooks, which its acquire asks whether they hold the group.  None
+    means this agent is alone (a single-node config, or the lab's bootstrap before any hook
+    runs): there is nobody to ask.
     """
 
     def __init__(  # noqa: PLR0917 - the API other parts call
@@ -54,6 +65,7 @@ class LocalAgent:
         runner: CommandRunner | None = None,
         journal: Journal | None = None,
         locks: GroupLocks | None = None,
+        peers: Mapping[str, StatusPeer] | None = None,
     ) -> None:
         if node not in config.nodes:
             raise ValueError(f"unknown node {node!r}")
@@ -63,6 +75,9 @@ class LocalAgent:
         self.runner = runner or CommandRunner(env=INHERIT)
         self.journal = journal or Journal.in_state_dir(state_dir)
         self.locks = locks or GroupLocks()
+        self.guard = Guard(node, peers) if peers is not None else None
+        self._acquiring: set[str] = set()
+        self._acquiring_lock = threading.Lock()
 
     def resources(self, group: str) -> list[Resource]:
         context = BuildContext(group, self.runner, self.state_dir / "logs" / group)
@@ -94,8 +109,12 @@ class LocalAgent:
             )
         return None
 
-    def acquire(self, group: str, trigger: Trigger = API) -> Outcome:
-        return self._exclusive(group, True, lambda: self._acquire(group, trigger))
+    def acquire(
+        self, group: str, trigger: Trigger = API, clearance: Clearance = NO_CLEARANCE
+    ) -> Outcome:
+        """Acquire ``group`` here once no other node holds it (see the module); ``clearance``:
+        what the caller established (the nodes a move fenced, or the operator's force)."""
+        return self._exclusive(group, True, lambda: self._acquire(group, trigger, clearance))
 
     def release(self, group: str, trigger: Trigger = API) -> Outcome:
         return self._exclusive(group, False, lambda: self._release(group, trigger))
@@ -112,20 +131,38 @@ class LocalAgent:
                 )
             return action()
 
-    def _acquire(self, group: str, trigger: Trigger) -> Outcome:
+    def _acquire(self, group: str, trigger: Trigger, clearance: Clearance) -> Outcome:
+        with self._acquiring_lock:
+            self._acquiring.add(group)  # held, for the peers, before they are asked
+        try:
+            return self._acquire_guarded(group, trigger, clearance)
+        finally:
+            with self._acquiring_lock:
+                self._acquiring.discard(group)
+
+    def _acquire_guarded(self, group: str, trigger: Trigger, clearance: Clearance) -> Outcome:
         started = time.monotonic()
         resources = self.resources(group)
         marked = self._held_by_marker(group, resources)
+        steps = [f"make sure no other node holds {group}"] + [f"start {r.name}" for r in resources]
         entry = self.journal.begin_local(
-            group, self.node, "acquire", [f"start {r.name}" for r in resources], trigger
+            group, self.node, "acquire", steps, trigger, forced=clearance.forced
         )
+        refusal = self._guard(entry, group, clearance)
+        if refusal is None:
+            refusal = self._preflight(entry, group, resources)
+        if refusal is not None:
+            self.journal.finish(entry, refusal)
+            log.warning("%s", refusal)
+            return refusal
         untouched = 0
         for i, resource in enumerate(resources):
-            self.journal.step_started(entry, i)
+            step = i + 1
+            self.journal.step_started(entry, step)
             try:
                 change = resource.start()
             except ResourceError as exc:
-                self.journal.step_finished(entry, i, StepState.FAILED, str(exc))
+                self.journal.step_finished(entry, step, StepState.FAILED, str(exc))
                 undone = self._rollback(entry, resources[: i + 1])
                 outcome = Outcome(
                     Status.FAILED,
@@ -137,7 +174,7 @@ class LocalAgent:
                 log.warning("%s", outcome)
                 return outcome
             untouched += not change.changed
-            self.journal.step_finished(entry, i, StepState.DONE, change.message)
+            self.journal.step_finished(entry, step, StepState.DONE, change.message)
         state.mark_held(self.state_dir, group, True)
         took = time.monotonic() - started
         unchanged = untouched == len(resources) and marked is not False
@@ -145,6 +182,43 @@ class LocalAgent:
         self.journal.finish(entry, outcome)
         log.info("%s", outcome)
         return outcome
+
+    def _guard(self, entry: int, group: str, clearance: Clearance) -> Outcome | None:
+        """Journal step 0: no other node holds the group; a refusal when one may."""
+        self.journal.step_started(entry, 0)
+        if clearance.force:
+            log.warning("acquire of %s forced by the operator: no other node asked", group)
+            self.journal.step_finished(
+                entry, 0, StepState.SKIPPED, "forced by the operator: no other node asked"
+            )
+            return None
+        if self.guard is None:
+            self.journal.step_finished(entry, 0, StepState.DONE, "no other node to ask")
+            return None
+        check = self.guard.check(group, self.config.groups[group].nodes, clearance)
+        if check.clear:
+            self.journal.step_finished(entry, 0, StepState.DONE, check.describe())
+            return None
+        self.journal.step_finished(entry, 0, StepState.FAILED, check.describe())
+        return Outcome(
+            Status.REFUSED, check.refusal(), group, {"node": self.node, **check.details()}
+        )
+
+    def _preflight(self, entry: int, group: str, resources: list[Resource]) -> Outcome | None:
+        """Every resource's check before any starts (the VIP's duplicate-address check before
+        the volume is mounted); the failure of the first that refuses, with nothing started."""
+        for i, resource in enumerate(resources):
+            try:
+                resource.preflight()
+            except ResourceError as exc:
+                self.journal.step_finished(entry, i + 1, StepState.FAILED, str(exc))
+                return Outcome(
+                    Status.FAILED,
+                    f"acquire {group} failed at {resource.name}: {exc}; nothing started",
+                    group,
+                    {"node": self.node, "failed_step": resource.name},
+                )
+        return None
 
     def _success(self, group: str, done: str, took: float, unchanged: str | None) -> Outcome:
         """``<group> <unchanged> <node>`` when nothing changed, else ``<done> <group> on ...``."""
@@ -165,7 +239,7 @@ class LocalAgent:
                 resource.stop()
             except ResourceError as exc:
                 failures.append(f"{resource.name}: {exc}")
-        index = len(started) - 1
+        index = len(started)  # the failed resource's step (step 0 is the guard's)
         if failures:
             self.journal.step_finished(
                 entry, index, StepState.FAILED, "rollback failed: " + "; ".join(failures)
@@ -218,12 +292,23 @@ class LocalAgent:
         return {
             "group": group,
             "node": self.node,
-            "held": self._marked(group),
+            "held": self.holds(group),
             "active": holdings.holds(group, config),  # the exporter's gardien_group_active
             "healthy": all(s.running for s in states.values()),
             "resources": {name: s.to_json() for name, s in states.items()},
             "anything_running": any(s.state is not State.NOT_RUNNING for s in states.values()),
         }
 
+    def holds(self, group: str) -> bool:
+        """Held here as the other nodes must see it: acquired (its marker), or being acquired
+        (from before the guard asks them until the acquire ends, see the module)."""
+        with self._acquiring_lock:
+            if group in self._acquiring:
+                return True
+        return self._marked(group)
+
     def held(self) -> set[str]:
-        return state.held_groups(self.state_dir) & set(self.config.groups)
+        """The groups :meth:`holds` says are held here (the status's ``held``)."""
+        with self._acquiring_lock:
+            acquiring = set(self._acquiring)
+        return (state.held_groups(self.state_dir) | acquiring) & set(self.config.groups)

@@ -42,6 +42,12 @@ class ReleaseRequest(BaseModel):
     """The key of the other node's move this release is a step of (``node2#7``), journaled."""
 
 
+class AcquireRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    force: bool = False
+    """The operator's override: acquire without asking the other nodes (journaled as forced)."""
+
+
 class StatusQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     group: str | None = None
@@ -97,6 +103,14 @@ def _reloaded(outcome: Outcome) -> tuple[Response, int]:
     return jsonify(outcome.to_json()), 500
 
 
+def _acquire(hook: Hook, group: str, data: bytes) -> tuple[Response, int]:
+    try:
+        body = AcquireRequest.model_validate_json(data or b"{}")
+    except ValidationError as exc:
+        return _error(400, f"invalid acquire request: {_first_error(exc)}")
+    return _answer(hook.dispatch.acquire(group, body.force))
+
+
 def create_app(hook: Hook) -> Flask:
     app = Flask("gardien-hook")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -134,7 +148,7 @@ def create_app(hook: Hook) -> Flask:
 
     @app.post("/api/v1/groups/<group>/acquire")
     def acquire(group: str) -> tuple[Response, int]:
-        return known_group(group) or _answer(hook.dispatch.acquire(group))
+        return known_group(group) or _acquire(hook, group, request.get_data())
 
     @app.post("/api/v1/groups/<group>/<any(freeze, unfreeze):verb>")
     def freeze_group(group: str, verb: str) -> tuple[Response, int]:

@@ -57,11 +57,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     options.FORCE.add_to(
         migrate, help="no confirmation; override frozen and the missing fence agent"
     )
-    for verb in ("release", "acquire"):
-        parser = add(verb, run_local, f"{verb} a group on this node")
-        parser.add_argument("group")
-        options.NODE.add_to(parser)
-        options.FORCE.add_to(parser)
+    release = add("release", run_local, "release a group on this node")
+    release.add_argument("group")
+    options.NODE.add_to(release)
+    options.FORCE.add_to(release)
+    acquire = add("acquire", run_local, "acquire a group on this node, if no other node holds it")
+    acquire.add_argument("group")
+    options.NODE.add_to(acquire)
+    options.FORCE.add_to(
+        acquire,
+        help="no confirmation, and acquire without asking the other nodes whether they hold "
+        "the group (journaled as forced)",
+    )
     for verb in ("freeze", "unfreeze"):
         parser = add(verb, run_freeze, f"{verb} a group or the whole cluster, on every node")
         which = parser.add_mutually_exclusive_group(required=True)
@@ -83,7 +90,8 @@ def _peers(config: ClusterConfig) -> dict[str, HttpPeer]:
 def _confirm(question: str, force: bool) -> bool:
     if force:
         return True
-    print(f"{question} [y/N] ", end="", flush=True)
+    # the question goes to stderr: stdout stays the command's output (``--output json``)
+    print(f"{question} [y/N] ", end="", flush=True, file=sys.stderr)
     answer = sys.stdin.readline().strip().lower()
     return answer in ("y", "yes")
 
@@ -251,8 +259,11 @@ def run_local(args: argparse.Namespace) -> int:
     if not _confirm(f"{verb.capitalize()} {args.group} on {node}?", args.force):
         return exitcodes.ABORTED
     peer = _peers(config)[node]
-    action = peer.release if verb == "release" else peer.acquire
-    return _print_outcomes(args, {node: _call(peer, lambda _p: action(args.group))})
+    if verb == "release":
+        outcome = _call(peer, lambda p: p.release(args.group))
+    else:
+        outcome = _call(peer, lambda p: p.acquire(args.group, force=args.force))
+    return _print_outcomes(args, {node: outcome})
 
 
 def run_freeze(args: argparse.Namespace) -> int:

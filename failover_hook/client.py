@@ -133,9 +133,15 @@ class HttpPeer:
             )
         )
 
-    def acquire(self, group: str) -> Outcome:
+    def acquire(self, group: str, force: bool = False) -> Outcome:
+        """``force``: past the guard of the acquire (the operator's ``gardien acquire --force``)."""
         return self._outcome(
-            self._call("POST", f"/api/v1/groups/{group}/acquire", group_budget(self._config, group))
+            self._call(
+                "POST",
+                f"/api/v1/groups/{group}/acquire",
+                group_budget(self._config, group),
+                json={"force": True} if force else None,
+            )
         )
 
     def freeze(self, group: str | None, frozen: bool) -> Outcome:

@@ -49,9 +49,12 @@ def build_hook(config: ClusterConfig, node: str, state_dir: Path, dry_run: bool)
 
     def engine(config: ClusterConfig, locks: GroupLocks) -> Engine:
         """The parts that read the config; built again by each reload."""
-        agent = LocalAgent(config, node, state_dir, runner=runner, journal=journal, locks=locks)
         token = read_token(config)
         peers = {n: HttpPeer.for_node(config, n, token) for n in config.nodes if n != node}
+        # the agent's acquire asks the peers whether they hold the group (failover_hook.guard)
+        agent = LocalAgent(
+            config, node, state_dir, runner=runner, journal=journal, locks=locks, peers=peers
+        )
         mover = Mover(config, node, journal, agent, peers, Fencer(config, runner))
         network = NetworkCheck(
             config.network,

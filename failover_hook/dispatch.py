@@ -18,6 +18,7 @@ from failover_hook.agent import LocalAgent
 from failover_hook.cluster_status import ClusterStatus
 from failover_hook.decide import Failure, Move, decide, failures, frozen_reason, split_brain
 from failover_hook.freeze import FreezeStore
+from failover_hook.guard import Clearance
 from failover_hook.metrics import HookMetrics
 from failover_hook.move import Mover, PlanError
 from failover_hook.outcome import Outcome, Status
@@ -92,8 +93,11 @@ class Dispatcher:
         trigger = Trigger.for_peer_move(move) if move else API
         return self._local(group, "release", lambda g: self.agent.release(g, trigger=trigger))
 
-    def acquire(self, group: str) -> Outcome:
-        return self._local(group, "acquire", self.agent.acquire)
+    def acquire(self, group: str, force: bool = False) -> Outcome:
+        """Acquire ``group`` here, guarded (no other node holds it); ``force``: the operator's
+        override of the guard, journaled as forced."""
+        clearance = Clearance(force=force)
+        return self._local(group, "acquire", lambda g: self.agent.acquire(g, API, clearance))
 
     def set_frozen(self, group: str | None, frozen: bool) -> Outcome:
         """An operator's freeze or unfreeze, recorded here and on every peer that answers

@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS moves (
     plan TEXT,                     -- JSON of the Plan (moves only)
     trigger_kind TEXT NOT NULL DEFAULT 'api',
     trigger_parent INTEGER,
-    trigger_move_key TEXT
+    trigger_move_key TEXT,
+    forced INTEGER NOT NULL DEFAULT 0  -- an acquire the operator forced past its guard
 );
 CREATE INDEX IF NOT EXISTS moves_group ON moves (group_name, started);
 CREATE TABLE IF NOT EXISTS steps (
@@ -66,6 +67,8 @@ _TRIGGER_COLUMNS = {
     "trigger_move_key": "TEXT",
 }
 """The trigger's parts, added to ``moves`` later: a journal made before gets them when opened."""
+_ADDED_COLUMNS = {**_TRIGGER_COLUMNS, "forced": "INTEGER NOT NULL DEFAULT 0"}
+"""Every column added to ``moves`` after its first version (``forced``: nothing was forced)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,8 @@ class MoveRecord:
     message: str | None
     plan: Plan | None
     steps: tuple[StepRecord, ...] = field(default_factory=tuple)
+    forced: bool = False
+    """An acquire the operator forced: no other node was asked whether it holds the group."""
 
     @property
     def unfinished(self) -> bool:
@@ -116,6 +121,7 @@ class MoveRecord:
             "finished": self.finished,
             "status": self.status,
             "message": self.message,
+            "forced": self.forced,
             "steps": [
                 {
                     "description": s.description,
@@ -147,18 +153,18 @@ class Journal:
         self._add_trigger_columns()
 
     def _add_trigger_columns(self) -> None:
-        """Migrate a journal written before the trigger columns: add them, then fill them in
-        from each entry's trigger text (the one time that text is read)."""
+        """Migrate a journal written before the added columns: add them; the trigger's are
+        filled in from each entry's trigger text (the one time that text is read)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")  # another process may open the same journal
             try:
                 present = {row[1] for row in self._db.execute("PRAGMA table_info(moves)")}
-                missing = [c for c in _TRIGGER_COLUMNS if c not in present]
+                missing = [c for c in _ADDED_COLUMNS if c not in present]
                 for column in missing:
                     self._db.execute(
-                        f"ALTER TABLE moves ADD COLUMN {column} {_TRIGGER_COLUMNS[column]}"
+                        f"ALTER TABLE moves ADD COLUMN {column} {_ADDED_COLUMNS[column]}"
                     )
-                if missing:
+                if any(c in _TRIGGER_COLUMNS for c in missing):
                     rows = self._db.execute("SELECT id, trigger FROM moves").fetchall()
                     self._db.executemany(
                         "UPDATE moves SET trigger_kind = ?, trigger_parent = ?,"
@@ -193,6 +199,7 @@ class Journal:
         trigger: Trigger,
         steps: Sequence[tuple[str | None, str]],
         plan: Plan | None,
+        forced: bool = False,
     ) -> int:
         now = time.time()
         with self._lock:
@@ -200,8 +207,8 @@ class Journal:
             try:
                 cursor = self._db.execute(
                     "INSERT INTO moves (group_name, kind, source, target, trigger, started, plan,"
-                    " trigger_kind, trigger_parent, trigger_move_key)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " trigger_kind, trigger_parent, trigger_move_key, forced)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         group,
                         kind,
@@ -211,6 +218,7 @@ class Journal:
                         now,
                         json.dumps(plan.to_json()) if plan else None,
                         *_trigger_columns(trigger),
+                        int(forced),
                     ),
                 )
                 move_id = int(cursor.lastrowid or 0)
@@ -240,10 +248,17 @@ class Journal:
             plan=plan,
         )
 
-    def begin_local(
-        self, group: str, node: str, kind: str, steps: Sequence[str], trigger: Trigger
+    def begin_local(  # noqa: PLR0917 - the API the agent calls
+        self,
+        group: str,
+        node: str,
+        kind: str,
+        steps: Sequence[str],
+        trigger: Trigger,
+        forced: bool = False,
     ) -> int:
-        """A local acquire or release, its steps being the group's resources in order."""
+        """A local acquire or release, its steps being the group's resources in order;
+        ``forced``: an acquire the operator forced past its guard."""
         source, target = (node, None) if kind == "release" else (None, node)
         return self._begin(
             group=group,
@@ -253,6 +268,7 @@ class Journal:
             trigger=trigger,
             steps=[(node, s) for s in steps],
             plan=None,
+            forced=forced,
         )
 
     def step_started(self, move_id: int, idx: int) -> None:
@@ -294,7 +310,7 @@ class Journal:
     def _select(self, where: str, params: Sequence[Any]) -> list[MoveRecord]:
         with self._lock:
             columns = "id, group_name, kind, source, target, started, finished, status, message"
-            triggers = "trigger_kind, trigger_parent, trigger_move_key"
+            triggers = "trigger_kind, trigger_parent, trigger_move_key, forced"
             query = f"SELECT {columns}, plan, {triggers} FROM moves {where}"  # noqa: S608 - fixed
             rows = self._db.execute(query, params).fetchall()
             steps: dict[int, list[StepRecord]] = {}
@@ -322,6 +338,7 @@ class Journal:
                 message=r[8],
                 plan=Plan.from_json(json.loads(r[9])) if r[9] else None,
                 steps=tuple(steps.get(r[0], ())),
+                forced=bool(r[13]),
             )
             for r in rows
         ]

@@ -3,8 +3,13 @@
 The one safety rule: the target never acquires before the source released the group or was fenced.
 An unreachable source, or one that fails to release, is fenced; with no fence agent the move is
 refused (an operator may override with ``force``).  A failed acquire rolls back what the move did
-(the source gets the group back).  After a crash, :func:`failover_hook.recovery.recover` finishes a
-move whose source had already let go (release or fence done) and rolls back one that had not.
+(the source gets the group back).  The acquire itself asks every other node of the group whether
+it holds it (:mod:`failover_hook.guard`); the mover tells it which node it fenced for this move
+(that node is off: not asked) and which silent source the operator's force vouched for in place
+of a missing fence agent (not asked either; the acquire is journaled as forced).  A source that
+answered is always asked, even in a forced move.  After a crash,
+:func:`failover_hook.recovery.recover` finishes a move whose source had already let go (release or
+fence done) and rolls back one that had not.
 """
 
 from __future__ import annotations
@@ -12,11 +17,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from failover_hook.agent import LocalAgent
 from failover_hook.fencing import Fencer
+from failover_hook.guard import Clearance
 from failover_hook.journal import Journal, move_key
 from failover_hook.outcome import Outcome, Status
 from failover_hook.peers import PeerClient, PeerUnreachable
@@ -64,6 +70,14 @@ class Progress:
     """Why the source is fenced, for the outcome: "no answer from its agent in 5 s"."""
     fenced: str | None = None
     """Set once the source was fenced: "fenced node1: no answer from its agent in 5 s"."""
+    fenced_nodes: dict[str, str] = field(default_factory=dict)
+    """The nodes fenced for this move, with the fence step's result: the acquire's clearance."""
+    vouched: list[str] = field(default_factory=list)
+    """Silent sources the operator's force let go without a fence agent (the acquire's
+    clearance too, journaled as forced)."""
+
+    def clearance(self) -> Clearance:
+        return Clearance(fenced=dict(self.fenced_nodes), vouched=tuple(self.vouched))
 
 
 class Mover:
@@ -174,13 +188,20 @@ class Mover:
             return outcome
 
     def _call(
-        self, step: Step, action: Action, trigger: Trigger, move_id: int | None = None
+        self,
+        step: Step,
+        action: Action,
+        trigger: Trigger,
+        move_id: int | None = None,
+        clearance: Clearance | None = None,
     ) -> Outcome:
         """Run release/acquire of ``step``'s group on its node (raises PeerUnreachable); a peer's
-        release for move ``move_id`` journals the move's key there."""
+        release for move ``move_id`` journals the move's key there.  ``clearance`` goes with a
+        local acquire only: a peer's acquire (a source given its group back) asks for itself."""
         if step.node == self.node:
-            run = self.agent.release if action is Action.RELEASE else self.agent.acquire
-            return run(step.group, trigger=trigger)
+            if action is Action.RELEASE:
+                return self.agent.release(step.group, trigger=trigger)
+            return self.agent.acquire(step.group, trigger, clearance or Clearance())
         peer = self.peers.get(step.node)
         if peer is None:
             raise PeerUnreachable(f"no client for node {step.node}")
@@ -211,7 +232,9 @@ class Mover:
                     reason = progress.failure or "the source did not release"
                     return self._fail(move_id, plan, i, f"{reason}; nothing acquired")
                 try:
-                    result = self._call(step, Action.ACQUIRE, trigger)
+                    result = self._call(
+                        step, Action.ACQUIRE, trigger, clearance=progress.clearance()
+                    )
                 except PeerUnreachable as exc:
                     result = Outcome(Status.FAILED, f"{step.node} unreachable: {exc}", plan.group)
                 if not result.ok:
@@ -280,6 +303,8 @@ class Mover:
                     move_id, i, StepState.SKIPPED, "forced by the operator without fencing"
                 )
                 progress.released = True
+                if not progress.source_reachable:  # one that answered is asked by the acquire
+                    progress.vouched.append(node)
                 return None
             reason = f"{progress.failure} and no fence agent"
             self.journal.step_finished(move_id, i, StepState.FAILED, reason)
@@ -297,6 +322,7 @@ class Mover:
             )
         self.journal.step_finished(move_id, i, StepState.DONE, fenced.message)
         progress.released = True
+        progress.fenced_nodes[node] = fenced.message
         progress.fenced = f"fenced {node}: {progress.why_fence or progress.failure}"
         return None
 

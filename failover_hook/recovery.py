@@ -4,9 +4,12 @@ A move whose source had already let go (its release or fence done) is finished; 
 is rolled back, the source given the group again; nothing is journaled as rolled back unless the
 source did take it back.  A source that does not answer makes the move go on as a move with an
 unreachable source does (fence it, or refuse); one that answers but cannot start the group again
-is reported so, and the move ends there.  An interrupted local acquire is rolled back
-and an interrupted release finished, both by releasing; those that were a step of an unfinished
-move of this node are recovered with the move.
+is reported so, and the move ends there.  A finished move's acquire is guarded as any other
+(:mod:`failover_hook.guard`): the steps run again from the first one not done, so a release that
+had failed is asked again and its fence run again, whose result clears the fenced node for the
+acquire; an operator's force does not survive the crash (the acquire asks every node).  An
+interrupted local acquire is rolled back and an interrupted release finished, both by releasing;
+those that were a step of an unfinished move of this node are recovered with the move.
 """
 
 from __future__ import annotations

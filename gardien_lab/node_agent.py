@@ -4,7 +4,10 @@ would; one outcome per line on stdout, as the hook's API answers it (JSON).
 
 ``lab up`` runs it on a node (through the node's nsenter prefix, so its mounts, addresses and
 services are the node's) when the node's hook does not run: before the full stack starts, or
-with ``--groups-only``.  It journals in the node's state folder, as the hook does.
+with ``--groups-only``.  It journals in the node's state folder, as the hook does.  With no hook
+running there is no peer to ask whether it holds the group (:mod:`failover_hook.guard`): the agent
+gets no peers, and ``lab up`` itself establishes first that the group runs nowhere, from every
+node's own mount table and addresses (:func:`gardien_lab.services.where`).
 """
 
 from __future__ import annotations

@@ -85,9 +85,12 @@ def _through_hook(lab: Lab, node: str, group: str, budget: float) -> Outcome:
         [
             *lab.prefix_argv(node),
             *(sys.executable, "-m", "gardien.cli", "acquire", group),
-            *("--node", node, "--force", "--output", "json"),
+            *("--node", node, "--output", "json"),
             *("--config.file", str(clusterconfig.config_path(lab))),
         ],
+        # confirmed, not forced: a forced acquire would skip the check that no other node
+        # holds the group (failover_hook.guard)
+        input="y\n",
         check=False,
         timeout=budget,
     )

@@ -7,6 +7,10 @@ subclasses fill the private hooks.  Both actions return a :class:`Change`: wheth
 anything (callers count idempotent steps from that flag) and a short readable sentence for people;
 they raise :class:`ResourceError` with the reason when they fail.  The private hooks run only when
 there is something to do, so what they return (the sentence of what they did) is always a change.
+
+``preflight`` runs for every resource of a group before any of them starts (the agent calls it):
+a check that would refuse the start, run while nothing of the group is up yet (the VIP's
+duplicate-address check, before the volume is mounted).  By default there is nothing to check.
 """
 
 from __future__ import annotations
@@ -96,6 +100,11 @@ class Resource(abc.ABC):
     @abc.abstractmethod
     def _stop(self, deadline: Deadline) -> str:
         """Take the resource down by any means (it is known to be present); raise ResourceError."""
+
+    def preflight(self) -> None:
+        """Raise :class:`ResourceError` when starting this resource now would be refused; runs
+        before any resource of the group starts, so a refusal leaves nothing to roll back."""
+        return  # nothing to check by default
 
     def start(self) -> Change:
         current = self.monitor()

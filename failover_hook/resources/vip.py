@@ -1,9 +1,10 @@
 """VIP resource: the group's address on this node's interface, announced with gratuitous ARP.
 
-Before adding the address, duplicate address detection asks the network whether anyone already
-answers for it (``arping -0``: probes from 0.0.0.0, so no neighbour cache is poisoned; rc 0 when a
-reply came).  Debian's arping is Thomas Habets' 2.23 (docs/lab.md sections 2 and 9): the interface
-is ``-i``, a gratuitous announcement needs ``-U -S VIP`` and returns 1 because nobody replies.
+Before the group's first resource starts (:meth:`Vip.preflight`, before the volume is mounted),
+duplicate address detection asks the network whether anyone already answers for the address
+(``arping -0``: probes from 0.0.0.0, so no neighbour cache is poisoned; rc 0 when a reply came).
+Debian's arping is Thomas Habets' 2.23 (docs/lab.md sections 2 and 9): the interface is ``-i``, a
+gratuitous announcement needs ``-U -S VIP`` and returns 1 because nobody replies.
 When the check itself cannot run (no arping, no interface), the address is not added.  An IPv6 VIP
 is added without these ARP steps (the kernel's own duplicate address detection applies).  Whether
 the address is there is read in-process (:mod:`gardien.node.addresses`, as the exporter reads it);
@@ -53,6 +54,8 @@ class Vip(Resource):
         self.address = config.address
         self.interface = config.interface
         self.addresses = addresses
+        self._checked_free = False
+        """The preflight found nobody answering: the start of this acquire need not ask again."""
 
     @property
     def name(self) -> str:
@@ -103,17 +106,32 @@ class Vip(Resource):
             return None
         raise ResourceError(f"cannot check whether {self.address.ip} is free: {result.describe()}")
 
+    def _refuse_duplicate(self, deadline: Deadline) -> None:
+        owner = self._duplicate(deadline)
+        if owner:
+            raise ResourceError(
+                f"refusing to add {self.address}: {self.address.ip} already "
+                f"answers on the network (MAC {owner})"
+            )
+
+    def preflight(self) -> None:
+        """The duplicate-address check, before anything of the group starts (nothing to check
+        when the address is already here: its start has nothing to do)."""
+        current = self.monitor()
+        if current.running:
+            return
+        if current.state is State.ERROR:
+            raise ResourceError(f"refusing to add {self.address}: {current.reason}")
+        if self.address.version == 4:
+            self._refuse_duplicate(Deadline(self.start_timeout))
+            self._checked_free = True
+
     def _start(self, deadline: Deadline, current: ResourceState) -> str:
         if current.state is State.ERROR:
             raise ResourceError(f"refusing to add {self.address}: {current.reason}")
         ipv4 = self.address.version == 4
-        if ipv4:
-            owner = self._duplicate(deadline)
-            if owner:
-                raise ResourceError(
-                    f"refusing to add {self.address}: {self.address.ip} already "
-                    f"answers on the network (MAC {owner})"
-                )
+        if ipv4 and not self._checked_free:
+            self._refuse_duplicate(deadline)
         result = self.runner.run(
             ["ip", "addr", "add", str(self.address), "dev", self.interface],
             timeout=min(_COMMAND_TIMEOUT, deadline.left(1)),

@@ -27,6 +27,7 @@ from typing import Any
 import gardien.config  # noqa: F401 - import order (see tests/probes/conftest.py)
 from failover_hook.agent import LocalAgent
 from failover_hook.fencing import Fencer
+from failover_hook.guard import Clearance
 from failover_hook.move import Mover
 from failover_hook.outcome import Outcome
 from failover_hook.peers import PeerUnreachable
@@ -76,6 +77,12 @@ class SocketPeer:
     def acquire(self, group: str) -> Outcome:
         return Outcome.from_json(call(self.sock, {"op": "acquire", "group": group}, self.timeout))
 
+    def status(self, group: str | None = None, resources: bool = True) -> dict[str, Any]:
+        """What the guard of an acquire reads: ``{"groups": {group: {"held": ...}}}``, within
+        the 5 s of the hook's ``request_timeout`` in the tests (a frozen host never answers)."""
+        held = call(self.sock, {"op": "held", "group": group}, timeout=5.0)
+        return {"groups": {group: {"held": held}}}
+
 
 class Host:
     def __init__(
@@ -83,25 +90,24 @@ class Host:
     ) -> None:
         config = load_config(config_file)
         self.runner = CommandRunner(env=INHERIT, record=True)  # as the daemon's
-        self.agent = LocalAgent(config, node, state_dir, self.runner)
+        clients = {name: SocketPeer(path) for name, path in peers.items()}
+        self.agent = LocalAgent(config, node, state_dir, self.runner, peers=clients)
         self.mover = Mover(
-            config,
-            node,
-            self.agent.journal,
-            self.agent,
-            {name: SocketPeer(path) for name, path in peers.items()},
-            Fencer(config, self.runner),
+            config, node, self.agent.journal, self.agent, clients, Fencer(config, self.runner)
         )
 
     def handle(self, request: dict[str, Any]) -> Any:
         op = request["op"]
         group = request.get("group", "")
         if op == "acquire":
-            return self.agent.acquire(group).to_json()
+            clearance = Clearance(force=request.get("force", False))
+            return self.agent.acquire(group, clearance=clearance).to_json()
         if op == "release":
             return self.agent.release(group).to_json()
         if op == "status":
             return self.agent.status(group)
+        if op == "held":
+            return self.agent.holds(group)
         if op == "plan":
             return self.mover.plan(group, request["source"], request["target"]).describe()
         if op == "move":
