@@ -36,9 +36,10 @@ class LabError(GardienError):
 
 
 def run(
-    argv: Sequence[str], check: bool = True, timeout: float = 30
+    argv: Sequence[str], check: bool = True, timeout: float = 30, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command of the plumbing; a failure raises :class:`LabError` with its stderr."""
+    """Run a command of the plumbing; a failure raises :class:`LabError` with its stderr.
+    ``input``: what the command reads on stdin (nothing by default)."""
     try:
         done = subprocess.run(
             list(argv),
@@ -46,7 +47,8 @@ def run(
             text=True,
             timeout=timeout,
             check=False,
-            stdin=subprocess.DEVNULL,
+            input=input,
+            stdin=subprocess.DEVNULL if input is None else None,
         )
     except subprocess.TimeoutExpired as exc:
         raise LabError(f"{' '.join(argv)}: no answer within {timeout:g} s") from exc
