@@ -49,6 +49,9 @@ class Restoration:
     result: Restore
     note: str
     """For people, appended to an outcome: ``; php4 restarted on node1``."""
+    busy: bool = False
+    """NOT_RESTORED because an action on the group is still running on the source (its answer
+    was "already in progress"): typically the release this move asked for, still going."""
 
 
 @dataclass
@@ -323,6 +326,7 @@ class Mover:
         return Restoration(
             Restore.NOT_RESTORED,
             f"; {plan.group} could not be restarted on {step.node}: {result.message}",
+            busy=result.status is Status.IN_PROGRESS,
         )
 
     def _undo(self, move_id: int, plan: Plan, failed: int) -> str:
