@@ -6,18 +6,18 @@ holds the group; node2's hook, the target's, runs a ``migrate`` and is killed as
 (``KillMode=process``: what it started lives on), once during the release and once during the
 acquire, then started again with the same command line and state folder (``Restart=always``).
 
-The moment of the kill comes from a real service of the group, not from timing: its stop command
-reports that it began and then takes its time (the release is running on node1), and its start
-command reports that it began and waits for a gate file the test creates (the acquire is running
-on node2).  Whether the group is held, and by which node, is read from the nodes themselves (their
-mount tables and addresses), never from gardien; the journal (``/api/v1/history``) must say
-whether the move was finished or rolled back.
+The moments come from a real service of the group, not from timing: its stop command reports that
+it began and waits for a gate file the test creates (the release is running on node1), and so does
+its start command (the acquire is running on node2).  The gates open only once the restarted hook
+is recovering, so it always finds the interrupted step still running.  Whether the group is held,
+and by which node, is read from the nodes themselves (their mount tables and addresses), never
+from gardien; the journal (``/api/v1/history``) must say whether the move was finished or rolled
+back.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import pytest
 
 from gardien.polling import wait_until
 from tests.support.failover_cluster import GROUP, PAGE, Cluster, cluster
-from tests.support.hooks import NodeHooks
+from tests.support.hooks import NODE_HOOK_PORT, NodeHooks
 from tests.support.netns import have_root_and_netns
 
 pytestmark = [
@@ -36,9 +36,8 @@ pytestmark = [
     pytest.mark.timeout(300),
 ]
 
-STOP_SECONDS = 10
-"""How long the gate service's stop command takes (it waits this long for a gate never opened):
-far longer than the hook's restart, so the restarted hook finds the release still running."""
+STOP_SECONDS = 60
+"""The longest the gate service's stop command waits for its gate (a bound: the test opens it)."""
 
 DAEMON = ["sleep", "3600"]
 """The gate service's daemon, as its command line reads in /proc."""
@@ -46,8 +45,8 @@ DAEMON = ["sleep", "3600"]
 
 class Gate:
     """The group's last service: ``start-began`` and ``stop-began`` get one line each time its
-    start or stop command begins; the start waits for ``start-gate`` (bounded), the stop for
-    ``stop-gate`` (never created: it ends after :data:`STOP_SECONDS`).  Its daemon writes the pid
+    start or stop command begins; the start waits for ``start-gate``, the stop for ``stop-gate``
+    (each bounded: the test creates them).  Its daemon writes the pid
     file under an flock, so a start that finds another start's daemon there leaves it alone (as a
     real daemon refuses a second instance of itself)."""
 
@@ -79,7 +78,7 @@ class Gate:
             "stop": ["sh", "-c", stop],
             "process": {"pidfile": str(self.pidfile)},
             "start_timeout": "90s",
-            "stop_timeout": f"{STOP_SECONDS * 3}s",
+            "stop_timeout": f"{STOP_SECONDS * 2 + 10}s",  # the stop command gets half
         }
 
     def began(self, what: str) -> int:
@@ -155,6 +154,19 @@ def step_states(hooks: NodeHooks, name: str) -> list[str]:
     return [str(s["state"]) for s in move["steps"]]
 
 
+def calling(h: NodeHooks, name: str, peer: str) -> bool:
+    """Whether ``name``'s hook has a connection open to ``peer``'s hook (read with ss in
+    ``name``'s namespace; its HTTP client keeps the connection of its last call alive)."""
+    out = (
+        h.c.nodes[name]
+        .run(
+            ["ss", "-Htnp", "state", "established", "dst", f"{h.c.address(peer)}:{NODE_HOOK_PORT}"]
+        )
+        .stdout
+    )
+    return f"pid={h.procs[name].pid}," in out
+
+
 def test_hook_killed_during_the_release_rolls_the_move_back(
     hooks: tuple[NodeHooks, Gate],
 ) -> None:
@@ -165,8 +177,13 @@ def test_hook_killed_during_the_release_rolls_the_move_back(
     assert step_states(h, "node2") == ["running", "pending", "pending"]
 
     h.kill("node2")
-    restarted = time.time()
-    h.restart("node2")  # serves once its recovery is done, after node1's release ended
+    h.restart("node2", wait=False)
+    # its recovery asks node1, still releasing for the killed move, to take the group back
+    assert wait_until(lambda: calling(h, "node2", "node1"), 60), h.log("node2")
+    [release] = h.history("node1", GROUP, "release")
+    assert release["finished"] is None and holders(c) == ["node1"], release
+    gate.path("stop-gate").touch()  # node1's release ends, and only now
+    h.wait_ready("node2", timeout=120)
     answer.join(timeout=30)
 
     [move] = h.history("node2", GROUP)
@@ -177,9 +194,8 @@ def test_hook_killed_during_the_release_rolls_the_move_back(
     ), (move, h.log("node2"))
     assert move["status"] == "failed"
     assert [s["state"] for s in move["steps"]] == ["undone", "pending", "pending"]
-    # the premise: the hook came back while node1 was still releasing (the stop takes its time)
     [release] = h.history("node1", GROUP, "release")
-    assert restarted < release["finished"], release
+    assert release["status"] == "done", release
     assert holders(c) == ["node1"]
     assert PAGE in (c.page() or "")
     assert len(daemons(c, "node1")) == 1 and daemons(c, "node2") == []
@@ -188,6 +204,7 @@ def test_hook_killed_during_the_release_rolls_the_move_back(
 def test_hook_killed_during_the_acquire_finishes_the_move(hooks: tuple[NodeHooks, Gate]) -> None:
     h, gate = hooks
     c = h.c
+    gate.path("stop-gate").touch()  # node1 releases at once
     gate.path("start-gate").unlink()
     started = gate.began("start")  # node1's own start
     answer = migrate_in_background(h)
