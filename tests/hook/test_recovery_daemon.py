@@ -17,6 +17,7 @@ back.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,9 +47,9 @@ DAEMON = ["sleep", "3600"]
 class Gate:
     """The group's last service: ``start-began`` and ``stop-began`` get one line each time its
     start or stop command begins; the start waits for ``start-gate``, the stop for ``stop-gate``
-    (each bounded: the test creates them).  Its daemon writes the pid
-    file under an flock, so a start that finds another start's daemon there leaves it alone (as a
-    real daemon refuses a second instance of itself)."""
+    (each bounded: the test creates them).  Its daemon writes the pid file under an flock, so a
+    start that finds another start's daemon there leaves it alone (as a real daemon refuses a
+    second instance of itself)."""
 
     def __init__(self, c: Cluster) -> None:
         self.root = c.root
@@ -157,14 +158,29 @@ def step_states(hooks: NodeHooks, name: str) -> list[str]:
 def calling(h: NodeHooks, name: str, peer: str) -> bool:
     """Whether ``name``'s hook has a connection open to ``peer``'s hook (read with ss in
     ``name``'s namespace; its HTTP client keeps the connection of its last call alive)."""
-    out = (
-        h.c.nodes[name]
-        .run(
-            ["ss", "-Htnp", "state", "established", "dst", f"{h.c.address(peer)}:{NODE_HOOK_PORT}"]
-        )
-        .stdout
-    )
+    to = f"{h.c.address(peer)}:{NODE_HOOK_PORT}"
+    out = h.c.nodes[name].run(["ss", "-Htnp", "state", "established", "dst", to]).stdout
     return f"pid={h.procs[name].pid}," in out
+
+
+@contextlib.contextmanager
+def mounts_sampled(c: Cluster) -> Iterator[list[tuple[str, ...]]]:
+    """The nodes whose mount table has the volume, read every 10 ms while the block runs (at
+    most 5 minutes): a double mount, however short, shows as a sample with both nodes."""
+    seen: list[tuple[str, ...]] = []
+    done = threading.Event()
+
+    def sample() -> bool:
+        seen.append(tuple(n for n in c.nodes if c.mounted(n)))
+        return done.is_set()
+
+    sampler = threading.Thread(target=wait_until, args=(sample, 300, 0.01), daemon=True)
+    sampler.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        sampler.join(timeout=10)
 
 
 def test_hook_killed_during_the_release_rolls_the_move_back(
@@ -172,19 +188,21 @@ def test_hook_killed_during_the_release_rolls_the_move_back(
 ) -> None:
     h, gate = hooks
     c = h.c
-    answer = migrate_in_background(h)
-    gate.wait_began("stop", 1)  # node1 is releasing: its gate service is stopping
-    assert step_states(h, "node2") == ["running", "pending", "pending"]
+    with mounts_sampled(c) as mounted:
+        answer = migrate_in_background(h)
+        gate.wait_began("stop", 1)  # node1 is releasing: its gate service is stopping
+        assert step_states(h, "node2") == ["running", "pending", "pending"]
 
-    h.kill("node2")
-    h.restart("node2", wait=False)
-    # its recovery asks node1, still releasing for the killed move, to take the group back
-    assert wait_until(lambda: calling(h, "node2", "node1"), 60), h.log("node2")
-    [release] = h.history("node1", GROUP, "release")
-    assert release["finished"] is None and holders(c) == ["node1"], release
-    gate.path("stop-gate").touch()  # node1's release ends, and only now
-    h.wait_ready("node2", timeout=120)
-    answer.join(timeout=30)
+        h.kill("node2")
+        h.restart("node2", wait=False)
+        # its recovery asks node1, still releasing for the killed move, to take the group back
+        assert wait_until(lambda: calling(h, "node2", "node1"), 60), h.log("node2")
+        [release] = h.history("node1", GROUP, "release")
+        assert release["finished"] is None and holders(c) == ["node1"], release
+        gate.path("stop-gate").touch()  # node1's release ends, and only now
+        h.wait_ready("node2", timeout=120)
+        answer.join(timeout=30)
+    assert mounted and set(mounted) <= {("node1",), ()}, set(mounted)
 
     [move] = h.history("node2", GROUP)
     assert move["finished"] is not None, move
@@ -207,17 +225,20 @@ def test_hook_killed_during_the_acquire_finishes_the_move(hooks: tuple[NodeHooks
     gate.path("stop-gate").touch()  # node1 releases at once
     gate.path("start-gate").unlink()
     started = gate.began("start")  # node1's own start
-    answer = migrate_in_background(h)
-    gate.wait_began("start", started + 1)  # node2 is acquiring: its gate service is starting
-    assert step_states(h, "node2") == ["done", "skipped", "running"]
-    assert c.mounted("node2") and not c.mounted("node1")
+    with mounts_sampled(c) as mounted:
+        answer = migrate_in_background(h)
+        gate.wait_began("start", started + 1)  # node2 is acquiring: its gate service is starting
+        assert step_states(h, "node2") == ["done", "skipped", "running"]
+        assert c.mounted("node2") and not c.mounted("node1")
 
-    h.kill("node2")  # its start command lives on, waiting for the gate
-    h.restart("node2", wait=False)
-    gate.wait_began("start", started + 2)  # the recovery starts the gate service again
-    gate.path("start-gate").touch()
-    h.wait_ready("node2", timeout=120)
-    answer.join(timeout=30)
+        h.kill("node2")  # its start command lives on, waiting for the gate
+        h.restart("node2", wait=False)
+        gate.wait_began("start", started + 2)  # the recovery starts the gate service again
+        gate.path("start-gate").touch()
+        h.wait_ready("node2", timeout=120)
+        answer.join(timeout=30)
+    assert mounted and set(mounted) <= {("node1",), (), ("node2",)}, set(mounted)
+    assert all(n == ("node2",) for n in mounted[mounted.index(("node2",)) :]), "unmounted again"
 
     [move] = h.history("node2", GROUP)
     assert move["finished"] is not None and move["status"] == "done", (move, h.log("node2"))
