@@ -299,6 +299,17 @@ class LocalAgent:
             "anything_running": any(s.state is not State.NOT_RUNNING for s in states.values()),
         }
 
+    def lets_go(self, group: str) -> bool:
+        """Nothing of ``group`` is up here, as the node itself shows it: not held nor being
+        acquired (:meth:`holds`), its volume not mounted and its VIP absent.  A node that gives a
+        group back to another (a move's undo) says so for itself in its request only then."""
+        if self.holds(group):
+            return False
+        config = self.config.groups[group]
+        here = read_holdings({group: config}, self.state_dir)
+        mounted = config.volume is not None and here.volume_mounted(config.volume)
+        return not mounted and not (config.vip is not None and here.vip_present(config.vip))
+
     def holds(self, group: str) -> bool:
         """Held here as the other nodes must see it: acquired (its marker), or being acquired
         (from before the guard asks them until the acquire ends, see the module)."""

@@ -46,6 +46,8 @@ class AcquireRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     force: bool = False
     """The operator's override: acquire without asking the other nodes (journaled as forced)."""
+    given_back_by: str | None = None
+    """The node giving the group back (a move's undo), which need not be asked."""
 
 
 class StatusQuery(BaseModel):
@@ -108,7 +110,9 @@ def _acquire(hook: Hook, group: str, data: bytes) -> tuple[Response, int]:
         body = AcquireRequest.model_validate_json(data or b"{}")
     except ValidationError as exc:
         return _error(400, f"invalid acquire request: {_first_error(exc)}")
-    return _answer(hook.dispatch.acquire(group, body.force))
+    if body.given_back_by is not None and body.given_back_by not in hook.config.nodes:
+        return _error(400, f"invalid acquire request: unknown node {body.given_back_by!r}")
+    return _answer(hook.dispatch.acquire(group, body.force, body.given_back_by))
 
 
 def create_app(hook: Hook) -> Flask:

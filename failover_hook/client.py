@@ -133,14 +133,20 @@ class HttpPeer:
             )
         )
 
-    def acquire(self, group: str, force: bool = False) -> Outcome:
-        """``force``: past the guard of the acquire (the operator's ``gardien acquire --force``)."""
+    def acquire(self, group: str, force: bool = False, given_back_by: str | None = None) -> Outcome:
+        """``force``: past the guard of the acquire (the operator's ``gardien acquire --force``);
+        ``given_back_by``: this node, giving the group back (the guard does not ask it)."""
+        body: dict[str, object] = {}
+        if force:
+            body["force"] = True
+        if given_back_by is not None:
+            body["given_back_by"] = given_back_by
         return self._outcome(
             self._call(
                 "POST",
                 f"/api/v1/groups/{group}/acquire",
                 group_budget(self._config, group),
-                json={"force": True} if force else None,
+                json=body or None,
             )
         )
 

@@ -93,10 +93,11 @@ class Dispatcher:
         trigger = Trigger.for_peer_move(move) if move else API
         return self._local(group, "release", lambda g: self.agent.release(g, trigger=trigger))
 
-    def acquire(self, group: str, force: bool = False) -> Outcome:
+    def acquire(self, group: str, force: bool = False, given_back_by: str | None = None) -> Outcome:
         """Acquire ``group`` here, guarded (no other node holds it); ``force``: the operator's
-        override of the guard, journaled as forced."""
-        clearance = Clearance(force=force)
+        override of the guard, journaled as forced; ``given_back_by``: the node of the move whose
+        undo gives the group back here (:attr:`Clearance.given_back_by`)."""
+        clearance = Clearance(force=force, given_back_by=given_back_by)
         return self._local(group, "acquire", lambda g: self.agent.acquire(g, API, clearance))
 
     def set_frozen(self, group: str | None, frozen: bool) -> Outcome:

@@ -50,6 +50,10 @@ class Clearance:
     vouched for: it is asked, even in a forced move."""
     force: bool = False
     """The operator's override of ``gardien acquire --force``: nobody is asked."""
+    given_back_by: str | None = None
+    """The node that asks for this acquire to give the group back (a move's undo): it says, by
+    asking, that nothing of the group is up there (:meth:`LocalAgent.lets_go`), and it may not
+    be able to answer a status meanwhile (a hook recovering before it serves)."""
 
     @property
     def forced(self) -> bool:
@@ -62,6 +66,8 @@ class Clearance:
             return f"{node} fenced for this move ({self.fenced[node]})"
         if node in self.vouched:
             return f"{node} vouched for by the operator's forced move (no fence agent)"
+        if node == self.given_back_by:
+            return f"{node} gives the group back (nothing of it is up there)"
         return None
 
 

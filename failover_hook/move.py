@@ -55,6 +55,9 @@ class Restoration:
     result: Restore
     note: str
     """For people, appended to an outcome: ``; php4 restarted on node1``."""
+    busy: bool = False
+    """NOT_RESTORED because an action on the group is still running on the source (its answer
+    was "already in progress"): typically the release this move asked for, still going."""
 
 
 @dataclass
@@ -208,7 +211,9 @@ class Mover:
         if action is Action.RELEASE:
             key = move_key(self.node, move_id) if move_id is not None else None
             return peer.release(step.group, move=key)
-        return peer.acquire(step.group)
+        # a peer given its group back need not ask this node, when nothing of it is up here
+        mine = self.agent.lets_go(step.group)
+        return peer.acquire(step.group, given_back_by=self.node if mine else None)
 
     def run_steps(
         self, move_id: int, plan: Plan, force: bool, first: int, progress: Progress
@@ -349,6 +354,7 @@ class Mover:
         return Restoration(
             Restore.NOT_RESTORED,
             f"; {plan.group} could not be restarted on {step.node}: {result.message}",
+            busy=result.status is Status.IN_PROGRESS,
         )
 
     def _undo(self, move_id: int, plan: Plan, failed: int) -> str:

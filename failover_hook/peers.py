@@ -25,6 +25,7 @@ class PeerClient(Protocol):
         ``move``: the key of the move it is a step of, which the peer journals (anti-flap)."""
         ...
 
-    def acquire(self, group: str) -> Outcome:
-        """Acquire ``group`` on the peer (the undo of a release, when a move rolls back)."""
+    def acquire(self, group: str, force: bool = False, given_back_by: str | None = None) -> Outcome:
+        """Acquire ``group`` on the peer (the undo of a release, when a move rolls back);
+        ``given_back_by``: the asking node, which has nothing of the group up."""
         ...

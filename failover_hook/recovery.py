@@ -4,23 +4,27 @@ A move whose source had already let go (its release or fence done) is finished; 
 is rolled back, the source given the group again; nothing is journaled as rolled back unless the
 source did take it back.  A source that does not answer makes the move go on as a move with an
 unreachable source does (fence it, or refuse); one that answers but cannot start the group again
-is reported so, and the move ends there.  A finished move's acquire is guarded as any other
-(:mod:`failover_hook.guard`): the steps run again from the first one not done, so a release that
-had failed is asked again and its fence run again, whose result clears the fenced node for the
-acquire; an operator's force does not survive the crash (the acquire asks every node).  An
-interrupted local acquire is rolled back and an interrupted release finished, both by releasing;
-those that were a step of an unfinished move of this node are recovered with the move.
+is reported so, and the move ends there; one still busy with the group (the hook was killed
+during the release and restarted before it ended) is waited for first.  A finished move's acquire
+is guarded as any other (:mod:`failover_hook.guard`): the steps run again from the first one not
+done, so a release that had failed is asked again and its fence run again, whose result clears
+the fenced node for the acquire; an operator's force does not survive the crash (the acquire asks
+every node).  An interrupted local acquire is rolled back and an interrupted release finished,
+both by releasing; those that were a step of an unfinished move of this node are recovered with
+the move.
 """
 
 from __future__ import annotations
 
 import logging
 
+from failover_hook.client import group_budget
 from failover_hook.journal import MoveRecord
-from failover_hook.move import Mover, Progress, Restore
+from failover_hook.move import Mover, Progress, Restoration, Restore
 from failover_hook.outcome import Outcome, Status
-from failover_hook.plan import Action, StepState
+from failover_hook.plan import Action, Plan, StepState
 from failover_hook.trigger import Trigger, TriggerKind
+from gardien.polling import wait_for
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +84,7 @@ def _recover_move(mover: Mover, move: MoveRecord) -> Outcome:
             result = mover.run_steps(move.id, plan, False, first, Progress(released=True))
             outcome = _relabel(result, f"{label}: finished: {result.message}")
         else:
-            restored = mover.restore_source(plan)
+            restored = _restore_when_free(mover, plan)
             if restored.result is Restore.RESTORED:
                 for i, step in enumerate(plan.steps):
                     if states[i] is not StepState.PENDING or step.action is Action.RELEASE:
@@ -113,6 +117,23 @@ def _recover_move(mover: Mover, move: MoveRecord) -> Outcome:
     mover.journal.finish(move.id, outcome)
     log.warning("%s", outcome)
     return outcome
+
+
+def _restore_when_free(mover: Mover, plan: Plan) -> Restoration:
+    """Give the group back to the source once no action on it runs there any more.
+
+    A hook killed during a move's release comes back (its unit restarts it in seconds) while the
+    source is often still stopping the group, and answers "already in progress" until its release
+    ends: taken as a refusal, the move would end "not rolled back" and the group, released a moment
+    later, would run nowhere.  Waited for within the group's budget, as the release itself is.
+    """
+    last: list[Restoration] = []
+
+    def free() -> Restoration | None:
+        last[:] = [mover.restore_source(plan)]
+        return None if last[0].busy else last[0]
+
+    return wait_for(free, group_budget(mover.config, plan.group), interval=0.5) or last[0]
 
 
 def _relabel(outcome: Outcome, message: str) -> Outcome:

@@ -333,7 +333,7 @@ class _UnreachablePeer:
     def release(self, group: str, move: str | None = None) -> Outcome:
         raise PeerUnreachable("connection refused")
 
-    def acquire(self, group: str) -> Outcome:
+    def acquire(self, group: str, force: bool = False, given_back_by: str | None = None) -> Outcome:
         raise PeerUnreachable("connection refused")
 
 
@@ -383,7 +383,7 @@ def test_recovery_with_the_source_unreachable_rolls_nothing_back(
 class _FailingPeer(_UnreachablePeer):
     """A source that answers but cannot start the group again."""
 
-    def acquire(self, group: str) -> Outcome:
+    def acquire(self, group: str, force: bool = False, given_back_by: str | None = None) -> Outcome:
         return Outcome(Status.FAILED, f"acquire {group} failed at service x: exited 1", group)
 
 

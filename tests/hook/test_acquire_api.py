@@ -52,7 +52,17 @@ def test_not_held_elsewhere_is_acquired_and_journals_who_answered(pair: HookPair
 
 
 def test_acquire_body_is_checked(pair: HookPair) -> None:
-    for body in ({"force": "yes"}, {"forced": True}):
+    for body in ({"force": "yes"}, {"forced": True}, {"given_back_by": "node9"}):
         response = pair.post("node2", "/api/v1/groups/g3/acquire", json=body)
         assert response.status_code == 400, response.text
     assert not pair.held("node2", "g3")
+
+
+def test_a_group_given_back_does_not_ask_the_node_giving_it(pair: HookPair) -> None:
+    """A move's undo: node1 gives g4 back to node2 and says so; it is not asked (a recovering
+    hook does not serve yet), and nothing is forced."""
+    given = _acquire(pair, "node2", "g4", {"given_back_by": "node1"})
+    assert given["status"] == "done", given
+    [entry] = _acquires(pair, "node2", "g4")
+    assert not entry["forced"]
+    assert entry["steps"][0]["message"] == "node1 gives the group back (nothing of it is up there)"

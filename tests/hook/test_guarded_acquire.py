@@ -20,9 +20,8 @@ import pytest
 
 from gardien import exitcodes
 from gardien_lab.freeze import freeze, thaw
-from tests.hook.test_end_to_end import Hooks
 from tests.support.failover_cluster import GROUP, Cluster, cluster
-from tests.support.hooks import REPO, alert, payload
+from tests.support.hooks import REPO, NodeHooks, alert, payload
 from tests.support.netns import have_root_and_netns
 
 pytestmark = [
@@ -92,18 +91,18 @@ def cli(c: Cluster, *args: str, stdin: str = "") -> subprocess.CompletedProcess[
     )
 
 
-def acquire_entries(hooks: Hooks, name: str) -> list[dict[str, Any]]:
+def acquire_entries(hooks: NodeHooks, name: str) -> list[dict[str, Any]]:
     history = hooks.api("GET", name, f"/api/v1/history?group={GROUP}")["moves"]
     return [m for m in history if m["kind"] == "acquire"]
 
 
 @pytest.fixture
-def hooks() -> Iterator[Hooks]:
+def hooks() -> Iterator[NodeHooks]:
     """Both hooks running (no fence agent), nothing held yet."""
     with cluster() as c:
         for name in list(c.hosts):
             c.kill_host(name)  # the hooks, not the engine's test hosts, run the nodes here
-        made = Hooks(c)
+        made = NodeHooks(c)
         made.configure(fencing=False)
         try:
             made.start("node1")
@@ -116,7 +115,7 @@ def hooks() -> Iterator[Hooks]:
                 made.kill(name)
 
 
-def test_acquire_where_another_node_holds_is_refused_and_never_mounts(hooks: Hooks) -> None:
+def test_acquire_where_another_node_holds_is_refused_and_never_mounts(hooks: NodeHooks) -> None:
     c = hooks.c
     acquired = hooks.api("POST", "node1", f"/api/v1/groups/{GROUP}/acquire")
     assert acquired["status"] == "done", acquired
@@ -140,7 +139,7 @@ def test_acquire_where_another_node_holds_is_refused_and_never_mounts(hooks: Hoo
     assert all(s["state"] == "pending" for e in entries for s in e["steps"][1:])
 
 
-def test_a_silent_peer_is_named_and_force_overrides(hooks: Hooks) -> None:
+def test_a_silent_peer_is_named_and_force_overrides(hooks: NodeHooks) -> None:
     c = hooks.c
     freeze(hooks.procs["node1"].pid, group=True)  # its kernel accepts, nothing answers
     with MountSampler(c) as call:
@@ -162,7 +161,7 @@ def test_a_silent_peer_is_named_and_force_overrides(hooks: Hooks) -> None:
     assert (not_forced["forced"], not_forced["status"]) == (False, "refused")
 
 
-def test_force_still_meets_the_duplicate_address_check_before_the_mount(hooks: Hooks) -> None:
+def test_force_still_meets_the_duplicate_address_check_before_the_mount(hooks: NodeHooks) -> None:
     c = hooks.c
     assert hooks.api("POST", "node1", f"/api/v1/groups/{GROUP}/acquire")["status"] == "done"
     freeze(hooks.procs["node1"].pid, group=True)  # its kernel still answers ARP for the VIP
@@ -174,7 +173,7 @@ def test_force_still_meets_the_duplicate_address_check_before_the_mount(hooks: H
     assert c.mounted("node1") and not c.has_vip("node2")
 
 
-def test_a_migrate_racing_a_webhook_move_never_mounts_on_both(hooks: Hooks) -> None:
+def test_a_migrate_racing_a_webhook_move_never_mounts_on_both(hooks: NodeHooks) -> None:
     """node2's hook moves the group node1 -> node2 on an alert while an operator keeps asking
     node1's hook to migrate it to node1 (bounded): whatever interleaving happens, the volume is
     never mounted on both nodes, and it ends on exactly one."""
@@ -193,7 +192,7 @@ def test_a_migrate_racing_a_webhook_move_never_mounts_on_both(hooks: Hooks) -> N
             migrations.append(answer["status"] + ": " + answer["message"])
             if hooks.api("GET", "node2", "/api/v1/decisions")["decisions"]:
                 break
-        decision = hooks.decision("node2", 0)
+        decision = hooks.decision("node2", GROUP, 0)
     assert not race.both(), (race.both()[:3], migrations, decision)
     held = [name for name in c.nodes if c.mounted(name)]
     assert len(held) == 1, (held, migrations, decision)

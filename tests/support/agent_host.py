@@ -74,8 +74,9 @@ class SocketPeer:
         """``move`` is not passed on: the engine's test hosts journal releases as "api"."""
         return Outcome.from_json(call(self.sock, {"op": "release", "group": group}, self.timeout))
 
-    def acquire(self, group: str) -> Outcome:
-        return Outcome.from_json(call(self.sock, {"op": "acquire", "group": group}, self.timeout))
+    def acquire(self, group: str, force: bool = False, given_back_by: str | None = None) -> Outcome:
+        request = {"op": "acquire", "group": group, "force": force, "given_back_by": given_back_by}
+        return Outcome.from_json(call(self.sock, request, self.timeout))
 
     def status(self, group: str | None = None, resources: bool = True) -> dict[str, Any]:
         """What the guard of an acquire reads: ``{"groups": {group: {"held": ...}}}``, within
@@ -100,7 +101,9 @@ class Host:
         op = request["op"]
         group = request.get("group", "")
         if op == "acquire":
-            clearance = Clearance(force=request.get("force", False))
+            clearance = Clearance(
+                force=request.get("force", False), given_back_by=request.get("given_back_by")
+            )
             return self.agent.acquire(group, clearance=clearance).to_json()
         if op == "release":
             return self.agent.release(group).to_json()

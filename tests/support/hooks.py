@@ -19,12 +19,16 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import yaml
 
 from gardien.polling import wait_until
+from gardien_lab.freeze import freeze
+
+if TYPE_CHECKING:
+    from tests.support.failover_cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -278,3 +282,152 @@ class HookPair:
             cwd=REPO,
             check=False,
         )
+
+
+NODE_HOOK_PORT = 19481  # each node of a failover cluster has its own network namespace
+
+
+class NodeHooks:
+    """Real ``gardien hook`` processes *inside* the nodes of a failover cluster
+    (:mod:`tests.support.failover_cluster`: loop-mounted volume, VIP, Apache), in place of the
+    engine's test hosts, reached from the cluster's client namespace with curl.
+
+    :meth:`kill` and :meth:`restart` do what systemd does to ``gardien-hook.service``
+    (contrib/systemd): ``KillMode=process`` kills the hook's main process only, so the services
+    and commands it started keep running, and ``Restart=always`` starts it again with the same
+    command line and state folder.
+    """
+
+    def __init__(self, c: Cluster) -> None:
+        self.c = c
+        self.token = uuid.uuid4().hex
+        (c.root / "token").write_text(self.token)
+        (c.root / "curl-headers").write_text(f"Authorization: Bearer {self.token}\n")
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.argv: dict[str, list[str]] = {}
+
+    def configure(self, fencing: bool = False, **groups: Any) -> dict[str, Any]:
+        """Write the cluster's config with a hook section (no settle, no cooldown); ``groups``
+        replace or add groups of the config.  The config written."""
+        data = self.c.config(fencing=fencing)
+        data["hook"] = {
+            "port": NODE_HOOK_PORT,
+            "token_file": "token",
+            "settle": 0,
+            "cooldown": 0,
+        }
+        data["groups"].update(groups)
+        self.c.config_file.write_text(yaml.safe_dump(data))
+        return data
+
+    def state_dir(self, name: str) -> Path:
+        return self.c.root / f"{name}-hook"
+
+    def start(self, name: str, wait: bool = True) -> None:
+        """Start ``name``'s hook in its node; with ``wait``, until it answers (recovery done)."""
+        self.argv[name] = [
+            sys.executable,
+            "-m",
+            "gardien.cli",
+            "hook",
+            "--config.file",
+            str(self.c.config_file),
+            "--node",
+            name,
+            "--state-dir",
+            str(self.state_dir(name)),
+            "--web.listen-address",
+            f"{self.c.address(name)}:{NODE_HOOK_PORT}",
+        ]
+        self._spawn(name)
+        if wait:
+            self.wait_ready(name)
+
+    def _spawn(self, name: str) -> None:
+        with open(self.c.root / f"{name}-hook.log", "ab") as log:
+            self.procs[name] = self.c.nodes[name].popen(
+                self.argv[name], cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def restart(self, name: str, wait: bool = True) -> None:
+        """Start ``name``'s hook again with the command line it last had (its unit's restart)."""
+        self._spawn(name)
+        if wait:
+            self.wait_ready(name)
+
+    def wait_ready(self, name: str, timeout: float = 60.0) -> None:
+        """Until the hook answers ``/-/healthy`` (it serves once its recovery is done)."""
+
+        def answers() -> bool:
+            if self.procs[name].poll() is not None:
+                raise AssertionError(f"hook {name} exited: {self.log(name)}")
+            return self.api("GET", name, "/-/healthy", check=False, timeout=5) is not None
+
+        if not wait_until(answers, timeout, interval=0.2):
+            raise AssertionError(f"hook {name} not ready in {timeout:g} s: {self.log(name)}")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL of the hook's process only (``KillMode=process``); its children live on."""
+        proc = self.procs.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def freeze(self, name: str) -> None:
+        """SIGSTOP of the hook: connections are accepted, nothing answers (until the fence)."""
+        freeze(self.procs[name].pid, group=True)
+
+    def log(self, name: str) -> str:
+        return (self.c.root / f"{name}-hook.log").read_text(errors="replace")
+
+    def api(
+        self,
+        method: str,
+        name: str,
+        path: str,
+        body: Any = None,
+        check: bool = True,
+        timeout: float = 120,
+    ) -> Any:
+        """One request from the client namespace (curl, the token read from a file); None when
+        it got no answer (only with ``check=False``)."""
+        argv = [
+            "curl",
+            "-sS",
+            "-m",
+            f"{timeout:g}",
+            "-X",
+            method,
+            "-H",
+            f"@{self.c.root / 'curl-headers'}",
+            f"http://{self.c.address(name)}:{NODE_HOOK_PORT}{path}",
+        ]
+        if body is not None:
+            argv += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
+        done = self.c.client.run(argv, check=False, timeout=timeout + 10)
+        if done.returncode != 0:
+            assert not check, done.stderr
+            return None
+        return json.loads(done.stdout) if done.stdout.startswith(("{", "[")) else done.stdout
+
+    def history(self, name: str, group: str, kind: str = "move") -> list[dict[str, Any]]:
+        """``name``'s journal of ``group`` (``/api/v1/history``), the entries of ``kind``."""
+        found = self.api("GET", name, f"/api/v1/history?group={group}")["moves"]
+        return [m for m in found if m["kind"] == kind]
+
+    def decision(self, name: str, group: str, before: int) -> dict[str, Any]:
+        """The decision about ``group`` that follows the first ``before`` (bounded wait)."""
+        found: list[dict[str, Any]] = []
+
+        def decided() -> bool:
+            decisions = self.api("GET", name, "/api/v1/decisions")["decisions"]
+            found[:] = [d for d in decisions if d["group"] == group]
+            return len(found) > before
+
+        if wait_until(decided, 120, interval=0.2):
+            return dict(found[-1])
+        raise AssertionError(f"no decision on {name}: {self.log(name)}")
+
+    def kill_all(self) -> None:
+        for name in list(self.procs):
+            self.kill(name)
