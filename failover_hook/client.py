@@ -123,6 +123,22 @@ class HttpPeer:
             params["resources"] = "0"
         return self._json(self._call("GET", "/api/v1/status", params=params))
 
+    def answers_status(self, timeout: float) -> bool:
+        """Does the hook answer its status (without resource checks) within ``timeout``, on a
+        connection of its own?  Not the session's: a kept-alive connection may be the one that
+        stalled (:mod:`failover_hook.silence`)."""
+        try:
+            response = requests.get(
+                f"{self.base_url}/api/v1/status",
+                params={"resources": "0"},
+                headers={**self._session.headers, "Connection": "close"},
+                timeout=timeout,
+                verify=self._verify,
+            )
+        except requests.RequestException:
+            return False
+        return response.ok
+
     def release(self, group: str, move: str | None = None) -> Outcome:
         return self._outcome(
             self._call(

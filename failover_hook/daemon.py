@@ -24,6 +24,8 @@ from failover_hook.locks import GroupLocks
 from failover_hook.move import Mover
 from failover_hook.network import NetworkCheck
 from failover_hook.processes import become_subreaper, reap_orphans_until
+from failover_hook.prometheus import PrometheusReader
+from failover_hook.silence import SilenceCheck
 from gardien import exitcodes
 from gardien.command_runner import INHERIT, CommandRunner
 from gardien.config import ClusterConfig, load_config
@@ -51,11 +53,22 @@ def build_hook(config: ClusterConfig, node: str, state_dir: Path, dry_run: bool)
         """The parts that read the config; built again by each reload."""
         token = read_token(config)
         peers = {n: HttpPeer.for_node(config, n, token) for n in config.nodes if n != node}
+
+        def silence(peers: dict[str, HttpPeer]) -> SilenceCheck:
+            url = config.hook.prometheus_url
+            timeout = config.hook.request_timeout
+            return SilenceCheck(
+                config.cluster,
+                lambda n, t: peers[n].answers_status(t),
+                timeout,
+                PrometheusReader(url, timeout) if url else None,
+            )
+
         # the agent's acquire asks the peers whether they hold the group (failover_hook.guard)
         agent = LocalAgent(
             config, node, state_dir, runner=runner, journal=journal, locks=locks, peers=peers
         )
-        mover = Mover(config, node, journal, agent, peers, Fencer(config, runner))
+        mover = Mover(config, node, journal, agent, peers, Fencer(config, runner), silence(peers))
         network = NetworkCheck(
             config.network,
             lambda a, t: pinger.echo(a, t).up,

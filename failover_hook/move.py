@@ -27,6 +27,7 @@ from failover_hook.journal import Journal, move_key
 from failover_hook.outcome import Outcome, Status
 from failover_hook.peers import PeerClient, PeerUnreachable
 from failover_hook.plan import Action, Plan, Step, StepState
+from failover_hook.silence import SilenceCheck
 from failover_hook.trigger import Trigger, TriggerKind
 from gardien.config.model import ClusterConfig
 from gardien.errors import GardienError
@@ -68,7 +69,9 @@ class Progress:
     """The source no longer runs the group (released, fenced, or there was no source)."""
     failure: str | None = None
     """Why the release did not happen ("node1 unreachable", "release of php4 ... failed")."""
-    source_reachable: bool = True
+    silent_since: float | None = None
+    """Unix time the source went silent (its status or its release unanswered); None while it
+    answers.  A silent source is fenced only once confirmed gone (:mod:`failover_hook.silence`)."""
     why_fence: str | None = None
     """Why the source is fenced, for the outcome: "no answer from its agent in 5 s"."""
     fenced: str | None = None
@@ -102,6 +105,7 @@ class Mover:
         agent: LocalAgent,
         peers: Mapping[str, PeerClient],
         fencer: Fencer,
+        silence: SilenceCheck | None = None,
     ) -> None:
         self.config = config
         self.node = node
@@ -109,6 +113,8 @@ class Mover:
         self.agent = agent
         self.peers = peers
         self.fencer = fencer
+        self.silence = silence
+        """Confirms a silent source is gone before it is fenced; None: fenced at once."""
         self.locks = agent.locks
 
     # -- planning ------------------------------------------------------------------------------
@@ -184,7 +190,7 @@ class Mover:
                 timeout = self.config.hook.request_timeout
                 progress.why_fence = f"no answer from its agent in {timeout:g} s"
                 progress.failure = f"{plan.source} unreachable"
-                progress.source_reachable = False
+                progress.silent_since = time.time() - timeout
             outcome = self.run_steps(move_id, plan, force, 0, progress)
             self.journal.finish(move_id, outcome)
             log.info("move #%d: %s", move_id, outcome)
@@ -271,10 +277,11 @@ class Mover:
             message = f"{progress.failure}: {progress.why_fence}; no release asked"
             self.journal.step_finished(move_id, i, StepState.FAILED, message)
             return None
+        asked = time.time()
         try:
             result = self._call(step, Action.RELEASE, Trigger.step_of(move_id), move_id)
         except PeerUnreachable as exc:
-            progress.source_reachable = False
+            progress.silent_since = asked
             progress.failure = f"{step.node} unreachable"
             progress.why_fence = "its agent did not answer the release"
             self.journal.step_finished(move_id, i, StepState.FAILED, f"{progress.failure}: {exc}")
@@ -308,13 +315,22 @@ class Mover:
                     move_id, i, StepState.SKIPPED, "forced by the operator without fencing"
                 )
                 progress.released = True
-                if not progress.source_reachable:  # one that answered is asked by the acquire
+                if progress.silent_since is not None:  # one that answered is asked by the acquire
                     progress.vouched.append(node)
                 return None
             reason = f"{progress.failure} and no fence agent"
             self.journal.step_finished(move_id, i, StepState.FAILED, reason)
-            restored = self.restore_source(plan).note if progress.source_reachable else ""
+            restored = self.restore_source(plan).note if progress.silent_since is None else ""
             return Outcome(Status.REFUSED, f"{reason}{restored}", plan.group, {"move_id": move_id})
+        if progress.silent_since is not None and self.silence is not None:
+            silence = self.silence.confirm(node, progress.silent_since)
+            if not silence.gone:
+                reason = f"{progress.failure}, not fenced: {silence.describe()}"
+                self.journal.step_finished(move_id, i, StepState.FAILED, reason)
+                return Outcome(
+                    Status.REFUSED, f"{reason}; nothing acquired", plan.group, {"move_id": move_id}
+                )
+            progress.why_fence = f"{progress.why_fence}; {silence.describe()}"
         fenced = self.fencer.fence(node)
         if not fenced.ok:
             self.journal.step_finished(move_id, i, StepState.FAILED, fenced.message)

@@ -17,7 +17,7 @@ from gardien.config.loader import load_config
 from gardien.config.model import ClusterConfig
 from gardien_lab import directory, volumes
 from gardien_lab.services import LabGroup, lab_groups, secrets_dir
-from gardien_lab.topology import NODES, Lab
+from gardien_lab.topology import NODES, Lab, prometheus_url
 
 EXPORTER_PORT = 19480
 HOOK_PORT = 19481
@@ -81,7 +81,12 @@ def config_data(lab: Lab) -> dict[str, Any]:
         "cluster": f"gardien-{lab.name}",
         "nodes": {n: {"address": str(lab.cluster_address(n))} for n in NODES},
         "exporter": {"port": EXPORTER_PORT},
-        "hook": {"port": HOOK_PORT, "token_file": str(token_file(lab)), **HOOK_SETTINGS},
+        "hook": {
+            "port": HOOK_PORT,
+            "token_file": str(token_file(lab)),
+            "prometheus_url": prometheus_url(lab),
+            **HOOK_SETTINGS,
+        },
         "network": {
             "interface": "eth0",
             "internal": [str(a) for a in lab.internal_targets()],

@@ -11,7 +11,7 @@ import time
 from gardien import exitcodes
 from gardien.polling import wait_for, wait_until
 from gardien_lab import faults, lifecycle, monitoring, services, timeline
-from gardien_lab.topology import NODES, Lab
+from gardien_lab.topology import NODES, Lab, prometheus_url
 
 GROUP = "php4"
 SERVICE = "apache-php4"
@@ -66,7 +66,7 @@ def demo(lab: Lab) -> int:
         print(f"\n!! {GROUP} did not answer from {target} within {MOVE_TIMEOUT:g} s")
     print("\n" + lifecycle.format_status(lab, lifecycle.status(lab)))
     print("\nThe lab keeps running. Look around:")
-    print(f"  gardien lab exec mon -- curl -s '{monitoring.prometheus_url(lab)}/api/v1/alerts'")
+    print(f"  gardien lab exec mon -- curl -s '{prometheus_url(lab)}/api/v1/alerts'")
     print(f"  gardien lab exec {target} -- gardien status")
     print(f"  gardien lab exec {target} -- gardien history {GROUP}")
     print("  gardien lab exec client -- curl -s http://VIP/check.html")

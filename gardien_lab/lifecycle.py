@@ -20,7 +20,7 @@ from gardien_lab import (
 )
 from gardien_lab.machines import Removal
 from gardien_lab.netns import LabError
-from gardien_lab.topology import MACHINES, NODES, Lab
+from gardien_lab.topology import MACHINES, NODES, Lab, alertmanager_url, prometheus_url
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +87,8 @@ def status(lab: Lab) -> Status:
         else "none (standalone winbindd)"
     )
     st.urls = {
-        "prometheus": monitoring.prometheus_url(lab),
-        "alertmanager": monitoring.alertmanager_url(lab),
+        "prometheus": prometheus_url(lab),
+        "alertmanager": alertmanager_url(lab),
         **{f"exporter {n}": f"{agents.exporter_url(lab, n)}/metrics" for n in NODES},
         **{f"hook {n}": agents.hook_url(lab, n) for n in NODES},
         "config": str(clusterconfig.config_path(lab)),

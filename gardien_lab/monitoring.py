@@ -20,24 +20,28 @@ from typing import Any
 from gardien.polling import wait_until
 from gardien_lab import clusterconfig
 from gardien_lab.netns import LabError, run
-from gardien_lab.topology import Lab, on, running, spawn
+from gardien_lab.topology import (
+    ALERTMANAGER_PORT,
+    PROMETHEUS_PORT,
+    Lab,
+    alertmanager_url,
+    on,
+    prometheus_url,
+    running,
+    spawn,
+)
 
 log = logging.getLogger(__name__)
 
-PROMETHEUS_PORT = 9090
-ALERTMANAGER_PORT = 9093
+REPEAT_INTERVAL = "30s"
+"""How often Alertmanager re-sends a still-firing failover alert in the lab (render's default,
+5 min, is the production one).  A decision a gate refused (settle, a move in progress, an outage
+that has just cleared) is decided again at the next repeat: with the lab's anti-flap periods of
+seconds, a scenario should not wait 5 min for it."""
 
 
 def mon_dir(lab: Lab) -> Path:
     return lab.dir / "mon"
-
-
-def prometheus_url(lab: Lab) -> str:
-    return f"http://{lab.cluster_address('mon')}:{PROMETHEUS_PORT}"
-
-
-def alertmanager_url(lab: Lab) -> str:
-    return f"http://{lab.cluster_address('mon')}:{ALERTMANAGER_PORT}"
 
 
 def _render(lab: Lab, kind: str, *flags: str) -> Path:
@@ -69,7 +73,7 @@ def render(lab: Lab) -> tuple[Path, Path]:
     """Render rules, Alertmanager and Prometheus files; returns their prometheus.yml and
     alertmanager.yml."""
     rules = _render(lab, "rules", "--for.group-failed", lab.group_failed_for)
-    am_conf = _render(lab, "alertmanager")
+    am_conf = _render(lab, "alertmanager", "--repeat-interval", REPEAT_INTERVAL)
     prom_conf = _render(
         lab,
         "prometheus",

@@ -190,3 +190,15 @@ def on(
 ) -> subprocess.CompletedProcess[str]:
     """Run a command on ``machine`` and wait for it."""
     return run([*lab.prefix_argv(machine), *argv], check=check, timeout=timeout)
+
+
+PROMETHEUS_PORT = 9090
+ALERTMANAGER_PORT = 9093
+
+
+def prometheus_url(lab: Lab) -> str:
+    return f"http://{lab.cluster_address('mon')}:{PROMETHEUS_PORT}"
+
+
+def alertmanager_url(lab: Lab) -> str:
+    return f"http://{lab.cluster_address('mon')}:{ALERTMANAGER_PORT}"

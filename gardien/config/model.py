@@ -160,6 +160,10 @@ class HookConfig(_Frozen):
     """After a move, alerts about the group start no move for this long (its services restart)."""
     request_timeout: PositiveDuration = 5.0
     """Timeout of one call to a peer's agent API."""
+    prometheus_url: str | None = Field(None, pattern=r"^https?://[^\s/]+")
+    """The Prometheus that scrapes this cluster (``http://mon:9090``).  Before fencing a node
+    that did not answer, the hook asks it whether that node's exporter or hook was scraped since
+    (a busy node is, a dead one is not): see failover_hook/silence.py."""
     tls_ca_file: SecretFile | None = None
     """The hooks serve https (``tls_server_config`` in their ``--web.config.file``): peers, the
     CLI, Alertmanager and Prometheus call them with https and verify their certificates against

@@ -15,7 +15,6 @@ from gardien_lab import (
     directory,
     lifecycle,
     made,
-    monitoring,
     netns,
     services,
     topology,
@@ -23,7 +22,7 @@ from gardien_lab import (
 )
 from gardien_lab.fence import addresses, fence, links_up
 from gardien_lab.scenario import placement
-from gardien_lab.topology import MACHINES, NODES, Lab, on
+from gardien_lab.topology import MACHINES, NODES, Lab, on, prometheus_url
 from tests.lab.helpers import HOME, lab_possible
 
 
@@ -93,7 +92,7 @@ def test_status_names_urls_and_agents(lab: Lab) -> None:
     assert all(st.machines[m] for m in MACHINES)
     assert all(pid for node in NODES for pid in st.agents[node].values())
     assert st.monitoring == {"prometheus": True, "alertmanager": True}
-    assert st.urls["prometheus"] == monitoring.prometheus_url(lab)
+    assert st.urls["prometheus"] == prometheus_url(lab)
     text = lifecycle.format_status(lab, st)
     assert "php4     on node1" in text and agents.hook_url(lab, "node2") in text
 

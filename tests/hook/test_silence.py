@@ -1,0 +1,187 @@
+"""A silent node is fenced only once confirmed gone (failover_hook/silence.py), on real hooks, a
+real ``gardien exporter`` and a real Prometheus scraping them on loopback.
+
+The source's hook is frozen (SIGSTOP: its kernel still accepts connections, nothing answers), as a
+hook stalled by a flood of connections would look to its peer.  Its fence agent leaves a mark, so
+the test sees by itself whether it ran.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from gardien.polling import wait_until
+from gardien_lab.freeze import freeze
+from tests.support.exporter import ExporterProcess, free_port
+from tests.support.hooks import HookPair, alert, payload
+
+pytestmark = pytest.mark.timeout(180)
+
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+@contextlib.contextmanager
+def prometheus(tmp: Path, port: int, jobs: dict[str, dict[str, str]], token: str) -> Iterator[str]:
+    """A real Prometheus on ``127.0.0.1:port`` scraping every second; ``jobs``: job name ->
+    {target: node}.  Yields its URL once it has scraped every target once."""
+    (tmp / "prom-token").write_text(token)
+    config = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "900ms"},
+        "scrape_configs": [
+            {
+                "job_name": job,
+                "authorization": {"credentials_file": str(tmp / "prom-token")},
+                "static_configs": [
+                    {"targets": [target], "labels": {"node": node, "cluster": "test"}}
+                    for target, node in targets.items()
+                ],
+            }
+            for job, targets in jobs.items()
+        ],
+    }
+    (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
+    url = f"http://127.0.0.1:{port}"
+    log = (tmp / "prometheus.log").open("wb")
+    process = subprocess.Popen(
+        [PROMETHEUS, f"--config.file={tmp / 'prometheus.yml'}",
+         f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    targets = sum(len(t) for t in jobs.values())
+
+    def scraped_all() -> bool:
+        with contextlib.suppress(requests.RequestException, ValueError, KeyError):
+            answer = requests.get(f"{url}/api/v1/query", params={"query": "up == 1"}, timeout=2)
+            return len(answer.json()["data"]["result"]) == targets
+        return False
+
+    try:
+        if not wait_until(scraped_all, 60):
+            raise AssertionError(f"Prometheus did not scrape every target: {jobs}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+@contextlib.contextmanager
+def frozen(pair: HookPair, node: str) -> Iterator[None]:
+    freeze(pair.procs[node].pid)
+    try:
+        yield
+    finally:
+        os.kill(pair.procs[node].pid, signal.SIGCONT)
+
+
+def _pair(tmp: Path, prometheus_port: int) -> tuple[HookPair, Path]:
+    mark = tmp / "fenced-node1"
+    pair = HookPair(
+        tmp,
+        hook={
+            "settle": 0,
+            "cooldown": 0,
+            "request_timeout": 1,
+            "prometheus_url": f"http://127.0.0.1:{prometheus_port}",
+        },
+        fencing={"node1": {"command": ["touch", str(mark)], "timeout": 5}},
+        groups={"g1": {"nodes": ["node1", "node2"]}},
+    )
+    return pair, mark
+
+
+def _decide(pair: HookPair) -> str:
+    before = len(pair.decisions("node2", "g1"))
+    pair.send("node2", payload(alert(group="g1", node="node1"))).raise_for_status()
+    return str(pair.wait_decisions("node2", "g1", before + 1)[-1]["message"])
+
+
+def _hooks(pair: HookPair) -> dict[str, str]:
+    return {f"{a}:{pair.port}": n for n, a in pair.addresses.items()}
+
+
+def test_silent_node_that_prometheus_cannot_scrape_either_is_fenced(tmp_path: Path) -> None:
+    port = free_port()
+    pair, mark = _pair(tmp_path, port)
+    pair.start()
+    try:
+        with prometheus(tmp_path, port, {"gardien-hook": _hooks(pair)}, pair.token):
+            pair.post("node1", "/api/v1/groups/g1/acquire").raise_for_status()
+            with frozen(pair, "node1"):
+                message = _decide(pair)
+            assert message.startswith("moved g1 node1 -> node2 in "), message
+            assert "status unanswered 3 times on fresh connections" in message, message
+            assert "Prometheus did not scrape node1 in the last" in message, message
+            assert mark.exists(), "the fence agent did not run"
+            assert pair.held("node2", "g1")
+    finally:
+        pair.terminate()
+
+
+def test_silent_node_that_prometheus_still_scrapes_is_not_fenced(tmp_path: Path) -> None:
+    """Busy, not gone: node1's exporter answers Prometheus while its hook answers nobody."""
+    port = free_port()
+    pair, mark = _pair(tmp_path, port)
+    exporter = ExporterProcess(pair.config_file)
+    pair.start()
+    try:
+        exporter.wait_ready()
+        jobs = {
+            "gardien-hook": _hooks(pair),
+            "gardien-exporter": {f"127.0.0.1:{exporter.port}": "node1"},
+        }
+        with prometheus(tmp_path, port, jobs, pair.token):
+            pair.post("node1", "/api/v1/groups/g1/acquire").raise_for_status()
+            with frozen(pair, "node1"):
+                message = _decide(pair)
+            assert message.startswith("refused: node1 unreachable, not fenced: "), message
+            assert "Prometheus scraped node1 within the last" in message, message
+            assert message.endswith("busy, not gone; nothing acquired"), message
+            assert not mark.exists(), "node1 was fenced although Prometheus still scraped it"
+            # node1 kept its group, node2 took nothing
+            assert pair.held("node1", "g1") and not pair.held("node2", "g1")
+    finally:
+        exporter.process.terminate()
+        exporter.process.wait(10)
+        pair.terminate()
+
+
+def test_busy_node_that_answers_a_fresh_connection_is_not_fenced(tmp_path: Path) -> None:
+    """The decision's status call timed out, a retry on a fresh connection answers."""
+    port = free_port()
+    pair, mark = _pair(tmp_path, port)
+    pair.start()
+    try:
+        pair.post("node1", "/api/v1/groups/g1/acquire").raise_for_status()
+        # node1's hook thaws while node2's mover retries: the decision saw it silent
+        freeze(pair.procs["node1"].pid)
+        before = len(pair.decisions("node2", "g1"))
+        pair.send("node2", payload(alert(group="g1", node="node1"))).raise_for_status()
+        assert wait_until(lambda: _retrying(pair), 30), pair.log("node2")
+        os.kill(pair.procs["node1"].pid, signal.SIGCONT)
+        message = str(pair.wait_decisions("node2", "g1", before + 1)[-1]["message"])
+        assert message.startswith("refused: node1 unreachable, not fenced: node1 answered its "), (
+            message
+        )
+        assert not mark.exists()
+        assert pair.held("node1", "g1") and not pair.held("node2", "g1")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pair.procs["node1"].pid, signal.SIGCONT)
+        pair.terminate()
+
+
+def _retrying(pair: HookPair) -> bool:
+    """node2's mover has begun its move of g1 (its journal has it): it is past the decision."""
+    with contextlib.suppress(requests.RequestException):
+        return bool(pair.moves("node2", "g1"))
+    return False
