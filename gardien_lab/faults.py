@@ -10,6 +10,7 @@ from gardien.node import liveness
 from gardien_lab import services
 from gardien_lab.freeze import freeze, thaw
 from gardien_lab.machines import set_links
+from gardien_lab.netns import run
 from gardien_lab.topology import Lab, running
 
 
@@ -81,3 +82,18 @@ def freeze_agents(lab: Lab, node: str, frozen: bool = True) -> None:
                 freeze(pid)
             else:
                 thaw(pid)
+
+
+def network_scope(lab: Lab, scope: str, up: bool) -> None:
+    """Only one scope of the network lost, or back: the router's ``internal`` or ``external``
+    target addresses removed (a link set down would keep them answering as the router's own
+    local addresses) or put back; the other scope still answers both nodes."""
+    subnet = {"internal": lab.internal, "external": lab.external}[scope]
+    targets = lab.internal_targets() if scope == "internal" else lab.external_targets()
+    verb = "replace" if up else "del"
+    for target in targets:
+        run(
+            ["ip", "-n", lab.netns("router"), "addr", verb, f"{target}/{subnet.prefixlen}",
+             "dev", scope],
+            check=up,
+        )  # fmt: skip
