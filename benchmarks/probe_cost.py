@@ -8,7 +8,8 @@ node (a network namespace, ``tests/support/netns.py``) and the probes reach them
 ``nsenter`` prefix, as in tests/probes/test_smb.py and test_winbind.py (the prefix costs one exec,
 no extra fork).  ``network`` pings four loopback addresses (one echo each, all at once); ``volume``
 and ``vip`` judge five groups (a tmpfs mounted as each volume, VIPs absent on ``lo``); ``scrape``
-is the volume and vip collectors of one scrape together.  CPU is this process's
+is the volume and vip collectors of one scrape together, sharing its readings as the runner
+makes them do.  CPU is this process's
 ``getrusage(RUSAGE_SELF)`` plus ``RUSAGE_CHILDREN`` (the children it reaped), forks are the
 processes started through :mod:`subprocess` during the runs.  Each case runs once to warm up.
 """
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import gardien.config  # first: import order of the config/probes cycle
+from exporter.collectors.base import ScrapeFacts
 from exporter.collectors.network import NetworkCollector
 from exporter.collectors.vip import VipCollector
 from exporter.collectors.volume import VolumeCollector
@@ -220,8 +222,9 @@ def collector_cases(base: Path) -> Iterator[list[Case]]:
         vip = VipCollector(config(groups=groups), state_dir=base)
 
         def scrape() -> None:
-            list(volume.collect(10))
-            list(vip.collect(10))
+            facts = ScrapeFacts()  # as the runner shares them within one scrape
+            list(volume.collect(10, facts))
+            list(vip.collect(10, facts))
 
         yield [
             ("network (4 targets)", lambda: list(network.collect(10))),

@@ -15,7 +15,7 @@ from pathlib import Path
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from exporter.collectors.base import NodeCollector
+from exporter.collectors.base import NodeCollector, ScrapeFacts
 from gardien.config import ClusterConfig
 from gardien.node.reachability import NO_ANSWER, Pinger, at_once, link_up
 from gardien.polling import Deadline
@@ -29,7 +29,7 @@ class NetworkCollector(NodeCollector):
         self.pinger = Pinger()
         self.sys_root = sys_root
 
-    def collect(self, timeout: float) -> Iterable[Metric]:
+    def collect(self, timeout: float, facts: ScrapeFacts | None = None) -> Iterable[Metric]:
         up = GaugeMetricFamily(
             "gardien_network_target_up",
             "1 when the target answered an ICMP echo.",
