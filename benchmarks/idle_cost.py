@@ -116,6 +116,22 @@ def table(found: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def measure_lab(lab: Lab, args: argparse.Namespace) -> int:
+    if not wait_scraped(lab, 90):
+        print("Prometheus does not scrape every target", file=sys.stderr)
+        return 1
+    time.sleep(args.settle)
+    watched = []
+    for machine, name in DAEMONS:
+        pid = running(lab, machine, name)
+        if pid is None:
+            print(f"{machine} {name} does not run", file=sys.stderr)
+            return 1
+        watched.append(Watched(machine, name, pid))
+    print(table(measure(watched, args.seconds, args.poll)))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lab", default="idle")
@@ -127,23 +143,11 @@ def main() -> int:
     lab = Lab(name=args.lab)
     lifecycle.up(lab)
     try:
-        if not wait_scraped(lab, 90):
-            print("Prometheus does not scrape every target", file=sys.stderr)
-            return 1
-        time.sleep(args.settle)
-        watched = []
-        for machine, name in DAEMONS:
-            pid = running(lab, machine, name)
-            if pid is None:
-                print(f"{machine} {name} does not run", file=sys.stderr)
-                return 1
-            watched.append(Watched(machine, name, pid))
-        print(table(measure(watched, args.seconds, args.poll)))
+        return measure_lab(lab, args)
     finally:
         if not args.keep:
             lifecycle.down(lab)
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
