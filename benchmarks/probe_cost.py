@@ -12,12 +12,16 @@ is the volume and vip collectors of one scrape together, sharing its readings as
 makes them do.  CPU is this process's
 ``getrusage(RUSAGE_SELF)`` plus ``RUSAGE_CHILDREN`` (the children it reaped), forks are the
 processes started through :mod:`subprocess` during the runs.  Each case runs once to warm up.
+The rows named "replaced" run what issue 14 replaced (a ping child per target, the process tree
+from all of /proc, pymysql building a TLS context per connection) beside its replacement, and the
+``--version`` rows show what starting smbclient and wbinfo alone costs.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import json
 import resource
 import shutil
@@ -29,6 +33,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pymysql
+
 import gardien.config  # first: import order of the config/probes cycle
 from exporter.collectors.base import ScrapeFacts
 from exporter.collectors.network import NetworkCollector
@@ -36,9 +42,12 @@ from exporter.collectors.vip import VipCollector
 from exporter.collectors.volume import VolumeCollector
 from gardien.command_runner import CommandRunner
 from gardien.config import parse_config
+from gardien.node import liveness
+from gardien.node.reachability import IPAddress, at_once
 from gardien.probes.base import Probe, ProbeParams
+from gardien.probes.mysql import MysqlParams, MysqlProbe
 from gardien.probes.registry import probe_kinds
-from gardien_lab.daemons import mariadb
+from gardien_lab.daemons import apache, mariadb
 from gardien_lab.daemons.samba import Share, SmbdInstance
 from gardien_lab.daemons.slapd import SlapdInstance
 from gardien_lab.daemons.winbind import WinbinddInstance
@@ -112,7 +121,21 @@ def apache_cases(base: Path) -> Iterator[list[Case]]:
                 "process (cmdline)",
                 checked(probe("process", cmdline=str(inst.root / "conf"), min_children=1)),
             ),
+            ("replaced: tree from all of /proc", lambda: liveness.descendants(master(inst))),
+            ("its replacement: liveness.tree", lambda: liveness.tree(liveness_master(inst))),
         ]
+
+
+def master(inst: apache.ApacheInstance) -> int:
+    pid = liveness.pid_in_file(inst.pidfile)
+    assert pid is not None
+    return pid
+
+
+def liveness_master(inst: apache.ApacheInstance) -> liveness.Process:
+    process = liveness.read(master(inst))
+    assert process is not None
+    return process
 
 
 @contextlib.contextmanager
@@ -131,11 +154,15 @@ def mysql_cases(base: Path) -> Iterator[list[Case]]:
         creds = base / "mysql-probe.cnf"
         creds.write_text(f'[client]\nuser = {PROBE_USER}\npassword = "{PROBE_PASSWORD}"\n')
         creds.chmod(0o600)
+        params = MysqlParams.model_validate(
+            {"socket": str(inst.socket), "credentials_file": str(creds)}
+        )
         yield [
+            ("mysql", checked(MysqlProbe(params))),
             (
-                "mysql",
-                checked(probe("mysql", socket=str(inst.socket), credentials_file=str(creds))),
-            )
+                "replaced: pymysql.connect (TLS context each)",
+                checked(MysqlProbe(params, pymysql.connect)),
+            ),
         ]
     finally:
         daemon.stop()
@@ -185,6 +212,8 @@ def node_cases(base: Path) -> Iterator[list[Case]]:
             ("smb (server listing)", checked(probe("smb", runner(), server=LOCAL))),
             ("smb (share listing)", checked(probe("smb", runner(), server=LOCAL, share="pub"))),
             ("winbind (ping)", checked(probe("winbind", runner(), ping=True))),
+            ("smbclient --version (start-up alone)", started(runner(), "smbclient")),
+            ("wbinfo --version (start-up alone)", started(runner(), "wbinfo")),
         ]
     finally:
         node.destroy()
@@ -194,6 +223,20 @@ def node_cases(base: Path) -> Iterator[list[Case]]:
 
 LOCAL = "127.0.0.1"
 GROUPS = 5
+
+
+def started(runner: CommandRunner, program: str) -> Run:
+    return lambda: runner.run([program, "--version"], 10)
+
+
+def ping_children(targets: list[IPAddress]) -> Run:
+    """What the Pinger did before issue 14: one ``ping`` child per target, all at once."""
+    runner = CommandRunner()
+
+    def echo(target: IPAddress, timeout: float) -> object:
+        return runner.run(["ping", "-n", "-c", "1", "-W", "1", str(target)], timeout)
+
+    return lambda: at_once(echo, targets, 2.0)
 
 
 @contextlib.contextmanager
@@ -226,8 +269,10 @@ def collector_cases(base: Path) -> Iterator[list[Case]]:
             list(volume.collect(10, facts))
             list(vip.collect(10, facts))
 
+        addresses = [ipaddress.ip_address(t) for t in targets]
         yield [
             ("network (4 targets)", lambda: list(network.collect(10))),
+            ("replaced: 4 ping children", ping_children(addresses)),
             (f"volume ({GROUPS} groups)", lambda: list(volume.collect(10))),
             (f"vip ({GROUPS} groups)", lambda: list(vip.collect(10))),
             ("volume + vip (one scrape)", scrape),
