@@ -2,7 +2,7 @@
 
     python3 benchmarks/node_collectors.py --scrapes 20      # from the repository root
 
-network: N targets on loopback (127.0.0.x, always answering), one ``ping`` each per scrape.
+network: N targets on loopback (127.0.0.x, always answering), one ICMP echo each per scrape.
 vip: N groups with a VIP (absent) on ``lo``.  smart: N disks replayed by a stand-in ``smartctl``
 printing a real JSON capture (tests/fixtures/smart-captures), re-read on every scrape.
 """

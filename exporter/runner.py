@@ -22,7 +22,7 @@ from typing import cast
 
 from prometheus_client.metrics_core import Metric
 
-from exporter.collectors.base import NodeCollector
+from exporter.collectors.base import NodeCollector, ScrapeFacts
 from gardien.config import ClusterConfig, ProbeSpec
 from gardien.probes.base import Probe, ProbeParams, ProbeResult
 from gardien.probes.registry import build_probe
@@ -213,8 +213,9 @@ class ScrapeRunner:
             self._run(job, partial(probe.run, budget), started)
             for job, (_target, probe) in zip(self._probe_jobs, self._probes, strict=True)
         ]
+        facts = ScrapeFacts()  # what several collectors read, read once for this scrape
         collector_runs = [
-            self._run(job, partial(self._collect, collector, budget), started)
+            self._run(job, partial(self._collect, collector, budget, facts), started)
             for job, collector in zip(self._collector_jobs, self._collectors, strict=True)
         ]
         not_done = wait(probe_runs, timeout=max(0.0, deadline - self._clock())).not_done
@@ -256,9 +257,11 @@ class ScrapeRunner:
             log.debug("probe %s failed: %s", job.name, result.reason)
         return ProbeOutcome(target, result, timed_out, age)
 
-    def _collect(self, collector: NodeCollector, budget: float) -> tuple[tuple[Metric, ...], float]:
+    def _collect(
+        self, collector: NodeCollector, budget: float, facts: ScrapeFacts
+    ) -> tuple[tuple[Metric, ...], float]:
         started = self._clock()
-        metrics = tuple(collector.collect(budget))
+        metrics = tuple(collector.collect(budget, facts))
         return metrics, self._clock() - started
 
     def _collector_outcome(self, job: _Job, run: Future[object], budget: float) -> CollectorOutcome:

@@ -3,8 +3,8 @@
 A node that cannot reach its targets while its peer can is isolated; when neither can, the outage
 is network-wide and moving groups would not help.  Each target gets one echo request
 (:class:`gardien.node.reachability.Pinger`, the same the hook's network verdict uses), all targets
-at once (:func:`~gardien.node.reachability.at_once`, as the hook's round), every ``ping`` under a
-hard timeout; a target that has not answered by the scrape's deadline is down.
+at once (:func:`~gardien.node.reachability.at_once`, as the hook's round), each echo waiting at most
+the network's ``timeout``; a target that has not answered by the scrape's deadline is down.
 """
 
 from __future__ import annotations
@@ -15,29 +15,21 @@ from pathlib import Path
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from exporter.collectors.base import NodeCollector
-from gardien.command_runner import CommandRunner
+from exporter.collectors.base import NodeCollector, ScrapeFacts
 from gardien.config import ClusterConfig
-from gardien.node.reachability import KILL_MARGIN, NO_ANSWER, Pinger, at_once, link_up
+from gardien.node.reachability import NO_ANSWER, Pinger, at_once, link_up
 from gardien.polling import Deadline
 
 
 class NetworkCollector(NodeCollector):
     name = "network"
 
-    def __init__(
-        self,
-        config: ClusterConfig,
-        *,
-        runner: CommandRunner | None = None,
-        sys_root: Path = Path("/sys"),
-        ping: str = "ping",
-    ) -> None:
+    def __init__(self, config: ClusterConfig, *, sys_root: Path = Path("/sys")) -> None:
         super().__init__(config)
-        self.pinger = Pinger(runner, ping)
+        self.pinger = Pinger()
         self.sys_root = sys_root
 
-    def collect(self, timeout: float) -> Iterable[Metric]:
+    def collect(self, timeout: float, facts: ScrapeFacts | None = None) -> Iterable[Metric]:
         up = GaugeMetricFamily(
             "gardien_network_target_up",
             "1 when the target answered an ICMP echo.",
@@ -58,7 +50,7 @@ class NetworkCollector(NodeCollector):
         if network is None:
             return [up, rtt, link]
         link.add_metric([network.interface], float(link_up(network.interface, self.sys_root)))
-        budget = min(network.timeout + KILL_MARGIN, timeout)
+        budget = min(network.timeout, timeout)
         targets = [(t, "internal") for t in network.internal] + [
             (t, "external") for t in network.external
         ]

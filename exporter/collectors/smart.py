@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from exporter.collectors.base import NodeCollector
+from exporter.collectors.base import NodeCollector, ScrapeFacts
 from exporter.collectors.smartctl_output import (
     SmartReading,
     is_standby,
@@ -139,7 +139,7 @@ class SmartCollector(NodeCollector):
                 or smartctl_message(result.output),
             )
 
-    def collect(self, timeout: float) -> Iterable[Metric]:
+    def collect(self, timeout: float, facts: ScrapeFacts | None = None) -> Iterable[Metric]:
         deadline = time.monotonic() + timeout
         now = self.clock()
         started = []

@@ -14,7 +14,7 @@ from pathlib import Path
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from exporter.collectors.base import NodeCollector
+from exporter.collectors.base import NodeCollector, ScrapeFacts, shared_mount_table
 from gardien.config import ClusterConfig
 from gardien.node.addresses import ReadAddresses, read_addresses
 from gardien.node.holding import read_holdings
@@ -40,7 +40,7 @@ class VipCollector(NodeCollector):
         self.proc_root = proc_root
         self.sys_root = sys_root
 
-    def collect(self, timeout: float) -> Iterable[Metric]:
+    def collect(self, timeout: float, facts: ScrapeFacts | None = None) -> Iterable[Metric]:
         present = GaugeMetricFamily(
             "gardien_group_vip_present",
             "1 when the group's virtual IP is on its interface on this node.",
@@ -59,6 +59,7 @@ class VipCollector(NodeCollector):
             proc_root=self.proc_root,
             sys_root=self.sys_root,
             addresses=self.addresses,
+            read_mounts=shared_mount_table(facts or ScrapeFacts()),
         )
         for group, cfg in groups.items():
             if cfg.vip is not None:

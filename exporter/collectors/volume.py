@@ -23,9 +23,9 @@ from pathlib import Path
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from exporter.collectors.base import NodeCollector
+from exporter.collectors.base import NodeCollector, ScrapeFacts, shared_mount_table
 from gardien.config import ClusterConfig
-from gardien.node.mounts import PROC, SYS, MountTable, read_mount_table
+from gardien.node.mounts import PROC, SYS, MountTable
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class VolumeCollector(NodeCollector):
         self._checks: dict[str, _Check] = {}
         """The last filesystem check started per group (still running if its volume hangs)."""
 
-    def collect(self, timeout: float) -> Iterable[Metric]:
+    def collect(self, timeout: float, facts: ScrapeFacts | None = None) -> Iterable[Metric]:
         deadline = time.monotonic() + timeout
         mounted = GaugeMetricFamily(
             "gardien_group_volume_mounted",
@@ -121,7 +121,7 @@ class VolumeCollector(NodeCollector):
             labels=["group"],
         )
         try:
-            mounts = read_mount_table(self.proc_root, self.sys_root)
+            mounts = shared_mount_table(facts or ScrapeFacts())(self.proc_root, self.sys_root)
         except OSError as exc:  # every volume is then reported not mounted, not left out
             log.error("cannot read the mount table: %s", exc)
             mounts = MountTable(())
@@ -141,17 +141,17 @@ class VolumeCollector(NodeCollector):
             else:
                 checks[group] = None
         for group, check in checks.items():
-            facts = None
+            found = None
             if check is not None and check.done.wait(max(deadline - time.monotonic(), 0.0)):
-                facts = check.facts
+                found = check.facts
             elif check is not None:
                 log.warning("filesystem check of group %s did not finish in time", group)
             volume = self.config.groups[group].volume
             assert volume is not None
-            ok = rw[group] and facts is not None and (facts.written or not volume.write_test)
+            ok = rw[group] and found is not None and (found.written or not volume.write_test)
             writable.add_metric([group], float(ok))
-            free.add_metric([group], facts.free_bytes if facts else 0.0)
-            size.add_metric([group], facts.size_bytes if facts else 0.0)
+            free.add_metric([group], found.free_bytes if found else 0.0)
+            size.add_metric([group], found.size_bytes if found else 0.0)
         return [mounted, writable, free, size]
 
     def _start(self, group: str, mountpoint: str, write_test: bool) -> _Check:

@@ -10,7 +10,7 @@ the ``active`` of the agent's status both come from :meth:`Holdings.holds`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,14 +53,16 @@ def read_holdings(
     proc_root: Path = PROC,
     sys_root: Path = SYS,
     addresses: ReadAddresses = read_addresses,
+    read_mounts: Callable[[Path, Path], MountTable] = read_mount_table,
 ) -> Holdings:
     """Read what ``groups`` need to be judged (nothing else).  A table that cannot be read is
     logged and read as empty: every group it decides is then not held here, rather than not
-    answered."""
+    answered.  ``read_mounts(proc_root, sys_root)``: the exporter passes the mount table its
+    scrape reads once for every collector."""
     mounts = MountTable(())
     if any(g.volume for g in groups.values()):
         try:
-            mounts = read_mount_table(proc_root, sys_root)
+            mounts = read_mounts(proc_root, sys_root)
         except OSError as exc:
             log.error("cannot read the mount table: %s", exc)
     table: AddressTable = {}

@@ -125,6 +125,44 @@ def descendants(
     return found
 
 
+def tree(process: Process, proc_root: Path = PROC) -> list[Process]:
+    """The descendants of ``process``, as :func:`descendants` finds them, reading only the
+    processes of its tree: the kernel lists each thread's children in ``task/TID/children``
+    (a check of one service need not read every process of the node).  Where the kernel keeps no
+    such lists (``CONFIG_PROC_CHILDREN`` off, or a recorded /proc), the whole table is read."""
+    tasks = proc_root / str(process.pid) / "task"
+    if not (tasks / str(process.pid) / "children").exists():
+        return descendants(process.pid, proc_root)
+    found: list[Process] = []
+    parents = [process]
+    while parents:
+        parent = parents.pop()
+        for pid in _children(parent.pid, proc_root):
+            child = read(pid, proc_root)
+            # read after the list: the pid may name a newer process since, not a child
+            if child is None or child.ppid != parent.pid or child.started < parent.started:
+                continue
+            found.append(child)
+            parents.append(child)
+    return found
+
+
+def _children(pid: int, proc_root: Path) -> list[int]:
+    """Pids of the children of every thread of ``pid`` (none when it or its thread is gone)."""
+    tasks = proc_root / str(pid) / "task"
+    try:
+        threads = [entry.name for entry in tasks.iterdir()]
+    except OSError:
+        return []
+    pids: list[int] = []
+    for tid in threads:
+        try:
+            pids.extend(int(word) for word in (tasks / tid / "children").read_text().split())
+        except OSError:
+            continue
+    return pids
+
+
 def cmdline(pid: int, proc_root: Path = PROC) -> str:
     """The command line, arguments joined by spaces (empty for zombies and kernel threads)."""
     try:

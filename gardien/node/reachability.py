@@ -1,35 +1,32 @@
 """Can this node reach a target: one ICMP echo, and the link state of an interface.
 
-Each echo is one request through the ``ping`` program of iputils under a hard timeout that kills
-its process group (:class:`~gardien.command_runner.CommandRunner`).  Why ``ping`` rather than ICMP
-sockets in-process: it needs no privilege of the caller (ping holds ``cap_net_raw`` itself, or uses
-the kernel's ping sockets), no new dependency, and a child process can always be killed at the
-deadline; one short-lived process per target per round is cheap at the handful of targets a
-cluster pings.  The exporter's network collector and the hook's network verdict both ping here.
+Each echo is one request sent through an ICMP socket of this process (``icmplib``), in the network
+namespace of the calling process: no ``ping`` child per target per round (issue 14: those forks
+were most of the network collector's cost, docs/benchmarks.md "Idle cost per probe").  A raw socket
+(the daemons run as root, or with ``CAP_NET_RAW`` as the exporter's unit gives it); without that
+privilege the kernel's ping sockets (``net.ipv4.ping_group_range`` must then include the daemon's
+group).  The wait for the answer is a socket timeout, so an echo never outlives its ``timeout``.
+The exporter's network collector and the hook's network verdict both ping here.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from gardien.command_runner import CommandRunner
+import icmplib
+
 from gardien.polling import Deadline
 
 log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 T = TypeVar("T")
-
-KILL_MARGIN = 0.5
-"""ping is killed this long after its own ``-W`` timeout when it has not exited by itself."""
-_RTT = re.compile(r"time[=<]([\d.]+) ms")
 
 
 @dataclass(frozen=True)
@@ -43,26 +40,31 @@ NO_ANSWER = EchoResult(False, 0.0)
 
 
 class Pinger:
-    """ICMP echo through ``ping`` run by ``runner`` (a test node's prefix runs it there)."""
+    """ICMP echo through a socket of this process, raw when allowed, else a ping socket."""
 
-    def __init__(self, runner: CommandRunner | None = None, ping: str = "ping") -> None:
-        self.runner = runner or CommandRunner()
-        self.ping = ping
+    def __init__(self) -> None:
+        self._privileged = True
+        """Raw sockets; cleared once the kernel refused one (no CAP_NET_RAW)."""
 
     def echo(self, target: IPAddress, timeout: float) -> EchoResult:
         """One ICMP echo to ``target``, waiting for the answer at most ``timeout`` seconds."""
-        wait = max(timeout - KILL_MARGIN, 0.1)
-        argv = [self.ping, "-n", "-c", "1", "-W", f"{wait:.3f}", str(target)]
-        result = self.runner.run(argv, timeout)
-        if result.returncode != 0:
-            if result.error:
-                log.warning("%s", result.error)
+        try:
+            host = self._ping(target, timeout)
+        except icmplib.ICMPLibError as exc:  # no socket at all: neither raw nor ping sockets
+            log.warning("cannot send an ICMP echo to %s: %s", target, exc)
             return NO_ANSWER
-        match = _RTT.search(result.stdout)
-        if match is None:
-            log.warning("no round trip time in ping output: %r", result.stdout)
+        if not host.is_alive:
             return NO_ANSWER
-        return EchoResult(True, float(match.group(1)) / 1000)
+        return EchoResult(True, host.min_rtt / 1000)
+
+    def _ping(self, target: IPAddress, timeout: float) -> icmplib.Host:
+        if self._privileged:
+            try:
+                return icmplib.ping(str(target), count=1, timeout=timeout, privileged=True)
+            except icmplib.SocketPermissionError:
+                log.info("no raw ICMP socket allowed: using the kernel's ping sockets")
+                self._privileged = False
+        return icmplib.ping(str(target), count=1, timeout=timeout, privileged=False)
 
 
 def at_once(
@@ -74,8 +76,8 @@ def at_once(
     """``echo(target, timeout)`` for every target at once (one thread each), in target order.
 
     None for a target whose echo raised (logged: a thread must not die silently) or, with a
-    ``deadline``, had not answered when it passed (the caller must answer by then; the runner
-    kills a ping at its own timeout anyway).  Without one, every echo is waited for.
+    ``deadline``, had not answered when it passed (the caller must answer by then; every echo
+    ends at its own timeout anyway).  Without one, every echo is waited for.
     """
     results: dict[int, T] = {}
 

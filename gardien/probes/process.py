@@ -13,6 +13,7 @@ worker stopped.  Zombie and stopped descendants are always counted in the values
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -64,6 +65,8 @@ class ProcessProbe(Probe[ProcessParams]):
     def __init__(self, params: ProcessParams) -> None:
         super().__init__(params)
         self._pattern = re.compile(params.cmdline) if params.cmdline else None
+        self._master: liveness.Process | None = None
+        """The master the last command-line scan found (pid and start time name it)."""
 
     def check(self, timeout: float) -> ProbeResult:
         none = {"processes": 0, "children": 0, "zombies": 0, "stopped": 0, "master_alive": 0}
@@ -71,10 +74,10 @@ class ProcessProbe(Probe[ProcessParams]):
             master = self._find_master(time.monotonic() + timeout)
         except _NotFoundError as exc:
             return ProbeResult.failure(str(exc), **none)
-        table = liveness.all_processes()
-        if not any(p.pid == master.pid and p.started == master.started for p in table):
+        now = liveness.read(master.pid)
+        if now is None or now.started != master.started:
             return ProbeResult.failure("master process exited during the check", **none)
-        return self._judge(master, liveness.descendants(master.pid, table=table))
+        return self._judge(master, liveness.tree(master))
 
     def _judge(self, master: liveness.Process, descendants: list[liveness.Process]) -> ProbeResult:
         live = [p for p in descendants if p.alive]
@@ -133,12 +136,39 @@ class ProcessProbe(Probe[ProcessParams]):
         return proc
 
     def _from_cmdline(self, deadline: float) -> liveness.Process:
-        """The oldest matching process whose parent does not match (the master, not a worker)."""
+        """The oldest matching process whose parent does not match (the master, not a worker).
+
+        The master the last scan found is that answer still while it matches and its parent does
+        not: every process started since is younger, and a worker that lost its matching parent
+        is younger than that parent's master.  Only when it is gone is every command line read
+        again (issue 14: a scan of the node's processes per check)."""
         assert self._pattern is not None
+        if self._master is not None:
+            now = self._still_master(self._master, self._pattern)
+            if now is not None:
+                return now
+        self._master = None
         matching = {p.pid: p for p in liveness.matching(self._pattern)}
         if time.monotonic() > deadline:
             raise _NotFoundError("timeout while scanning the process table")
         masters = [p for p in matching.values() if p.ppid not in matching]
         if not masters:
             raise _NotFoundError(f"no process matches {self.params.cmdline!r}")
-        return min(masters, key=lambda p: p.started)
+        self._master = min(masters, key=lambda p: p.started)
+        return self._master
+
+    @staticmethod
+    def _still_master(
+        master: liveness.Process, pattern: re.Pattern[str]
+    ) -> liveness.Process | None:
+        """``master`` read now, if it still matches (a dead process has no command line) and its
+        parent does not (:func:`liveness.matching` never counts this process)."""
+        now = liveness.read(master.pid)
+        if now is None or now.started != master.started:
+            return None
+        if not pattern.search(liveness.cmdline(now.pid)):
+            return None
+        parent_matches = now.ppid != os.getpid() and bool(
+            pattern.search(liveness.cmdline(now.ppid))
+        )
+        return None if parent_matches else now

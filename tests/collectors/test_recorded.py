@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from exporter.collectors.base import ScrapeFacts
 from exporter.collectors.vip import VipCollector
 from exporter.collectors.volume import VolumeCollector
 from gardien.node.mounts import read_mount_table
@@ -91,3 +92,44 @@ def test_unreadable_mount_table_reports_every_volume_down(tmp_path: Path) -> Non
     labels = {"group": "php4", "device": "/dev/loop5", "mountpoint": "/srv/php4"}
     assert value(found, "gardien_group_volume_mounted", **labels) == 0
     assert value(found, "gardien_group_volume_writable", group="php4") == 0
+
+
+def test_the_collectors_of_one_scrape_share_one_mount_table(
+    proc_root: Path, tmp_path: Path
+) -> None:
+    """The scrape's facts are read once: the volume collector judges from the table the vip
+    collector read, though the file changed in between; a new scrape reads it again."""
+    where = tmp_path / "never-made"  # nothing at the mountpoint: the volume check touches nothing
+    mountinfo = proc_root / "self" / "mountinfo"
+    mountinfo.write_text(MOUNTINFO + f"150 27 7:8 / {where} rw,relatime - ext4 /dev/loop8 rw\n")
+    cfg = config(groups={"g": group("/dev/loop8", str(where))})
+    roots = {"proc_root": proc_root, "sys_root": tmp_path / "sys"}
+    vip = VipCollector(cfg, state_dir=tmp_path, **roots)
+    volume = VolumeCollector(cfg, **roots)
+    facts = ScrapeFacts()
+
+    assert value(samples(vip.collect(1, facts)), "gardien_group_active", group="g") == 1
+    mountinfo.write_text(MOUNTINFO)  # unmounted after the vip collector's reading
+    labels = {"group": "g", "device": "/dev/loop8", "mountpoint": str(where)}
+    same_scrape = samples(volume.collect(1, facts))
+    next_scrape = samples(volume.collect(1, ScrapeFacts()))
+
+    assert value(same_scrape, "gardien_group_volume_mounted", **labels) == 1
+    assert value(same_scrape, "gardien_group_volume_writable", group="g") == 0  # no such folder
+    assert value(next_scrape, "gardien_group_volume_mounted", **labels) == 0
+
+
+def test_a_failed_reading_is_not_kept_for_the_scrape() -> None:
+    facts = ScrapeFacts()
+    answers = iter([OSError("busy"), "table"])
+
+    def read() -> str:
+        answer = next(answers)
+        if isinstance(answer, OSError):
+            raise answer
+        return answer
+
+    with pytest.raises(OSError, match="busy"):
+        facts.once("mounts", read)
+    assert facts.once("mounts", read) == "table"
+    assert facts.once("mounts", read) == "table"  # read once: the iterator would be exhausted

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from exporter.collectors.base import NodeCollector
+from exporter.collectors.base import NodeCollector, ScrapeFacts
 from exporter.runner import ProbeTarget, ScrapeRunner
 from gardien.config import ClusterConfig, ProbeSpec, parse_config
 from gardien.probes.base import Probe, ProbeParams, ProbeResult
@@ -133,7 +133,7 @@ def test_a_probe_with_every_reports_its_last_result_until_it_is_that_old() -> No
 class Failing(NodeCollector):
     name = "failing"
 
-    def collect(self, timeout: float) -> Iterable[Metric]:
+    def collect(self, timeout: float, facts: ScrapeFacts | None = None) -> Iterable[Metric]:
         raise OSError("cannot read /proc/nothing")
 
 
@@ -141,7 +141,7 @@ class Hanging(NodeCollector):
     name = "hanging"
     release = threading.Event()
 
-    def collect(self, timeout: float) -> Iterable[Metric]:
+    def collect(self, timeout: float, facts: ScrapeFacts | None = None) -> Iterable[Metric]:
         self.release.wait(30)
         return []
 
@@ -149,7 +149,7 @@ class Hanging(NodeCollector):
 class Working(NodeCollector):
     name = "working"
 
-    def collect(self, timeout: float) -> Iterable[Metric]:
+    def collect(self, timeout: float, facts: ScrapeFacts | None = None) -> Iterable[Metric]:
         yield GaugeMetricFamily("gardien_test_value", "A value.", value=7)
 
 

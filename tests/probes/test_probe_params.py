@@ -13,6 +13,7 @@ from gardien.probes.mysql import Credentials, MysqlParams
 from gardien.probes.process import ProcessParams
 from gardien.probes.registry import probe_kinds
 from gardien.probes.tcp import TcpParams
+from gardien.probes.winbind import WBINFO_EVERY, WinbindParams
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "intranet.yml"
 
@@ -72,3 +73,20 @@ def test_credentials_file_parsing(tmp_path: Path) -> None:
     )
     assert Credentials.read(path) == Credentials(user="probe", password="p#ss;word")
     assert Credentials.read(None) == Credentials()
+
+
+@pytest.mark.parametrize(
+    ("params", "every"),
+    [
+        ({"ping": True}, WBINFO_EVERY),
+        ({"user": "u", "via": "winbindd"}, WBINFO_EVERY),
+        ({"trust": True, "every": "30s"}, 30.0),
+        ({"ping": True, "every": None}, None),  # every scrape, asked for
+        ({"user": "u"}, None),  # getent alone: every scrape
+        ({"user": "u", "ping": "false"}, None),
+    ],
+)
+def test_a_winbind_probe_running_wbinfo_has_its_own_schedule(
+    params: dict[str, object], every: float | None
+) -> None:
+    assert WinbindParams.model_validate(params).every == every

@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from gardien.node import liveness
 from gardien.probes.process import ProcessParams, ProcessProbe
 from tests.probes.conftest import ApacheUnderTest, needs_root
 
@@ -48,8 +49,8 @@ def until(condition: Callable[[], bool], what: str) -> None:
 
 
 class Master:
-    def __init__(self, workers: int, zombie: bool, pidfile: Path) -> None:
-        self.marker = f"gardien-test-master-{uuid.uuid4().hex[:8]}"
+    def __init__(self, workers: int, zombie: bool, pidfile: Path, marker: str = "") -> None:
+        self.marker = marker or f"gardien-test-master-{uuid.uuid4().hex[:8]}"
         self.proc = subprocess.Popen(
             [sys.executable, "-c", MASTER, str(workers), "zombie" if zombie else "-", self.marker],
             start_new_session=True,
@@ -212,3 +213,50 @@ def test_no_process_matches() -> None:
 
     assert not result.ok
     assert result.reason.startswith("no process matches")
+
+
+THREADED = """
+import subprocess, sys, threading, time
+workers = []
+thread = threading.Thread(target=lambda: workers.append(subprocess.Popen(["sleep", "300"])))
+thread.start()
+thread.join()
+workers.append(subprocess.Popen(["sleep", "300"]))
+time.sleep(300)
+"""
+
+
+def test_tree_reads_the_children_of_every_thread() -> None:
+    """The kernel lists a child under the thread that forked it: the tree of a master whose
+    worker was started from a thread is the tree the whole process table gives."""
+    proc = subprocess.Popen([sys.executable, "-c", THREADED], start_new_session=True)
+    try:
+        until(lambda: len(psutil.Process(proc.pid).children()) == 2, "2 children")
+        master = liveness.read(proc.pid)
+        assert master is not None
+        from_kernel = {p.pid for p in liveness.tree(master)}
+        assert from_kernel == {p.pid for p in liveness.descendants(proc.pid)}
+        assert from_kernel == {c.pid for c in psutil.Process(proc.pid).children()}
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_a_master_found_by_cmdline_is_found_again_once_replaced(tmp_path: Path) -> None:
+    """One probe object across runs (as the exporter keeps it): a new master on the same command
+    line is found after the first died, and none is found once both are gone."""
+    first = Master(1, False, tmp_path / "first.pid")
+    try:
+        check = probe(cmdline=first.marker, min_children=1)
+        assert check.run().ok
+    finally:
+        first.stop()
+    assert check.run().reason == f"no process matches {first.marker!r}"
+    second = Master(1, False, tmp_path / "second.pid", marker=first.marker)
+    try:
+        result = check.run()
+        assert result.ok, result.reason
+        assert check._find_master(float("inf")).pid == second.proc.pid
+    finally:
+        second.stop()
+    assert not check.run().ok

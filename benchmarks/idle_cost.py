@@ -1,0 +1,153 @@
+"""Lab: idle cost of every gardien process, Prometheus and Alertmanager, nothing failing.
+
+Brings the lab up (``gardien lab``, its intervals: scrape every 1 s), waits until Prometheus scrapes
+every exporter and hook and ``--settle`` seconds more, then measures each daemon over ``--seconds``
+(found through the lab's process records, :func:`gardien_lab.topology.running`):
+
+* CPU: ``utime + stime`` of /proc/PID/stat (self) and ``cutime + cstime`` (the children it reaped:
+  smbclient, wbinfo, getent...), as a percentage of one core;
+* RSS at the end (VmRSS of /proc/PID/status);
+* children started per second: every thread's ``task/TID/children`` polled every ``--poll``
+  seconds, each (pid, start time) counted once, so a child living shorter than that may be
+  missed (the kernel keeps no per-process fork counter; ``getent`` lives ~1 ms).
+
+The budgets of issue 14 are printed beside: exporter + hook of a node at most 2 % of a core at 1 s
+intervals, exporter RSS at most 45 MiB.  The per-probe and per-collector cost is
+benchmarks/probe_cost.py's.
+
+    sudo python3 -m benchmarks.idle_cost [--seconds 60] [--lab idle] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gardien.node import liveness
+from gardien_lab import lifecycle
+from gardien_lab.demo import wait_scraped
+from gardien_lab.topology import NODES, Lab, running
+
+TICK = os.sysconf("SC_CLK_TCK")
+DAEMONS = [(node, name) for node in NODES for name in ("exporter", "hook")] + [
+    ("mon", "prometheus"),
+    ("mon", "alertmanager"),
+]
+CPU_BUDGET = 2.0
+"""Percent of one core for a node's exporter + hook at the lab's 1 s intervals."""
+RSS_BUDGET = 45.0
+"""MiB of the exporter's RSS."""
+
+
+def cpu_ticks(pid: int) -> tuple[int, int]:
+    """(self, reaped children) CPU of ``pid`` in clock ticks."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+    return utime + stime, cutime + cstime
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Watched:
+    machine: str
+    name: str
+    pid: int
+    start: tuple[int, int] = (0, 0)
+    children: set[tuple[int, int]] = field(default_factory=set)
+
+    def poll_children(self) -> None:
+        master = liveness.read(self.pid)
+        if master is not None:
+            self.children.update((p.pid, p.started) for p in liveness.tree(master))
+
+
+def measure(watched: list[Watched], seconds: float, poll: float) -> dict[str, dict[str, float]]:
+    for w in watched:
+        w.start = cpu_ticks(w.pid)
+    started = time.monotonic()
+    end = started + seconds
+    while time.monotonic() < end:
+        for w in watched:
+            w.poll_children()
+        time.sleep(poll)
+    elapsed = time.monotonic() - started
+    found = {}
+    for w in watched:
+        own, children = cpu_ticks(w.pid)
+        found[f"{w.machine} {w.name}"] = {
+            "self": 100 * (own - w.start[0]) / TICK / elapsed,
+            "children": 100 * (children - w.start[1]) / TICK / elapsed,
+            "rss": rss_mib(w.pid),
+            "forks": len(w.children) / elapsed,
+        }
+    return found
+
+
+def table(found: dict[str, dict[str, float]]) -> str:
+    lines = [
+        "| process | CPU self | CPU children | CPU total | RSS | children/s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, f in found.items():
+        lines.append(
+            f"| {label} | {f['self']:.2f} % | {f['children']:.2f} % "
+            f"| {f['self'] + f['children']:.2f} % | {f['rss']:.1f} MiB | {f['forks']:.1f} |"
+        )
+    for node in NODES:
+        total = sum(
+            found[f"{node} {n}"]["self"] + found[f"{node} {n}"]["children"]
+            for n in ("exporter", "hook")
+        )
+        rss = found[f"{node} exporter"]["rss"]
+        lines.append(
+            f"\n{node}: exporter + hook {total:.2f} % of a core (budget {CPU_BUDGET} %), "
+            f"exporter RSS {rss:.1f} MiB (budget {RSS_BUDGET:.0f} MiB)"
+        )
+    return "\n".join(lines)
+
+
+def measure_lab(lab: Lab, args: argparse.Namespace) -> int:
+    if not wait_scraped(lab, 90):
+        print("Prometheus does not scrape every target", file=sys.stderr)
+        return 1
+    time.sleep(args.settle)
+    watched = []
+    for machine, name in DAEMONS:
+        pid = running(lab, machine, name)
+        if pid is None:
+            print(f"{machine} {name} does not run", file=sys.stderr)
+            return 1
+        watched.append(Watched(machine, name, pid))
+    print(table(measure(watched, args.seconds, args.poll)))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--lab", default="idle")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--settle", type=float, default=20.0)
+    parser.add_argument("--poll", type=float, default=0.01)
+    parser.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    args = parser.parse_args()
+    lab = Lab(name=args.lab)
+    lifecycle.up(lab)
+    try:
+        return measure_lab(lab, args)
+    finally:
+        if not args.keep:
+            lifecycle.down(lab)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
