@@ -16,7 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 from failover_hook.agent import LocalAgent
 from failover_hook.cluster_status import ClusterStatus
-from failover_hook.decide import Failure, Move, decide, failures, frozen_reason, split_brain
+from failover_hook.decide import (
+    ClusterView,
+    Failure,
+    Move,
+    decide,
+    failures,
+    frozen_reason,
+    split_brain,
+)
 from failover_hook.freeze import FreezeStore
 from failover_hook.guard import Clearance
 from failover_hook.metrics import HookMetrics
@@ -197,14 +205,21 @@ class Dispatcher:
         self.metrics.decision_duration.observe(took)
         return took
 
-    def _decide_failure(self, failure: Failure, execute: bool, received: float) -> Outcome:
-        """Decide; only the target claims the group, then decides again on a fresh view.
+    def _decide_failure(
+        self,
+        failure: Failure,
+        execute: bool,
+        received: float,
+        view: ClusterView | None = None,
+    ) -> Outcome:
+        """Decide (on ``view`` when the caller just read one, else on a view read now); only the
+        target claims the group, then decides again on a fresh view.
 
         Hooks that do not act never claim: a claim there would answer "in progress" to the
         target's request to release the group.  The outcome carries the decision's time (alert
         arrival to outcome, or to the move's start) as ``details.decision_seconds``.
         """
-        result = decide(failure, self.config, self.cluster.view(failure.group))
+        result = decide(failure, self.config, view or self.cluster.view(failure.group))
         if isinstance(result, Outcome):
             return _with_time(result, self._decision_time(received))
         if not execute:
@@ -245,10 +260,14 @@ class Dispatcher:
                     group if (group := alert.labels.get("group")) in self.config.groups else None,
                 )
             ]
+        view: ClusterView | None = None
         if alert.alertname == GROUP_FAILED:
             found = [Failure(alert.labels["group"], alert.labels["node"], alert.alertname)]
         else:
-            found = failures(alert, self.config, self.cluster.view())
+            # the view that found the node's groups is their first decision's too: a silent
+            # node's status call waits its whole request_timeout, once is enough before the claim
+            view = self.cluster.view()
+            found = failures(alert, self.config, view)
         if not found:
             return [
                 Outcome(
@@ -257,11 +276,12 @@ class Dispatcher:
                 )
             ]
         if len(found) == 1:
-            return [self._decide_failure(found[0], execute, received)]
+            return [self._decide_failure(found[0], execute, received, view)]
         # a node alert: its groups move at once, each on its own (one slow group, a Tomcat
         # starting, must not hold the others); a fence of the node is shared (fencing.Fencer)
         decided = [
-            self._group_decisions.submit(self._decide_failure, f, execute, received) for f in found
+            self._group_decisions.submit(self._decide_failure, f, execute, received, view)
+            for f in found
         ]
         return [d.result() for d in decided]
 
