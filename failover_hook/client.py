@@ -205,6 +205,13 @@ class HttpPeer:
         moves: list[dict[str, Any]] = answer["moves"]
         return moves
 
+    def decisions(self) -> list[dict[str, Any]]:
+        """The hook's last decisions (``GET /api/v1/decisions``), oldest first."""
+        found: list[dict[str, Any]] = self._json(self._call("GET", "/api/v1/decisions"))[
+            "decisions"
+        ]
+        return found
+
     def decide(self, payload: bytes, execute: bool = False) -> list[Outcome]:
         """Run a webhook payload through this hook's decision, synchronously (replay)."""
         longest = max((group_budget(self._config, g) for g in self._config.groups), default=0.0)
