@@ -148,7 +148,8 @@ class Volume(Resource):
             return Change(changed=True, message=mounted, details=mmp)
         waited = (
             f"the mount waited {result.duration:.1f} s for MMP: the last holder"
-            f" ({before.last_node or 'unknown node'}) did not unmount it cleanly"
+            f" ({before.last_node or 'unknown node'} through {before.last_device or 'its device'})"
+            " did not unmount it cleanly"
         )
         return Change(changed=True, message=f"{mounted}; {waited}", remark=waited, details=mmp)
 
