@@ -20,8 +20,6 @@ the holder unmounted, so the next mount meets what a fenced node leaves on its L
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import os
 import shutil
@@ -36,6 +34,7 @@ from typing import Any
 import pytest
 
 from gardien.node.mmp import check_wait
+from tests.support.kmsg import kernel_messages, mmp_refused
 from tests.support.netns import Node, have_root_and_netns, nodes
 
 pytestmark = [
@@ -165,37 +164,13 @@ def sampled(site: Site, name: str, call: Any) -> tuple[Any, list[bool]]:
     return answer, samples
 
 
-@contextlib.contextmanager
-def kernel_messages() -> Iterator[list[str]]:
-    """The kernel's log lines written while the block runs (``/dev/kmsg`` from its end)."""
-    lines: list[str] = []
-    fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        os.lseek(fd, 0, os.SEEK_END)
-        yield lines
-        while True:
-            try:
-                record = os.read(fd, 8192)
-            except OSError as exc:
-                if exc.errno == errno.EAGAIN:
-                    break
-                if exc.errno == errno.EPIPE:  # overwritten while read: go on with the next
-                    continue
-                raise
-            lines.append(record.decode(errors="replace").split(";", 1)[-1].strip())
-    finally:
-        os.close(fd)
-
-
 def test_the_kernel_refuses_a_second_mount_while_the_first_is_mounted(fresh: Site) -> None:
     site = fresh
     assert raw_mount(site, "a").returncode == 0
     with kernel_messages() as messages:
         second = raw_mount(site, "b")
     assert second.returncode == 32, second.stderr  # mount(8)'s "mount failure": EBUSY
-    loop_b = os.path.basename(site.loops["b"])
-    refusals = [m for m in messages if "Device is already active on another node" in m]
-    assert any(f"(device {loop_b})" in m for m in refusals), messages
+    assert mmp_refused(messages, site.loops["b"]), messages
     assert not mounted(site, "b") and mounted(site, "a")
 
 
