@@ -142,7 +142,13 @@ class Volume(Resource):
         )
         mmp = _mmp_details(before, result.duration) if before else {}
         if not result.ok:
-            raise ResourceError(f"mount of {self.config.device} failed: {result.describe()}", mmp)
+            why = result.describe()
+            if before is not None and before.sequence is MmpSequence.ACTIVE:
+                why += (
+                    f" (MMP: the device is active on another node, last written by"
+                    f" {before.last_node or 'unknown node'} through {before.last_device or '?'})"
+                )
+            raise ResourceError(f"mount of {self.config.device} failed: {why}", mmp)
         mounted = f"mounted {self.config.device} on {self.mountpoint}"
         if before is None or not mmp["mmp"]["waited"]:
             return Change(changed=True, message=mounted, details=mmp)

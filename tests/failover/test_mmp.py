@@ -186,6 +186,7 @@ def test_an_acquire_beside_a_holder_fails_and_never_mounts(fresh: Site) -> None:
     mmp = outcome["details"]["mmp"]
     assert mmp["sequence"] == "active" and mmp["waited"], mmp
     assert mmp["last_device"] == os.path.basename(site.loops["a"]), mmp  # a's device wrote it
+    assert "MMP: the device is active on another node" in outcome["message"]
     assert samples and not any(samples)  # never mounted on b, not even for 10 ms
     assert not mounted(site, "b")
     assert mounted(site, "a")
