@@ -24,7 +24,7 @@ from pathlib import Path
 
 from gardien.command_runner import CommandRunner
 from gardien.node.mmp import read_mmp
-from gardien.node.mounts import MountinfoError, backing_file, parse_line
+from gardien.node.mounts import Mount, MountinfoError, backing_file, block_device, parse_line
 from gardien_lab import made
 from gardien_lab.netns import run
 from gardien_lab.topology import MACHINES, SAN_LINKS, Lab
@@ -85,8 +85,8 @@ def ensure_device(lab: Lab, node: str, group: str, nodes: Sequence[str]) -> str:
     if device is not None:
         return device
     taken = {node_device(lab, n, group) for n in nodes if n != node and lab.holder(n)}
-    mounted = _mounted_loops(lab, nodes)
-    free = [d for d in _loops_of(img) if d not in taken and d not in mounted]
+    mounted = _mounted_devices(lab, nodes)
+    free = [d for d in _loops_of(img) if d not in taken and block_device(d) not in mounted]
     if free:
         device = free[0]
     else:
@@ -168,19 +168,23 @@ def _loops_of(path: Path) -> list[str]:
     return out.split()
 
 
-def mounted_images(lab: Lab, machine: str) -> set[str]:
-    """The image files behind the loop devices mounted in ``machine``'s mount namespace."""
+def _mounts(lab: Lab, machine: str) -> list[Mount]:
+    """The mounts of ``machine``'s mount namespace (none when it is off)."""
     holder = lab.holder(machine)
-    found: set[str] = set()
+    found: list[Mount] = []
     if holder is None:
         return found
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{holder}/mountinfo").read_text().splitlines():
             with contextlib.suppress(MountinfoError):
-                backing = backing_file(parse_line(line).device)
-                if backing is not None and not backing.deleted:
-                    found.add(backing.path)
+                found.append(parse_line(line))
     return found
+
+
+def mounted_images(lab: Lab, machine: str) -> set[str]:
+    """The image files behind the loop devices mounted in ``machine``'s mount namespace."""
+    backing = (backing_file(m.device) for m in _mounts(lab, machine))
+    return {b.path for b in backing if b is not None and not b.deleted}
 
 
 def holders(lab: Lab, group: str, machines: Sequence[str]) -> list[str]:
@@ -194,14 +198,6 @@ def _mounted_anywhere(lab: Lab, img: Path) -> bool:
     return any(str(img) in mounted_images(lab, m) for m in MACHINES)
 
 
-def _mounted_loops(lab: Lab, machines: Sequence[str]) -> set[str]:
-    """Loop devices mounted in any of ``machines``, by name."""
-    found: set[str] = set()
-    for machine in machines:
-        holder = lab.holder(machine)
-        if holder is None:
-            continue
-        with contextlib.suppress(OSError):
-            mounts = Path(f"/proc/{holder}/mounts").read_text().splitlines()
-            found.update(line.split()[0] for line in mounts if line.startswith("/dev/loop"))
-    return found
+def _mounted_devices(lab: Lab, machines: Sequence[str]) -> set[tuple[int, int]]:
+    """``major, minor`` of every filesystem mounted in any of ``machines``."""
+    return {m.device for machine in machines for m in _mounts(lab, machine)}
