@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from exporter.collectors.base import NodeCollector
+from exporter.collectors.base import NodeCollector, ScrapeFacts
 from gardien.command_runner import CommandRunner
 from gardien.config import ClusterConfig
 from gardien.node.mmp import MmpState, read_mmp
@@ -87,7 +87,7 @@ class MmpCollector(NodeCollector):
                 started.append(cached.refresh)
         return started
 
-    def collect(self, timeout: float) -> Iterable[Metric]:
+    def collect(self, timeout: float, facts: ScrapeFacts | None = None) -> Iterable[Metric]:
         deadline = time.monotonic() + timeout
         for thread in self._start_due():
             thread.join(max(deadline - time.monotonic(), 0.0))
