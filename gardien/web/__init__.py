@@ -15,6 +15,7 @@ from gardien.web.server import (
     LISTEN_BACKLOG,
     HeadersMiddleware,
     WebServer,
+    node_listen_address,
     parse_listen_address,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "WebConfig",
     "WebServer",
     "load_web_config",
+    "node_listen_address",
     "parse_listen_address",
 ]
