@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from gardien.web.limits import HEADER_TIMEOUT, MAX_CONNECTIONS_PER_CLIENT
-from tests.exporter.test_web import make_cert
+from tests.exporter.test_web import client_verified_exporter
 from tests.support.exporter import ExporterProcess, labels, samples
 from tests.support.hooks import HookPair
 from tests.support.slow_clients import KEEP_ALIVE, PARTIAL, SlowClients
@@ -157,22 +157,9 @@ def test_headers_that_never_end_are_closed_after_the_header_timeout(hook: HookPa
 def test_tls_with_a_client_certificate_under_slow_clients(tmp_path: Path) -> None:
     """Client certificates still work, also while 200 connections that never start their TLS
     handshake are held; a client without a certificate is still refused by TLS."""
-    cert, key = make_cert(tmp_path)  # also the client's: it is its own CA
-    (tmp_path / "web.yml").write_text(
-        "tls_server_config: {cert_file: server.crt, key_file: server.key, "
-        "client_ca_file: server.crt, client_auth_type: RequireAndVerifyClientCert}\n"
-    )
-    config = tmp_path / "cluster.yml"
-    config.write_text("cluster: t\nnodes: {node1: {address: 127.0.0.1}}\n")
-    process = ExporterProcess(
-        config, ["--web.config.file", str(tmp_path / "web.yml")], scheme="https", log_level="info"
-    )
-    client = {"verify": str(cert), "cert": (str(cert), str(key))}
-    try:
-        process.wait_ready(**client)
+    with client_verified_exporter(tmp_path) as (process, cert, key):
+        client = {"verify": str(cert), "cert": (str(cert), str(key))}
         with SlowClients(("127.0.0.1", process.port), 200, PARTIAL):
             assert process.scrape(scrape_timeout=CLIENT_TIMEOUT - 1, **client).status_code == 200
             with pytest.raises(requests.exceptions.SSLError):
                 process.scrape(verify=str(cert))
-    finally:
-        process.stop()
