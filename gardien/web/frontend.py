@@ -170,6 +170,9 @@ class FrontEnd:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
+        if peer is None:  # reset before it was accepted
+            writer.transport.abort()
+            return
         client = client_key(peer[0])
         refusal = self.book.admit(client)
         if refusal is not None:
