@@ -112,7 +112,6 @@ class FrontEnd:
         tls: ssl.SSLContext | None,
         threads: int,
         server_name: str,
-        backlog: int,
     ) -> None:
         self.app = app
         self.tls = tls
@@ -122,16 +121,14 @@ class FrontEnd:
         self.metrics = metrics
         self.pool = WorkerPool(threads, server_name)
         self._sock = sock
-        self._backlog = backlog
         self._loop = asyncio.new_event_loop()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._server: asyncio.Server | None = None
+        self._connections: dict[asyncio.Task[None], socket.socket] = {}
+        self._acceptor: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._accept, sock=self._sock, backlog=self._backlog)
-        )
+        self._sock.setblocking(False)
+        self._acceptor = self._loop.create_task(self._accept())
         self._thread = threading.Thread(target=self._run, name="web", daemon=True)
         self._thread.start()
 
@@ -158,48 +155,66 @@ class FrontEnd:
         self.pool.shutdown()
 
     async def _shutdown(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        tasks = list(self._tasks)
+        assert self._acceptor is not None
+        self._acceptor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._acceptor
+        self._sock.close()
+        tasks = list(self._connections)
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
         for _ in range(2):  # the sockets close in the callbacks their transports scheduled
             await asyncio.sleep(0)
+        for sock in self._connections.values():  # a task cancelled before it began
+            sock.close()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        if peer is None:  # reset before it was accepted
-            writer.transport.abort()
-            return
-        client = client_key(peer[0])
-        refusal = self.book.admit(client)
-        if refusal is not None:
-            self.metrics.refuse(refusal)
-            writer.transport.abort()
-            return
+    async def _accept(self) -> None:
+        """Accept every connection at once (our own loop rather than ``asyncio.start_server``:
+        that one leaks the sockets it accepts while it closes), and refuse at once the excess
+        of a connection limit, unread."""
+        while True:
+            try:
+                conn, peer = await self._loop.sock_accept(self._sock)
+            except OSError as exc:  # out of file descriptors: they wait in the backlog
+                log.warning("cannot accept a connection: %s", exc)
+                await asyncio.sleep(0.1)
+                continue
+            client = client_key(peer[0])
+            refusal = self.book.admit(client)
+            if refusal is not None:
+                self.metrics.refuse(refusal)
+                conn.close()
+                continue
+            task = self._loop.create_task(self._serve(conn, peer, client))
+            self._connections[task] = conn
+
+    async def _serve(self, conn: socket.socket, peer: tuple[Any, ...], client: str) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)
         try:
-            await _Connection(self, reader, writer, peer).serve()
+            reader, writer = await asyncio.open_connection(sock=conn)
+            try:
+                await _Connection(self, reader, writer, peer).serve()
+            finally:
+                if writer.transport.get_write_buffer_size():
+                    writer.transport.abort()  # it does not read what is left
+                else:
+                    writer.close()  # the client sees EOF
         except _ConnectionEndError as closed:
             if closed.reason is not None:
                 self.metrics.refuse(closed.reason)
         except OSError:
             pass  # the client went away
         except asyncio.CancelledError:
-            pass  # the server stops (and asyncio's streams log a task that ends cancelled)
+            pass  # the server stops
         except Exception:
             log.exception("connection from %s failed", peer[0])
         finally:
+            conn.close()
             self.book.leave(client)
-            self._tasks.discard(task)
-            if writer.transport.get_write_buffer_size():
-                writer.transport.abort()  # it does not read what is left
-            else:
-                writer.close()  # the client sees EOF
+            del self._connections[task]
 
 
 def _head_size(request: h11.Request) -> int:

@@ -150,7 +150,6 @@ class WebServer:
             tls=self._tls,
             threads=self._threads,
             server_name=self._server_name,
-            backlog=LISTEN_BACKLOG,
         )
         self._front.start()
         log.info("listening on %s (%s)", self.listen_address, self.scheme)
