@@ -14,7 +14,13 @@ import h11
 import pytest
 
 from gardien.web import WebConfig, WebServer
-from gardien.web.limits import MAX_BODY_BYTES, MAX_HEADER_BYTES
+from gardien.web.limits import (
+    BODY_TIMEOUT,
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    ConnectionBook,
+    client_key,
+)
 
 CLIENT_TIMEOUT = 10.0
 
@@ -183,3 +189,37 @@ def test_stop_closes_every_connection_at_once(served: tuple[WebServer, Recorder]
     finally:
         for conn in held:
             conn.close()
+
+
+def test_a_body_that_never_ends_is_closed_after_the_body_timeout(
+    served: tuple[WebServer, Recorder],
+) -> None:
+    server, app = served
+    with socket.create_connection(("127.0.0.1", server.port), timeout=BODY_TIMEOUT + 10) as conn:
+        conn.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        assert conn.recv(1) == b""  # EOF, from the server
+    assert app.calls == []
+    assert server.metrics.refused()["body_timeout"] == 1
+
+
+def test_the_connection_limits_per_client_and_in_total() -> None:
+    book = ConnectionBook(per_client=2, total=3)
+    assert [book.admit("10.0.0.1") for _ in range(3)] == [None, None, "per_client"]
+    assert book.admit("10.0.0.2") is None
+    assert book.admit("10.0.0.3") == "total"
+    book.leave("10.0.0.1")
+    assert book.admit("10.0.0.3") is None
+    assert book.total == 3
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("10.0.0.1", "10.0.0.1"),
+        ("::ffff:10.0.0.1", "10.0.0.1"),  # a dual-stack socket's IPv4 client
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("fe80::1%eth0", "fe80::/64"),
+    ],
+)
+def test_clients_are_counted_by_address_and_ipv6_by_64(address: str, key: str) -> None:
+    assert client_key(address) == key
