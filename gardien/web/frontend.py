@@ -351,15 +351,19 @@ class _Connection:
         if self.aborted or self.writer.transport.is_closing():
             return
         if isinstance(event, wsgi_call.Abort):
-            self.aborted = True
-            self.writer.transport.abort()
+            self._abort()
             return
         try:
             data = self.h11.send(event)
+            if data:
+                self.wire.write(data)
         except h11.LocalProtocolError:
             log.exception("invalid answer to %s", self.peer[0])
-            self.aborted = True
-            self.writer.transport.abort()
-            return
-        if data:
-            self.wire.write(data)
+            self._abort()
+        except OSError as exc:  # TLS failed on the way out: the client is gone
+            log.debug("cannot answer %s: %s", self.peer[0], exc)
+            self._abort()
+
+    def _abort(self) -> None:
+        self.aborted = True
+        self.writer.transport.abort()

@@ -51,9 +51,9 @@ class SlowClients:
         self._thread = threading.Thread(target=self._refresh, name="slow-clients", daemon=True)
 
     def __enter__(self) -> SlowClients:
+        self._thread.start()  # already replacing the first while the last open
         for index in range(self.count):
             self._open(index)
-        self._thread.start()
         return self
 
     def __exit__(
