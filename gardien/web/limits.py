@@ -148,8 +148,9 @@ class ServingMetrics:
     def collect(self) -> Iterator[Metric]:
         refused = CounterMetricFamily(
             "gardien_http_connections_refused",
-            "Connections refused or closed before their request was served, by reason: a "
-            "connection limit, a timeout, a malformed or too large request.",
+            "Connections refused or closed early, by reason: a connection limit, a timeout "
+            "(TLS handshake, headers, body, a response not read), a malformed or too large "
+            "request.",
             labels=["reason"],
         )
         for reason, count in self.refused().items():
