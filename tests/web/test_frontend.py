@@ -13,7 +13,7 @@ from typing import Any
 import h11
 import pytest
 
-from gardien.web import WebConfig, WebServer
+from gardien.web import WebConfig, WebServer, frontend
 from gardien.web.limits import (
     BODY_TIMEOUT,
     MAX_BODY_BYTES,
@@ -223,3 +223,16 @@ def test_the_connection_limits_per_client_and_in_total() -> None:
 )
 def test_clients_are_counted_by_address_and_ipv6_by_64(address: str, key: str) -> None:
     assert client_key(address) == key
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_the_idle_timeout(
+    served: tuple[WebServer, Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closed, and not counted: an idle connection is no refusal (the 60 s made short here)."""
+    server, _app = served
+    monkeypatch.setattr(frontend, "IDLE_TIMEOUT", 0.5)
+    with connect(server) as conn:
+        conn.sendall(request("/first"))
+        assert read_answers(conn, 1) == [(200, b"GET /first? ")]
+        assert conn.recv(1) == b""  # EOF, from the server
+    assert sum(server.metrics.refused().values()) == 0
