@@ -123,7 +123,7 @@ class WebServer:
             wrapped = HeadersMiddleware(wrapped, web_config.headers)
         self.listen_address = listen_address
         self._bind = parse_listen_address(listen_address)
-        self._sock: socket.socket | None = None
+        self._port = self._bind[1]
         self._front: FrontEnd | None = None
         self._app = wrapped
         self._tls = web_config.tls.context() if web_config.tls is not None else None
@@ -135,16 +135,16 @@ class WebServer:
 
     @property
     def port(self) -> int:
-        if self._sock is None:
-            return self._bind[1]
-        return int(self._sock.getsockname()[1])
+        """The port listened on (the one the kernel chose for port 0, once started)."""
+        return self._port
 
     def start(self) -> None:
         self._book.limit = connection_limit(raise_open_file_limit())
-        self._sock = _listen(*self._bind)
+        sock = _listen(*self._bind)
+        self._port = int(sock.getsockname()[1])
         self._front = FrontEnd(
             self._app,
-            self._sock,
+            sock,
             self._book,
             self.metrics,
             tls=self._tls,
