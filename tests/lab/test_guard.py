@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,13 @@ from gardien_lab.topology import NODES, Lab, on
 from tests.lab.helpers import HOME, Sampler
 
 MOVE_TIMEOUT = 120.0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def back_home_at_the_end(lab: Lab) -> Iterator[None]:
+    """The next module (tests/lab/test_lab.py) starts from the lab's initial placement."""
+    yield
+    restore(lab)
 
 
 @pytest.fixture(autouse=True)
