@@ -7,6 +7,7 @@ test reads the pid files and the processes' start times in /proc itself, not gar
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -178,6 +179,7 @@ def test_a_crash_is_restarted_in_place_with_its_dependants(make_pair, tmp_path: 
     restarts = pair.get("node1", "/api/v1/status?group=web")["groups"]["web"]["restart"]
     assert restarts["services"]["web"] == {"attempts": 1, "used": 1, "window": 600.0}
     assert restarts["pending"] is True  # worker still has its restart
+    _shown(pair)
 
     # a second crash within the window: the restarts of web are used up, the group moves
     assert wait_until(lambda: not _settling(pair), 10)
@@ -196,6 +198,26 @@ def test_a_crash_is_restarted_in_place_with_its_dependants(make_pair, tmp_path: 
     assert pair.held("node2", "web") and not pair.held("node1", "web")
     assert _alive(_pid(tmp_path, "web")) and _answers(pair)
     assert _restarts_counted(pair, "node1", "web", "done") == 1
+
+
+def _shown(pair: HookPair) -> None:
+    """``gardien status`` and ``gardien history`` show the restart and what is left of them."""
+    doc = json.loads(pair.cli("status", "--output", "json").stdout)["groups"]["web"]
+    assert doc["restarts"] == {
+        "web": {"attempts": 1, "used": 1, "left": 0, "window_seconds": 600.0},
+        "worker": {"attempts": 1, "used": 0, "left": 1, "window_seconds": 600.0},
+    }
+    assert doc["restarting"] is False and doc["active_node"] == "node1"
+    text = pair.cli("status").stdout
+    assert "  restarts on node1: web 1 used, 0 left in 600 s; worker 0 used, 1 left in 600 s" in (
+        text.splitlines()
+    ), text
+    history = pair.cli("history", "web").stdout.splitlines()
+    [line] = [row for row in history if " restart " in row]
+    assert "on node1: web" in line and "done: restarted web on node1 in " in line, history
+    steps = history[history.index(line) + 1 : history.index(line) + 5]
+    assert [row.split()[0] for row in steps] == ["done"] * 4, history
+    assert steps[0].endswith("stop service worker") and steps[3].endswith("start service worker")
 
 
 def _counted_zero(pair: HookPair) -> bool:
