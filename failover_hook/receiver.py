@@ -16,6 +16,7 @@ recorded again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -207,7 +208,8 @@ class Receiver:
             if self._stopped or alert.key in self._seen:  # stopping, or a delivery is deciding
                 return
             self._seen[alert.key] = False
-        self._submit(alert, self._monotonic())
+        with contextlib.suppress(RuntimeError):  # the executor shut down since: nothing to decide
+            self._submit(alert, self._monotonic())
 
     def shutdown(self) -> None:
         with self._lock:

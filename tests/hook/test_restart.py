@@ -13,6 +13,7 @@ import re
 import signal
 import socket
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,10 @@ from typing import Any
 import pytest
 import requests
 
+from failover_hook.metrics import HookMetrics
+from failover_hook.outcome import Outcome, Status
+from failover_hook.receiver import Receiver
+from failover_hook.webhook import Alert, Payload, parse_payload
 from gardien.polling import wait_until
 from tests.support.hooks import HookPair, alert, payload
 
@@ -284,3 +289,53 @@ def _no_service_left(tmp_path: Path) -> Any:
             continue
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def _receiver(outcomes: list[Outcome]) -> tuple[Receiver, list[float]]:
+    """A receiver whose decisions are ``outcomes`` in turn (the last one repeated); the times
+    (monotonic) it decided at."""
+    calls: list[float] = []
+
+    def handle(alert: Alert, execute: bool, received: float | None) -> list[Outcome]:
+        calls.append(time.monotonic())
+        return [outcomes[min(len(calls), len(outcomes)) - 1]]
+
+    metrics = HookMetrics(["web"], lambda: (False, {}))
+    return Receiver(handle, metrics, dry_run=False, workers=2), calls
+
+
+def _skip(within: float) -> Outcome:
+    details = {"gate": "restart", "recheck": 0.05, "recheck_within": within}
+    return Outcome(Status.SKIPPED, "skipped: web restarting web on node1", "web", details)
+
+
+def _alert() -> Payload:
+    return parse_payload(json.dumps(payload(alert(group="web", node="node1"))).encode())
+
+
+def test_a_skip_for_a_restart_is_decided_again_until_the_move() -> None:
+    moved = Outcome(Status.DONE, "moved web node1 -> node2 in 1.0 s", "web")
+    receiver, calls = _receiver([_skip(30), _skip(30), _skip(30), moved])
+    try:
+        receiver.receive(_alert())
+        assert wait_until(lambda: len(receiver.decisions()) == 2, 10)
+        # the same skip three times is recorded once, then the move; nothing after it
+        assert [d["message"] for d in receiver.decisions()] == [
+            "skipped: web restarting web on node1",
+            "moved web node1 -> node2 in 1.0 s",
+        ]
+        assert not wait_until(lambda: len(calls) > 4, 1)
+    finally:
+        receiver.shutdown()
+
+
+def test_re_decisions_of_a_skip_end_within_its_bound() -> None:
+    receiver, calls = _receiver([_skip(1)])
+    try:
+        started = time.monotonic()
+        receiver.receive(_alert())
+        assert wait_until(lambda: len(calls) >= 2, 5)
+        assert not wait_until(lambda: calls[-1] - started > 1.5, 3), calls
+        assert len(calls) < 20 and len(receiver.decisions()) == 1
+    finally:
+        receiver.shutdown()
