@@ -263,10 +263,13 @@ class Journal:
         steps: Sequence[str],
         trigger: Trigger,
         forced: bool = False,
+        services: Sequence[str] = (),
     ) -> int:
-        """A local acquire or release, its steps being the group's resources in order;
-        ``forced``: an acquire the operator forced past its guard."""
-        source, target = (node, None) if kind == "release" else (None, node)
+        """A local acquire, release or restart, its steps the group's resources it starts or
+        stops in order; ``forced``: an acquire the operator forced past its guard;
+        ``services``: a restart's failed services (failover_hook/restart.py)."""
+        ends = {"release": (node, None), "restart": (node, node)}
+        source, target = ends.get(kind, (None, node))
         return self._begin(
             group=group,
             kind=kind,
@@ -276,21 +279,6 @@ class Journal:
             steps=[(node, s) for s in steps],
             plan=None,
             forced=forced,
-        )
-
-    def begin_restart(
-        self, group: str, node: str, services: Sequence[str], steps: Sequence[str], trigger: Trigger
-    ) -> int:
-        """A restart in place on ``node`` of the failed ``services`` (its steps: stop the
-        dependants and the services, start them again); none when it is declined."""
-        return self._begin(
-            group=group,
-            kind="restart",
-            source=node,
-            target=node,
-            trigger=trigger,
-            steps=[(node, s) for s in steps],
-            plan=None,
             services=services,
         )
 

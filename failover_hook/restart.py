@@ -30,6 +30,7 @@ from failover_hook.journal import Journal, MoveRecord
 from failover_hook.outcome import Outcome, Status
 from failover_hook.plan import StepState
 from failover_hook.resources.base import Resource, ResourceError, State
+from failover_hook.resources.service import Service
 from failover_hook.status import RestartStatus, ServiceRestarts
 from failover_hook.trigger import Trigger, TriggerKind
 from gardien.config.model import GroupServiceConfig
@@ -120,15 +121,17 @@ class Restarter:
 
     # ---- the decision on a failure -------------------------------------------------------------
 
-    def _failed(self, group: str, resources: list[Resource]) -> tuple[list[int], list[str]]:
-        """The indexes of the failed services among ``resources``, and what else failed."""
-        services, others = [], []
+    @staticmethod
+    def _failed(resources: list[Resource]) -> tuple[dict[int, str], list[str]]:
+        """The failed services among ``resources`` (index: name), and what else failed."""
+        services: dict[int, str] = {}
+        others: list[str] = []
         for i, resource in enumerate(resources):
             state = resource.monitor()
             if state.state is State.RUNNING:
                 continue
-            if resource.kind == "service":
-                services.append(i)
+            if isinstance(resource, Service):
+                services[i] = resource.config.name
             else:
                 others.append(f"{resource.name} {state.state} ({state.reason})")
         return services, others
@@ -138,9 +141,9 @@ class Restarter:
         group's claim).  ``details.restarted``: whether a restart ran and worked."""
         node = self.agent.node
         resources = self.agent.resources(group)
-        failed, others = self._failed(group, resources)
+        failed, others = self._failed(resources)
         configs = {s.name: s for s in self._services(group)}
-        names = [resources[i].name.removeprefix("service ") for i in failed]
+        names = list(failed.values())
         counts = self.counts(group)
         if others:
             return self._decline(group, names, "not_a_service", f"{others[0]} failed")
@@ -154,7 +157,8 @@ class Restarter:
                 return self._decline(group, names, "used_up", why + f"{allowed.window:g} s)")
         attempt = max(counts[n].used for n in names) + 1
         attempts = min(counts[n].attempts for n in names)
-        return self._restart(group, resources, failed[0], Running(tuple(names), attempt, attempts))
+        first = min(failed)
+        return self._restart(group, resources, first, Running(tuple(names), attempt, attempts))
 
     def _decline(self, group: str, services: list[str], reason: str, why: str) -> Outcome:
         outcome = Outcome(
@@ -163,8 +167,8 @@ class Restarter:
             group,
             {"node": self.agent.node, "services": services, "reason": reason, "restarted": False},
         )
-        entry = self.journal.begin_restart(
-            group, self.agent.node, services, [], Trigger(TriggerKind.ALERT)
+        entry = self.journal.begin_local(
+            group, self.agent.node, KIND, [], Trigger(TriggerKind.ALERT), services=services
         )
         self.journal.finish(entry, outcome)
         log.warning("%s", outcome)
@@ -182,8 +186,8 @@ class Restarter:
         chain = resources[first:]
         steps = [("stop", r) for r in reversed(chain)] + [("start", r) for r in chain]
         described = [f"{action} {r.name}" for action, r in steps]
-        entry = self.journal.begin_restart(
-            group, node, running.services, described, Trigger(TriggerKind.ALERT)
+        entry = self.journal.begin_local(
+            group, node, KIND, described, Trigger(TriggerKind.ALERT), services=running.services
         )
         with self._lock:
             self._running[group] = running

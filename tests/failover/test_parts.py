@@ -443,7 +443,8 @@ def test_an_interrupted_restart_is_finished_as_failed_and_releases_nothing(
     agent = marker_agent
     assert agent.acquire("bare").ok
     steps = ["stop service x", "start service x"]
-    entry = agent.journal.begin_restart("bare", "node1", ["x"], steps, Trigger(TriggerKind.ALERT))
+    alerted = Trigger(TriggerKind.ALERT)
+    entry = agent.journal.begin_local("bare", "node1", "restart", steps, alerted, services=["x"])
     agent.journal.step_started(entry, 0)
     mover = Mover(agent.config, "node1", agent.journal, agent, {}, Fencer(agent.config))
     assert recover(mover) == []
