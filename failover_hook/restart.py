@@ -196,7 +196,7 @@ class Restarter:
                 self.journal.step_started(entry, i)
                 try:
                     change = resource.stop() if action == "stop" else resource.start()
-                except ResourceError as exc:
+                except (ResourceError, OSError) as exc:  # OSError: a start program not found
                     self.journal.step_finished(entry, i, StepState.FAILED, str(exc))
                     outcome = Outcome(
                         Status.FAILED,
