@@ -30,6 +30,11 @@ INVALID = {
     "duplicate_vip": (5, "groups.b.vip.address", "also group 'a'"),
     "service_unit_and_commands": (7, "groups.a.services.0", "either 'unit' or 'start'/'stop'"),
     "negative_restarts": (9, "groups.a.services.0.restart.attempts", "greater than or equal to 0"),
+    "restart_without_settle": (
+        10,
+        "groups.a.services.0.restart.attempts",
+        "a restart in place needs hook.settle above 0",
+    ),
 }
 
 
