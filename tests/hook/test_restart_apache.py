@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 
 import pytest
 import yaml
 
 from failover_hook import processes
 from gardien.polling import wait_until
-from tests.support.failover_cluster import GROUP, PAGE, Cluster, cluster
-from tests.support.hooks import NodeHooks, alert, payload
+from tests.support.failover_cluster import GROUP, PAGE, Cluster
+from tests.support.hooks import NodeHooks, alert, node_hooks, payload
 from tests.support.netns import have_root_and_netns
 
 pytestmark = [
@@ -28,23 +27,16 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def hooks() -> Iterator[NodeHooks]:
-    with cluster() as c:
-        for name in list(c.hosts):
-            c.kill_host(name)  # the hooks, not the engine's test hosts, run the nodes here
-        made = NodeHooks(c)
-        try:
-            yield made
-        finally:
-            made.kill_all()
-
-
 def _master(c: Cluster) -> int:
     return int(c.on_volume("node1", "www/run/httpd.pid").read_text())
 
 
-def test_a_crashed_apache_is_restarted_on_its_node(hooks: NodeHooks) -> None:
+def test_a_crashed_apache_is_restarted_on_its_node() -> None:
+    with node_hooks() as hooks:
+        _crash_and_restart(hooks)
+
+
+def _crash_and_restart(hooks: NodeHooks) -> None:
     c = hooks.c
     data = hooks.configure()
     data["groups"][GROUP]["services"][0]["restart"] = {"attempts": 1, "window": "10m"}
