@@ -1,4 +1,4 @@
-"""The hook's webhook receiver under a bounded burst, against the real WSGI server (cheroot).
+"""The hook's webhook receiver under a bounded burst, against the real web server (gardien.web).
 
 Two ``gardien hook --dry-run`` processes (node1, node2) on loopback addresses, 20 groups without
 resources.  N POSTs of single-alert notifications to node2's hook from C concurrent clients: a

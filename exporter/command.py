@@ -1,7 +1,7 @@
 """``gardien exporter``: serve the probes and node collectors of this node on ``/metrics``.
 
 Only the command line lives here: ``gardien`` imports every command module to build its parser,
-so the daemon's imports (prometheus_client, cheroot, the probe kinds) wait until it runs.
+so the daemon's imports (prometheus_client, h11, the probe kinds) wait until it runs.
 """
 
 from __future__ import annotations

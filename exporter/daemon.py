@@ -16,8 +16,8 @@ from exporter.collectors.base import NodeCollector
 from exporter.server import Exporter
 from gardien import exitcodes
 from gardien.config import ClusterConfig, default_config_path
-from gardien.errors import GardienError
-from gardien.web import WebServer, load_web_config
+from gardien.errors import ConfigError, GardienError
+from gardien.web import WebServer, load_web_config, node_listen_address
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,15 @@ def run(args: argparse.Namespace) -> int:
     web_config = load_web_config(args.web_config_file)
     config_file = args.config_file or default_config_path()
     exporter = Exporter(config_file, partial(node_collectors, state_dir=args.state_dir))
-    listen = args.listen_address or f":{exporter.config.exporter.port}"
+    try:
+        listen = args.listen_address or node_listen_address(
+            exporter.config, exporter.config.exporter.port
+        )
+    except ConfigError:
+        exporter.close()
+        raise
     server = WebServer(exporter, listen, web_config)
+    exporter.serving_metrics = server.metrics
     events: queue.SimpleQueue[str] = queue.SimpleQueue()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

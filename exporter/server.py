@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.registry import Collector
 
 from exporter.collector import ExporterCollector, ReloadStatus
 from exporter.collectors.base import NodeCollector
@@ -51,6 +52,8 @@ class Exporter:
         self._lock = threading.Lock()
         self._in_force = self._load()  # a bad config at start is fatal: ConfigError propagates
         self._status = ReloadStatus(successful=True, last_success=time.time())
+        self.serving_metrics: Collector | None = None
+        """The web server's collector (its refused connections), added to every scrape."""
 
     @property
     def config(self) -> ClusterConfig:
@@ -142,6 +145,8 @@ class Exporter:
             budget = self.scrape_budget(environ, in_force.config)
             registry = CollectorRegistry(auto_describe=False)
             registry.register(ExporterCollector(in_force.config, in_force.runner, budget, status))
+            if self.serving_metrics is not None:
+                registry.register(self.serving_metrics)
             # prometheus_client's own exposition: content negotiation, gzip, name[] filtering;
             # it renders the whole answer before returning
             return make_wsgi_app(registry)(environ, start_response)  # type: ignore[no-any-return]

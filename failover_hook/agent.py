@@ -31,7 +31,7 @@ from failover_hook.journal import Journal
 from failover_hook.locks import GroupLocks
 from failover_hook.outcome import Outcome, Status
 from failover_hook.plan import StepState
-from failover_hook.resources.base import Resource, ResourceError, State
+from failover_hook.resources.base import Change, Resource, ResourceError, State
 from failover_hook.resources.registry import BuildContext, build_resources
 from failover_hook.trigger import API, Trigger
 from gardien import state
@@ -43,6 +43,19 @@ log = logging.getLogger(__name__)
 
 _HOLDING_KINDS = ("volume", "vip")
 """Resource kinds that are up on one node only: where they run, the group is held."""
+
+
+def _with_changes(outcome: Outcome, changes: list[Change]) -> Outcome:
+    """The outcome with what its steps had to tell: their remarks after its sentence, their
+    details merged into its own (a volume's ``mmp``)."""
+    remarks = [c.remark for c in changes if c.remark]
+    merged: dict[str, Any] = {}
+    for change in changes:
+        merged.update(change.details)
+    if not remarks and not merged:
+        return outcome
+    message = "; ".join([outcome.message, *remarks])
+    return Outcome(outcome.status, message, outcome.group, {**outcome.details, **merged})
 
 
 class LocalAgent:
@@ -156,6 +169,7 @@ class LocalAgent:
             log.warning("%s", refusal)
             return refusal
         untouched = 0
+        changes: list[Change] = []
         for i, resource in enumerate(resources):
             step = i + 1
             self.journal.step_started(entry, step)
@@ -168,17 +182,19 @@ class LocalAgent:
                     Status.FAILED,
                     f"acquire {group} failed at {resource.name}: {exc}; {undone}",
                     group,
-                    {"node": self.node, "failed_step": resource.name},
+                    {"node": self.node, "failed_step": resource.name, **exc.details},
                 )
                 self.journal.finish(entry, outcome)
                 log.warning("%s", outcome)
                 return outcome
             untouched += not change.changed
+            changes.append(change)
             self.journal.step_finished(entry, step, StepState.DONE, change.message)
         state.mark_held(self.state_dir, group, True)
         took = time.monotonic() - started
         unchanged = untouched == len(resources) and marked is not False
         outcome = self._success(group, "acquired", took, "already held by" if unchanged else None)
+        outcome = _with_changes(outcome, changes)
         self.journal.finish(entry, outcome)
         log.info("%s", outcome)
         return outcome
@@ -216,7 +232,7 @@ class LocalAgent:
                     Status.FAILED,
                     f"acquire {group} failed at {resource.name}: {exc}; nothing started",
                     group,
-                    {"node": self.node, "failed_step": resource.name},
+                    {"node": self.node, "failed_step": resource.name, **exc.details},
                 )
         return None
 

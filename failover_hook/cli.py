@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from failover_hook import timeline
 from failover_hook.client import HttpPeer, read_token
 from failover_hook.command import local_node
 from failover_hook.freeze import merged
@@ -76,6 +78,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         which.add_argument("--all", action="store_true", help="the whole cluster")
     history = add("history", run_history, "moves from every node's journal")
     history.add_argument("group", nargs="?")
+    history.add_argument(
+        "--svg",
+        type=Path,
+        metavar="FILE",
+        help="write the group's last move (or --move) as a timeline picture to FILE",
+    )
+    history.add_argument("--move", metavar="NODE#ID", help="the move --svg draws")
     replay = add("replay", run_replay, "run a saved Alertmanager payload through the decision")
     replay.add_argument("payload", type=Path)
     replay.add_argument("--execute", action="store_true", help="act (default: dry run)")
@@ -320,6 +329,8 @@ def run_history(args: argparse.Namespace) -> int:
         except PeerUnreachable as exc:
             unreachable.append(str(exc))
     moves.sort(key=lambda m: m["started"], reverse=True)
+    if args.svg is not None:
+        return _write_svg(args, config, moves, unreachable)
     if args.output == "json":
         print(json.dumps(moves, indent=2))
     else:
@@ -338,6 +349,30 @@ def run_history(args: argparse.Namespace) -> int:
     for problem in unreachable:
         print(f"unreachable: {problem}", file=sys.stderr)
     return exitcodes.UNREACHABLE if unreachable and not moves else exitcodes.OK
+
+
+def _write_svg(
+    args: argparse.Namespace,
+    config: ClusterConfig,
+    entries: list[dict[str, Any]],
+    unreachable: list[str],
+) -> int:
+    """``history GROUP --svg FILE``: the move's timeline, from every node that answered."""
+    move = timeline.pick(entries, args.group, args.move)
+    for problem in unreachable:
+        print(f"unreachable (its steps are missing): {problem}", file=sys.stderr)
+    if move is None:
+        print(f"gardien: no move {args.move or 'of ' + str(args.group)} found", file=sys.stderr)
+        return exitcodes.USAGE
+    try:
+        decisions = _peers(config)[move["node"]].decisions()
+    except PeerUnreachable as exc:
+        print(f"unreachable (no decision shown): {exc}", file=sys.stderr)
+        decisions = []
+    picture = timeline.build(move, entries, decisions, time.time())
+    args.svg.write_text(timeline.svg(picture), encoding="utf-8")
+    print(f"{picture.title}: {len(picture.bars)} phases drawn in {args.svg}")
+    return exitcodes.OK
 
 
 def run_replay(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ import requests
 from failover_hook.freeze import FreezeState
 from failover_hook.outcome import Outcome
 from failover_hook.peers import PeerUnreachable
+from failover_hook.resources.volume import start_budget
 from gardien.config import ClusterConfig
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,11 @@ def read_token(config: ClusterConfig) -> str | None:
 
 
 def group_budget(config: ClusterConfig, group: str) -> float:
-    """Seconds a release or acquire of ``group`` may take: every step's own timeout, plus slack."""
+    """Seconds a release or acquire of ``group`` may take: every step's own timeout (the volume's
+    mount with the MMP wait after an unclean stop, :func:`volume.start_budget`), plus slack."""
     spec = config.groups[group]
     services = sum(s.start_timeout + s.stop_timeout for s in spec.services)
-    volume = spec.volume.stop_timeout if spec.volume else 0.0
+    volume = spec.volume.stop_timeout + start_budget(spec.volume) if spec.volume else 0.0
     return services + volume + 30.0
 
 
@@ -204,6 +206,13 @@ class HttpPeer:
         )
         moves: list[dict[str, Any]] = answer["moves"]
         return moves
+
+    def decisions(self) -> list[dict[str, Any]]:
+        """The hook's last decisions (``GET /api/v1/decisions``), oldest first."""
+        found: list[dict[str, Any]] = self._json(self._call("GET", "/api/v1/decisions"))[
+            "decisions"
+        ]
+        return found
 
     def decide(self, payload: bytes, execute: bool = False) -> list[Outcome]:
         """Run a webhook payload through this hook's decision, synchronously (replay)."""

@@ -1,7 +1,7 @@
 """``gardien hook``: the node agent and Alertmanager webhook receiver of one node.
 
 Only the command line lives here: ``gardien`` imports every command module to build its parser, so
-the daemon's imports (Flask, cheroot, the failover engine) wait until it runs
+the daemon's imports (Flask, h11, the failover engine) wait until it runs
 (:mod:`failover_hook.daemon`).
 """
 

@@ -38,6 +38,7 @@ from gardien.web import (
     WebConfig,
     WebServer,
     load_web_config,
+    node_listen_address,
 )
 
 log = logging.getLogger(__name__)
@@ -157,12 +158,13 @@ def run(args: argparse.Namespace) -> int:
         hook.recover()
     server = WebServer(
         create_app(hook),
-        args.listen_address or f":{config.hook.port}",
+        args.listen_address or node_listen_address(config, config.hook.port, node),
         web_config,
         authenticators=authenticators,
         threads=request_threads(config),
         server_name="gardien-hook",
     )
+    hook.metrics.registry.register(server.metrics)
     stop = threading.Event()
     threading.Thread(  # a reload may add or change the network targets: always watch
         target=hook.watch_network, args=(stop, NETWORK_REFRESH), name="network", daemon=True

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from failover_hook.agent import LocalAgent
 from failover_hook.cluster_status import ClusterStatus
 from failover_hook.decide import (
+    ClusterView,
     Failure,
     Move,
     decide,
@@ -235,8 +236,15 @@ class Dispatcher:
                 self.metrics.restarts.labels(group, service, result).inc()
         return outcome
 
-    def _decide_failure(self, failure: Failure, execute: bool, received: float) -> Outcome:
-        """Decide; only the target claims the group, then decides again on a fresh view.
+    def _decide_failure(
+        self,
+        failure: Failure,
+        execute: bool,
+        received: float,
+        view: ClusterView | None = None,
+    ) -> Outcome:
+        """Decide (on ``view`` when the caller just read one, else on a view read now); only the
+        target claims the group, then decides again on a fresh view.
 
         Hooks that do not act never claim: a claim there would answer "in progress" to the
         target's request to release the group.  The outcome carries the decision's time (alert
@@ -245,7 +253,7 @@ class Dispatcher:
         """
         if self._restart_here(failure, execute):
             return _with_time(self._restart(failure.group), self._decision_time(received))
-        result = decide(failure, self.config, self.cluster.view(failure.group))
+        result = decide(failure, self.config, view or self.cluster.view(failure.group))
         if isinstance(result, Outcome):
             return _with_time(result, self._decision_time(received))
         if not execute:
@@ -286,10 +294,14 @@ class Dispatcher:
                     group if (group := alert.labels.get("group")) in self.config.groups else None,
                 )
             ]
+        view: ClusterView | None = None
         if alert.alertname == GROUP_FAILED:
             found = [Failure(alert.labels["group"], alert.labels["node"], alert.alertname)]
         else:
-            found = failures(alert, self.config, self.cluster.view())
+            # the view that found the node's groups is their first decision's too: a silent
+            # node's status call waits its whole request_timeout, once is enough before the claim
+            view = self.cluster.view()
+            found = failures(alert, self.config, view)
         if not found:
             return [
                 Outcome(
@@ -298,11 +310,12 @@ class Dispatcher:
                 )
             ]
         if len(found) == 1:
-            return [self._decide_failure(found[0], execute, received)]
+            return [self._decide_failure(found[0], execute, received, view)]
         # a node alert: its groups move at once, each on its own (one slow group, a Tomcat
         # starting, must not hold the others); a fence of the node is shared (fencing.Fencer)
         decided = [
-            self._group_decisions.submit(self._decide_failure, f, execute, received) for f in found
+            self._group_decisions.submit(self._decide_failure, f, execute, received, view)
+            for f in found
         ]
         return [d.result() for d in decided]
 

@@ -121,6 +121,11 @@ class MoveRecord:
             "source": self.source,
             "target": self.target,
             "trigger": self.trigger.text,
+            "trigger_detail": {
+                "kind": str(self.trigger.kind),
+                "parent": self.trigger.parent,
+                "move_key": self.trigger.move_key,
+            },
             "started": self.started,
             "finished": self.finished,
             "status": self.status,
@@ -130,6 +135,7 @@ class MoveRecord:
             "steps": [
                 {
                     "description": s.description,
+                    "action": self._action(s.idx),
                     "node": s.node,
                     "state": str(s.state),
                     "started": s.started,
@@ -140,6 +146,12 @@ class MoveRecord:
                 for s in self.steps
             ],
         }
+
+    def _action(self, idx: int) -> str | None:
+        """The planned action of step ``idx`` (a move's: release, fence, acquire), else None."""
+        if self.plan is None or idx >= len(self.plan.steps):
+            return None
+        return str(self.plan.steps[idx].action)
 
 
 class Journal:

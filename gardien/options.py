@@ -88,7 +88,7 @@ LISTEN_ADDRESS = Option(
     dest="listen_address",
     metavar="ADDR",
     help="HOST:PORT, or :PORT for every address, to listen on "
-    "(default every address, on {port_setting} of the config: {port} unless set)",
+    "(default this node's address in the config, on {port_setting}: {port} unless set)",
 )
 """Each daemon fills the help with :func:`listen_port_help`."""
 WEB_CONFIG_FILE = Option(

@@ -46,14 +46,15 @@ def fence_argv(lab: Lab, node: str) -> list[str]:
 
 
 def _group(lab: Lab, group: LabGroup) -> dict[str, Any]:
-    device = volumes.loop_of(volumes.image(lab, group.name))
     return {
         "nodes": list(group.nodes),
         "volume": {
-            "device": device,
+            "device": volumes.device_path(group.name),
             "mountpoint": group.mountpoint,
             "fstype": "ext4",
             "stop_timeout": "10s",
+            "mmp": True,
+            "mmp_update_interval": volumes.MMP_UPDATE_INTERVAL,
         },
         "vip": {
             "address": str(group.vip),

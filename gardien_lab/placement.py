@@ -64,7 +64,7 @@ def plan(lab: Lab, nodes: Sequence[str]) -> Plan:
         client.write_text("[client]\nuser=lab\npassword=lab\n")
     placement, to_start = {}, {}
     for group in lab_groups(lab).values():
-        device = volumes.ensure_volume(lab, group.name)
+        device = volumes.ensure_volume(lab, group.name, nodes)
         held = where(lab, group, nodes)
         if len(held) > 1:
             raise LabError(f"group {group.name} is active on {held}: fix by hand before 'lab up'")

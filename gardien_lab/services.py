@@ -271,10 +271,8 @@ def vip_holders(lab: Lab, group: LabGroup, nodes: Sequence[str]) -> list[str]:
 
 def where(lab: Lab, group: LabGroup, nodes: Sequence[str]) -> list[str]:
     """Nodes holding any part of the group (its volume mounted or its VIP)."""
-    device = volumes.loop_of(volumes.image(lab, group.name))
     held = set(vip_holders(lab, group, nodes))
-    if device:
-        held.update(volumes.holders_of(lab, device, tuple(nodes)))
+    held.update(volumes.holders(lab, group.name, nodes))
     return sorted(held)
 
 

@@ -35,9 +35,13 @@ NODES = ("node1", "node2")
 MACHINES = (*NODES, "client", "router", "mon", "dc")
 SWITCHES = ("public", "cluster")
 
+SAN_LINKS = "/run/gardien-lab-san"
+"""Where each node sees its own loop device of every group's image, under the same name on both
+nodes, as a SAN's ``/dev/disk/by-id`` (:mod:`gardien_lab.volumes`)."""
+
 # Per-node private directories: each node gets its own tmpfs there (wbinfo's fixed socket path,
-# samba-dcerpcd's logs, MariaDB's default socket folder).
-NODE_TMPFS = ("/run/samba", "/var/log/samba", "/run/mysqld")
+# samba-dcerpcd's logs, MariaDB's default socket folder, the SAN's device names).
+NODE_TMPFS = ("/run/samba", "/var/log/samba", "/run/mysqld", SAN_LINKS)
 
 
 @dataclass(frozen=True)

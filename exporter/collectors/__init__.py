@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from exporter.collectors.base import NodeCollector
+from exporter.collectors.mmp import MmpCollector
 from exporter.collectors.network import NetworkCollector
 from exporter.collectors.smart import SmartCollector
 from exporter.collectors.vip import VipCollector
@@ -20,6 +21,7 @@ def collector_classes() -> Mapping[str, type[NodeCollector]]:
     """Collector name (the ``collector`` label of the exporter's self-metrics) -> class."""
     classes: list[type[NodeCollector]] = [
         VolumeCollector,
+        MmpCollector,
         VipCollector,
         NetworkCollector,
         SmartCollector,

@@ -5,7 +5,9 @@ and is a *force* operation (it kills what stands in its way), ``monitor`` tells 
 from "error".  The public methods own the shared procedure (check, act, verify, deadline);
 subclasses fill the private hooks.  Both actions return a :class:`Change`: whether they changed
 anything (callers count idempotent steps from that flag) and a short readable sentence for people;
-they raise :class:`ResourceError` with the reason when they fail.  The private hooks run only when
+they raise :class:`ResourceError` with the reason when they fail.  Both may carry ``details``,
+data a caller decides on (the MMP state of a volume it refused, how long a mount waited for MMP),
+which the agent passes into its outcome.  The private hooks run only when
 there is something to do, so what they return (the sentence of what they did) is always a change.
 
 ``preflight`` runs for every resource of a group before any of them starts (the agent calls it):
@@ -16,9 +18,11 @@ duplicate-address check, before the volume is mounted).  By default there is not
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import ClassVar
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from gardien.command_runner import CommandRunner
 from gardien.errors import GardienError
@@ -26,7 +30,12 @@ from gardien.polling import Deadline
 
 
 class ResourceError(GardienError):
-    """A resource action failed or was refused; the message says why, for an operator."""
+    """A resource action failed or was refused; the message says why, for an operator, and
+    ``details`` what a caller decides on (JSON-ready data, empty unless the kind has some)."""
+
+    def __init__(self, message: str, details: Mapping[str, Any] = MappingProxyType({})) -> None:
+        super().__init__(message)
+        self.details = dict(details)
 
 
 class State(StrEnum):
@@ -58,6 +67,10 @@ class Change:
     changed: bool
     message: str
     """For people (the journal, the logs): ``mounted /dev/loop3 on /srv/php4``."""
+    remark: str = ""
+    """What the outcome of the whole action should tell as well (a mount that waited for MMP)."""
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """Data about what was done (JSON-ready), passed into the action's outcome."""
 
     def __str__(self) -> str:
         return self.message
@@ -94,8 +107,9 @@ class Resource(abc.ABC):
         """What the resource is now; never raises."""
 
     @abc.abstractmethod
-    def _start(self, deadline: Deadline, current: ResourceState) -> str:
-        """Bring the resource up from ``current`` (not running, or error); raise ResourceError."""
+    def _start(self, deadline: Deadline, current: ResourceState) -> str | Change:
+        """Bring the resource up from ``current`` (not running, or error); raise ResourceError.
+        A sentence of what it did, or the whole :class:`Change` when it has more to say."""
 
     @abc.abstractmethod
     def _stop(self, deadline: Deadline) -> str:
@@ -110,7 +124,8 @@ class Resource(abc.ABC):
         current = self.monitor()
         if current.running:
             return Change(changed=False, message=f"{self.name} already running")
-        done = Change(changed=True, message=self._start(Deadline(self.start_timeout), current))
+        started = self._start(Deadline(self.start_timeout), current)
+        done = started if isinstance(started, Change) else Change(changed=True, message=started)
         if self.start_verifies:
             return done
         after = self.monitor()

@@ -5,6 +5,13 @@ Stopping is a force operation: when the filesystem is busy, the processes holdin
 would match every process of the root filesystem, docs/lab.md section 4), sent TERM, then KILL, and
 the unmount is retried in a loop because killing is asynchronous.  A stop is never reported done
 while the volume is still mounted.
+
+A volume with ``mmp: true`` is checked on its device before anything of the group starts: the
+agent refuses to mount one whose device lacks ext4's multi-mount protection (or whose update
+interval is longer than the config says, so that the MMP wait would outlast the start budget),
+with the device's :class:`~gardien.node.mmp.MmpState` in the refusal's details.  Its start budget
+(:func:`start_budget`) covers the kernel's MMP wait after an unclean stop, and a mount that waited
+says so in its change (and so in the acquire's outcome).
 """
 
 from __future__ import annotations
@@ -16,10 +23,12 @@ import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from failover_hook import processes
 from failover_hook.resources.base import (
     RUNNING,
+    Change,
     Resource,
     ResourceError,
     ResourceState,
@@ -28,6 +37,14 @@ from failover_hook.resources.base import (
 from failover_hook.resources.registry import BuildContext, register
 from gardien.command_runner import CommandRunner
 from gardien.config.model import GroupConfig, VolumeConfig
+from gardien.node.mmp import (
+    MmpSequence,
+    MmpState,
+    describe_problem,
+    problem_of,
+    read_mmp,
+    unclean_mount_wait,
+)
 from gardien.node.mounts import PROC, SYS, read_mount_table
 from gardien.polling import Deadline, pauses
 
@@ -36,6 +53,17 @@ log = logging.getLogger(__name__)
 _RETRY = 0.05
 """Longest pause between two unmount attempts while holders die (they start shorter)."""
 _COMMAND_TIMEOUT = 10.0
+_MOUNT_TIMEOUT = 30.0
+"""Time allowed to mount (fsck aside) when the storage does not make the mount wait."""
+_FSCK_TIMEOUT = 120.0
+"""The same with ``fsck -p`` first."""
+
+
+def start_budget(config: VolumeConfig) -> float:
+    """Seconds a mount of the volume may take: fsck if asked, and for an MMP device the kernel's
+    wait after an unclean stop (the agent's deadline, and part of the group's budget)."""
+    base = _FSCK_TIMEOUT if config.fsck else _MOUNT_TIMEOUT
+    return base + (unclean_mount_wait(config.mmp_update_interval) if config.mmp else 0.0)
 
 
 class Volume(Resource):
@@ -60,7 +88,7 @@ class Volume(Resource):
 
     @property
     def start_timeout(self) -> float:
-        return 120.0 if self.config.fsck else 30.0
+        return start_budget(self.config)
 
     @property
     def stop_timeout(self) -> float:
@@ -82,9 +110,25 @@ class Volume(Resource):
             return ResourceState(State.ERROR, f"{self.config.device} is mounted on {where}")
         return ResourceState(State.NOT_RUNNING, f"{self.mountpoint} not mounted")
 
-    def _start(self, deadline: Deadline, current: ResourceState) -> str:
+    def preflight(self) -> None:
+        """An ``mmp: true`` volume's device has the feature, with an interval the budget covers."""
+        if self.config.mmp:
+            self._checked_mmp()
+
+    def _checked_mmp(self) -> MmpState:
+        found = read_mmp(self.config.device, self.runner, _COMMAND_TIMEOUT)
+        problem = problem_of(self.config, found)
+        if problem is not None:
+            raise ResourceError(
+                f"refusing to mount: {describe_problem(self.config, found, problem)}",
+                {"mmp": {"problem": str(problem), **found.to_json()}},
+            )
+        return found
+
+    def _start(self, deadline: Deadline, current: ResourceState) -> str | Change:
         if current.state is State.ERROR:
             raise ResourceError(f"refusing to mount {self.config.device}: {current.reason}")
+        before = self._checked_mmp() if self.config.mmp else None
         os.makedirs(self.mountpoint, exist_ok=True)
         if self.config.fsck:
             result = self.runner.run(["fsck", "-p", self.config.device], timeout=deadline.left(1))
@@ -96,9 +140,24 @@ class Volume(Resource):
         result = self.runner.run(
             [*argv, self.config.device, self.mountpoint], timeout=deadline.left(1)
         )
+        mmp = _mmp_details(before, result.duration) if before else {}
         if not result.ok:
-            raise ResourceError(f"mount of {self.config.device} failed: {result.describe()}")
-        return f"mounted {self.config.device} on {self.mountpoint}"
+            why = result.describe()
+            if before is not None and before.sequence is MmpSequence.ACTIVE:
+                why += (
+                    f" (MMP: the device is active on another node, last written by"
+                    f" {before.last_node or 'unknown node'} through {before.last_device or '?'})"
+                )
+            raise ResourceError(f"mount of {self.config.device} failed: {why}", mmp)
+        mounted = f"mounted {self.config.device} on {self.mountpoint}"
+        if before is None or not mmp["mmp"]["waited"]:
+            return Change(changed=True, message=mounted, details=mmp)
+        waited = (
+            f"the mount waited {result.duration:.1f} s for MMP: the last holder"
+            f" ({before.last_node or 'unknown node'} through {before.last_device or 'its device'})"
+            " did not unmount it cleanly"
+        )
+        return Change(changed=True, message=f"{mounted}; {waited}", remark=waited, details=mmp)
 
     def _stop(self, deadline: Deadline) -> str:
         if self.monitor().state is State.ERROR:
@@ -143,6 +202,14 @@ class Volume(Resource):
         me = os.getpid()
         pids = [int(p) for p in re.findall(r"\d+", found.stdout)]
         return [pid for pid in pids if pid != me]
+
+
+def _mmp_details(before: MmpState, took: float) -> dict[str, Any]:
+    """What the mount met: the MMP block's state just before, whether the kernel waited (a
+    sequence left active, by a holder that is still there or one that stopped uncleanly) and
+    how long the mount took."""
+    waited = before.sequence is not MmpSequence.CLEAN
+    return {"mmp": {**before.to_json(), "waited": waited, "mount_seconds": round(took, 3)}}
 
 
 @register("volume")

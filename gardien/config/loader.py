@@ -106,6 +106,19 @@ def parse_config(
     return config
 
 
+def place_in_file(file: Path, path: KeyPath) -> str:
+    """``line 12: groups.php4.volume.mmp``: where ``path`` is in ``file``, for the checks that run
+    once the config is loaded (what the machine shows of it); the path alone if unreadable."""
+    lines: dict[KeyPath, int] = {}
+    try:
+        root = yaml.compose(file.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, yaml.YAMLError):
+        root = None
+    if root is not None:
+        _line_index(root, (), lines)
+    return _place(path, lines)
+
+
 def load_config(path: Path | str | None = None, check_files: bool = True) -> ClusterConfig:
     """Read and validate the cluster config file (default: ``$GARDIEN_CONFIG`` or /etc/gardien)."""
     file = Path(path) if path is not None else default_config_path()

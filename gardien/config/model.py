@@ -209,6 +209,14 @@ class VolumeConfig(_Frozen):
     """The exporter writes and removes a small file to prove the volume is writable."""
     stop_timeout: PositiveDuration = 20.0
     """Time allowed to unmount, killing the processes that hold the volume."""
+    mmp: bool = False
+    """The device has ext4's multi-mount protection (``tune2fs -O mmp``): the kernel itself
+    refuses a mount while another node has it mounted.  ``check-config`` and the agent verify
+    the device has the feature; the agent refuses to mount one that lacks it."""
+    mmp_update_interval: int = Field(5, ge=1, le=300)
+    """The device's MMP update interval (``-E mmp_update_interval=N``; mkfs's default 5): the
+    volume's start budget covers the wait it causes after an unclean stop (22 s up to 5 s).
+    The agent refuses a device whose interval is longer (its wait would outlast the budget)."""
 
 
 class VipConfig(_Frozen):

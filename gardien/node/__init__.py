@@ -5,6 +5,7 @@ One module per fact, each reading the kernel's own tables through injectable roo
 test node:
 
 - :mod:`~gardien.node.mounts`: the mount table (mountinfo), loop devices with their backing files;
+- :mod:`~gardien.node.mmp`: ext4 multi-mount protection of a device (``dumpe2fs -h``);
 - :mod:`~gardien.node.addresses`: the addresses on each interface;
 - :mod:`~gardien.node.reachability`: ICMP echo to a target, and the link state of an interface;
 - :mod:`~gardien.node.verdict`: the network verdict from those (ok, degraded, isolated), which

@@ -1,21 +1,30 @@
-"""The cheroot WSGI server of the exporter and the hook, with a web config applied: TLS, the
-authenticators of :mod:`gardien.web.auth`, the response headers, the listen address."""
+"""The web server of the exporter and the hook, with a web config applied: TLS, the
+authenticators of :mod:`gardien.web.auth`, the response headers, the listen address.  Connections
+are served by the event-loop front end of :mod:`gardien.web.frontend` (why: its docstring), within
+the limits of :mod:`gardien.web.limits`; the WSGI app runs in a bounded pool of threads."""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
 import socket
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from cheroot import wsgi
-from cheroot.ssl.builtin import BuiltinSSLAdapter
-
+from gardien.config import ClusterConfig
 from gardien.errors import ConfigError
+from gardien.node.addresses import read_addresses
 from gardien.web.auth import DEFAULT_UNAUTHENTICATED_PATHS, Authenticator, AuthMiddleware, BasicAuth
 from gardien.web.config import WebConfig
+from gardien.web.frontend import FrontEnd
+from gardien.web.limits import (
+    MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_CLIENT,
+    ConnectionBook,
+    ServingMetrics,
+    connection_limit,
+    raise_open_file_limit,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -61,21 +70,38 @@ def _any_address() -> str:
     return "::"
 
 
+def node_listen_address(config: ClusterConfig, port: int, node: str | None = None) -> str:
+    """The default listen address of a daemon: the address of ``node`` (the hook's), or of the
+    node whose address this host has (the exporter's), on ``port``.  The cluster network, where
+    Prometheus, Alertmanager and the peer hook call, and not every interface."""
+    if node is None:
+        here = {str(a.ip) for found in read_addresses().values() for a in found}
+        node = config.node_of_address(here)
+        if node is None:
+            raise ConfigError(
+                str(config.source or "config"),
+                ["no configured node has an address of this host; give --web.listen-address"],
+            )
+    address = config.nodes[node].address
+    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
+
+
 LISTEN_BACKLOG = 128
-"""Connections the kernel queues until the server accepts them.  cheroot's default of 5 drops the
-connection attempts of a burst (Alertmanager's retries, a peer's status calls): each one is retried
-after TCP's initial 1 s timeout."""
+"""Connections the kernel queues until the event loop accepts them (it accepts them at once; a
+request then waits in the loop, never here).  cheroot's default of 5 dropped the connection
+attempts of a burst: each one was retried after TCP's initial 1 s timeout."""
 
 DEFAULT_THREADS = 8
-"""Requests served at once.  A scrape or a webhook delivery is answered in milliseconds; the hook,
+"""Requests run at once.  A scrape or a webhook delivery is answered in milliseconds; the hook,
 whose acquire and release requests last as long as a group's start, asks for more."""
 
 
 class WebServer:
-    """One listening cheroot WSGI server with the web config applied.
+    """One listening server with the web config applied.
 
     :meth:`start` binds (so a busy port fails at once, in the caller) and serves from a
-    background thread; :meth:`stop` stops it.
+    background thread; :meth:`stop` closes the socket and every connection.  :attr:`metrics` is
+    the collector of its refused connections, for the daemon's ``/metrics``.
     """
 
     def __init__(
@@ -96,31 +122,49 @@ class WebServer:
         if web_config.headers:
             wrapped = HeadersMiddleware(wrapped, web_config.headers)
         self.listen_address = listen_address
-        self._server = wsgi.Server(
-            parse_listen_address(listen_address),
-            wrapped,
-            numthreads=threads,
-            server_name=server_name,
-            request_queue_size=LISTEN_BACKLOG,
-        )
-        if web_config.tls is not None:
-            adapter = BuiltinSSLAdapter(str(web_config.tls.cert_file), str(web_config.tls.key_file))
-            adapter.context = web_config.tls.context()
-            self._server.ssl_adapter = adapter
+        self._bind = parse_listen_address(listen_address)
+        self._port = self._bind[1]
+        self._front: FrontEnd | None = None
+        self._app = wrapped
+        self._tls = web_config.tls.context() if web_config.tls is not None else None
+        self._threads = threads
+        self._server_name = server_name
         self.scheme = "https" if web_config.tls else "http"
-        self._thread: threading.Thread | None = None
+        self._book = ConnectionBook(MAX_CONNECTIONS_PER_CLIENT, MAX_CONNECTIONS)
+        self.metrics = ServingMetrics(self._book)
 
     @property
     def port(self) -> int:
-        return int(self._server.bind_addr[1])
+        """The port listened on (the one the kernel chose for port 0, once started)."""
+        return self._port
 
     def start(self) -> None:
-        self._server.prepare()
+        self._book.limit = connection_limit(raise_open_file_limit())
+        sock = _listen(*self._bind)
+        self._port = int(sock.getsockname()[1])
+        self._front = FrontEnd(
+            self._app,
+            sock,
+            self._book,
+            self.metrics,
+            tls=self._tls,
+            threads=self._threads,
+            server_name=self._server_name,
+        )
+        self._front.start()
         log.info("listening on %s (%s)", self.listen_address, self.scheme)
-        self._thread = threading.Thread(target=self._server.serve, name="web", daemon=True)
-        self._thread.start()
 
     def stop(self) -> None:
-        self._server.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._front is not None:
+            self._front.stop()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``: both IPv6 and IPv4 for ``::`` (every address)."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    return socket.create_server(
+        (host, port),
+        family=family,
+        backlog=LISTEN_BACKLOG,
+        dualstack_ipv6=host == "::" and socket.has_dualstack_ipv6(),
+    )

@@ -12,6 +12,7 @@ resource states (what acquire and release act on) are checked against the same r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -204,3 +205,37 @@ def test_exporter_and_agent_agree_on_what_the_node_holds(site: Site) -> None:
         healthy = found["healthy"]
         assert healthy["files"] == independent["files"], case
         assert healthy["web"] == (independent["web"] and case != CASES[-1][0]), case
+
+
+def test_a_volume_named_by_a_symlink_only_the_node_has(site: Site) -> None:
+    """A SAN names a LUN the same on every node (``/dev/disk/by-id/...``) while the device nodes
+    differ: a volume configured through such a name is held where the device it points to *on
+    that node* is mounted.  The symlink here lives in a tmpfs of the node's own mount namespace,
+    so only a reading made inside the node can follow it."""
+    for mountpoint in site.mountpoints:  # from whatever the test before left
+        for _ in range(3):
+            site.node.run(["umount", str(mountpoint)], check=False)
+    for vip in (site.vips[0], host(site.vips[0])):
+        site.node.run(["ip", "addr", "del", vip, "dev", "eth0"], check=False)
+    by_id = site.state.parent / "by-id"
+    by_id.mkdir(exist_ok=True)
+    site.node.run(["mount", "-t", "tmpfs", "-o", "size=1m", "by-id", str(by_id)])
+    try:
+        site.node.run(["ln", "-s", site.images[0][1], str(by_id / "web")])
+        assert not (by_id / "web").exists()  # not from here: only in the node
+        data = json.loads(json.dumps(site.data))
+        data["groups"]["web"]["volume"]["device"] = str(by_id / "web")
+        linked = dataclasses.replace(site, data=data)
+        mount(site, 0, 0)
+        address(site, "add", site.vips[0])
+
+        found, independent = answers(linked), truth(site)
+
+        assert independent["web"]
+        assert found["exporter"]["web"] and found["agent"]["web"]
+        assert found["healthy"]["web"]  # the volume resource sees it mounted, as acquire would
+        umount(site, 0)
+        found = answers(linked)
+        assert not found["exporter"]["web"] and not found["agent"]["web"]
+    finally:
+        site.node.run(["umount", str(by_id)], check=False)

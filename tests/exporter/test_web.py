@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import socket
 import subprocess
 import sys
@@ -181,24 +182,32 @@ def test_bearer_token_or_basic_user_passes_the_middleware() -> None:
     assert _call(AuthMiddleware(_ok, []), "/api").startswith("200")  # no auth configured
 
 
-def test_client_certificates_are_required_when_configured(tmp_path: Path, http_target: str) -> None:
-    cert, key = make_cert(tmp_path)  # also the client's: it is its own CA
-    (tmp_path / "web.yml").write_text(
+@contextlib.contextmanager
+def client_verified_exporter(folder: Path) -> Iterator[tuple[ExporterProcess, Path, Path]]:
+    """A ready exporter that requires client certificates, its certificate and key (also the
+    client's: it is its own CA)."""
+    cert, key = make_cert(folder)
+    (folder / "web.yml").write_text(
         "tls_server_config: {cert_file: server.crt, key_file: server.key, "
         "client_ca_file: server.crt, client_auth_type: RequireAndVerifyClientCert}\n"
     )
-    config = tmp_path / "cluster.yml"
+    config = folder / "cluster.yml"
     config.write_text("cluster: t\nnodes: {node1: {address: 127.0.0.1}}\n")
     process = ExporterProcess(
-        config, ["--web.config.file", str(tmp_path / "web.yml")], scheme="https"
+        config, ["--web.config.file", str(folder / "web.yml")], scheme="https", log_level="info"
     )
     try:
         process.wait_ready(verify=str(cert), cert=(str(cert), str(key)))
+        yield process, cert, key
+    finally:
+        process.stop()
+
+
+def test_client_certificates_are_required_when_configured(tmp_path: Path) -> None:
+    with client_verified_exporter(tmp_path) as (process, cert, key):
         assert process.scrape(verify=str(cert), cert=(str(cert), str(key))).status_code == 200
         with pytest.raises(requests.exceptions.SSLError):
             process.scrape(verify=str(cert))
-    finally:
-        process.stop()
 
 
 @pytest.mark.parametrize(

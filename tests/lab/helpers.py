@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 from gardien_lab import (
     services,
@@ -41,23 +40,10 @@ def vips_by_node(lab: Lab) -> dict[str, set[str]]:
     return found
 
 
-def mounts_by_node(lab: Lab) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for node in NODES:
-        holder = lab.holder(node)
-        try:
-            text = Path(f"/proc/{holder}/mounts").read_text() if holder else ""
-        except OSError:
-            text = ""
-        found[node] = {
-            line.split()[0] for line in text.splitlines() if line.startswith("/dev/loop")
-        }
-    return found
-
-
 class Sampler(threading.Thread):
     """Watches, during a scenario, where each group's volume and VIP are: records every sample
-    in which a group was active (volume mounted or VIP present) on two nodes at once, and the
+    in which a group was active (its image mounted, through either node's loop device, or its VIP
+    present) on two nodes at once, and the
     set of nodes each group was seen on.  Bounded: it stops by itself after ``limit`` seconds."""
 
     def __init__(self, lab: Lab, interval: float = 0.1, limit: float = 300.0) -> None:
@@ -66,7 +52,7 @@ class Sampler(threading.Thread):
         self.interval = interval
         self.limit = limit
         self.groups = services.lab_groups(lab)
-        self.devices = {g: volumes.loop_of(volumes.image(lab, g)) for g in self.groups}
+        self.images = {g: str(volumes.image(lab, g)) for g in self.groups}
         self.double: list[tuple[float, str, list[str]]] = []
         self.seen_on: dict[str, set[str]] = {g: set() for g in self.groups}
         self.samples = 0
@@ -75,12 +61,13 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         deadline = time.monotonic() + self.limit
         while not self._stop_event.is_set() and time.monotonic() < deadline:
-            vips, mounts = vips_by_node(self.lab), mounts_by_node(self.lab)
+            vips = vips_by_node(self.lab)
+            mounts = {n: volumes.mounted_images(self.lab, n) for n in NODES}
             for name, group in self.groups.items():
                 active = [
                     n
                     for n in NODES
-                    if str(group.vip.ip) in vips[n] or self.devices[name] in mounts[n]
+                    if str(group.vip.ip) in vips[n] or self.images[name] in mounts[n]
                 ]
                 self.seen_on[name].update(active)
                 if len(active) > 1:

@@ -34,9 +34,10 @@ def test_every_group_runs_on_its_home_node_and_answers_from_the_client(lab: Lab)
 
 def test_volumes_are_mounted_only_in_the_holding_node(lab: Lab) -> None:
     for name, group in services.lab_groups(lab).items():
-        device = volumes.loop_of(volumes.image(lab, name))
-        assert device is not None
-        assert volumes.holders_of(lab, device, (*NODES, "client", "mon")) == [HOME[name]]
+        assert volumes.holders(lab, name, (*NODES, "client", "mon")) == [HOME[name]]
+        # each node sees the image through a loop device of its own, under the same name
+        devices = {n: volumes.node_device(lab, n, name) for n in NODES}
+        assert None not in devices.values() and len(set(devices.values())) == len(NODES), devices
         root_mounts = Path("/proc/self/mounts").read_text()
         assert group.mountpoint not in root_mounts, "a lab volume is mounted in the root namespace"
 
@@ -122,8 +123,7 @@ def test_down_cleans_everything_after_a_crash_and_fence_powers_off(small_lab: La
         assert fence(lab, "node1") == []
         assert lab.holder("node1") is None and links_up(lab, "node1") == []
         assert addresses(lab, "node1") == []
-        device = volumes.loop_of(volumes.image(lab, "php4"))
-        assert device and volumes.holders_of(lab, device, NODES) == []
+        assert volumes.holders(lab, "php4", NODES) == []
         # "crash": lab up's records of processes are lost (as if it crashed before it wrote them:
         # only its namespaces are recorded); a samba-dcerpcd-like stray runs in node2
         stray = subprocess.Popen(

@@ -83,4 +83,6 @@ def test_the_listen_address_help_names_the_daemon_port(
     )  # fmt: skip
 
     assert done.returncode == 0, done.stderr
-    assert f"(default every address, on {setting} of the config: {port} unless set)" in done.stdout
+    assert f"(default this node's address in the config, on {setting}: {port} unless set)" in (
+        done.stdout
+    )
