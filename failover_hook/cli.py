@@ -23,7 +23,7 @@ from failover_hook.command import local_node
 from failover_hook.freeze import merged
 from failover_hook.outcome import Outcome, Status
 from failover_hook.peers import PeerUnreachable
-from failover_hook.status import NodeStatus
+from failover_hook.status import NodeStatus, RestartStatus
 from failover_hook.webhook import PayloadError, UnknownLabelsError, check_labels, parse_payload
 from gardien import exitcodes, options
 from gardien.config import ClusterConfig, load_config
@@ -148,6 +148,20 @@ def _network(node: str, statuses: dict[str, NodeStatus | None]) -> ClusterNetwor
     return cluster_view(own.verdict, others)
 
 
+def _restarts(restart: RestartStatus) -> dict[str, dict[str, float]]:
+    """Each restartable service's restarts in place on the active node: used and left in its
+    window (docs/config.md, "Restart in place")."""
+    return {
+        name: {
+            "attempts": c.attempts,
+            "used": c.used,
+            "left": max(c.attempts - c.used, 0),
+            "window_seconds": c.window,
+        }
+        for name, c in restart.services.items()
+    }
+
+
 def cluster_status(config: ClusterConfig) -> dict[str, Any]:
     """The status document of ``gardien status --output json`` (see docs/architecture.md)."""
     statuses: dict[str, NodeStatus | None] = {}
@@ -174,6 +188,8 @@ def cluster_status(config: ClusterConfig) -> dict[str, Any]:
             "settling": any(g.settling for g in known.values()),
             "move_in_progress": any(g.move_in_progress for g in known.values()),
             "last_change_seconds_ago": min(ages) if ages else None,
+            "restarting": any(g.restart.restarting for g in known.values()),
+            "restarts": _restarts(known[active].restart) if active else {},
         }
     nodes = {
         name: {
@@ -218,7 +234,7 @@ def _status_text(config: ClusterConfig, doc: dict[str, Any]) -> str:
             else:
                 cells.append("ACTIVE" if node in g["held_by"] else "-")
         health = "ok" if g["healthy"] else ("stopped" if not g["held_by"] else "FAILED")
-        flags = [f for f in ("frozen", "settling", "move_in_progress") if g[f]]
+        flags = [f for f in ("frozen", "settling", "move_in_progress", "restarting") if g[f]]
         if len(g["held_by"]) > 1:
             flags.append("SPLIT-BRAIN")
         lines.append(
@@ -228,6 +244,12 @@ def _status_text(config: ClusterConfig, doc: dict[str, Any]) -> str:
             + _ago(g["last_change_seconds_ago"]).ljust(11)
             + ",".join(flags)
         )
+        if g["restarts"]:
+            used = "; ".join(
+                f"{name} {r['used']} used, {r['left']} left in {r['window_seconds']:g} s"
+                for name, r in g["restarts"].items()
+            )
+            lines.append(f"  restarts on {g['active_node']}: {used}")
     return "\n".join(lines)
 
 
@@ -315,6 +337,8 @@ def run_history(args: argparse.Namespace) -> int:
         for move in moves:
             when = datetime.fromtimestamp(move["started"]).isoformat(sep=" ", timespec="seconds")
             where = f"{move['source'] or '-'} -> {move['target'] or '-'}"
+            if move["kind"] == "restart":  # in place: on its node, for its failed services
+                where = f"on {move['source']}: {','.join(move.get('services', []))}"
             print(
                 f"{when}  {move['group']:<10} {move['kind']:<8} {where:<20} "
                 f"{move['status'] or 'UNFINISHED'}: {move['message'] or ''}"

@@ -21,7 +21,9 @@ from failover_hook.decide import ClusterView
 from failover_hook.freeze import FreezeRecord, FreezeStore, merged
 from failover_hook.journal import Journal, MoveRecord, move_key
 from failover_hook.network import NetworkCheck
+from failover_hook.outcome import Status
 from failover_hook.peers import PeerUnreachable
+from failover_hook.restart import KIND, Restarter
 from failover_hook.status import GroupStatus, NodeStatus, network_fields
 from gardien.config import ClusterConfig
 
@@ -80,6 +82,8 @@ class ClusterStatus:
         self.freeze = freeze
         self.dry_run = dry_run
         self._clock = clock
+        self.restarts = Restarter(agent, journal, clock)
+        """This node's restarts in place: the status reports them, the dispatch runs them."""
         self._resource_checks = ThreadPoolExecutor(
             max_workers=len(config.groups) + 1, thread_name_prefix="status"
         )
@@ -91,7 +95,9 @@ class ClusterStatus:
         """The group's ages and moves from this node's journal."""
         records = self.journal.history(group)
         now = self._clock()
-        changes = [_end(r) for r in records]
+        # a restart in place that did not work changed nothing the group must settle from: it
+        # moves at once (failover_hook/restart.py); one that worked settles it as a move does
+        changes = [_end(r) for r in records if r.kind != KIND or r.status == str(Status.DONE)]
         ran = [r.started for r in records if r.kind == "move"]
         moves: dict[str, float] = {}
         for record in records:
@@ -130,6 +136,7 @@ class ClusterStatus:
                 last_change_age=journaled.last_change_age,
                 moves=journaled.moves,
                 agent=agents.get(name, {}),
+                restart=self.restarts.report(name),
             )
         return NodeStatus(
             node=self.node,

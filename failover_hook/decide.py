@@ -179,6 +179,55 @@ def gate_held_elsewhere(f: Failure, view: ClusterView, _config: ClusterConfig) -
     return None
 
 
+RECHECK = 0.25
+"""Seconds after which the target's hook decides again on a failure it skipped because the
+holder restarts the group (failover_hook/receiver.py re-decides, doubling up to 1 s)."""
+
+
+def gate_restart(f: Failure, view: ClusterView, config: ClusterConfig) -> Outcome | None:
+    """The holder restarts the group in place (or may, having restarts left): no move meanwhile.
+
+    Only for ``GardienGroupFailed`` (a node alert moves at once) about the node that holds the
+    group and answers; the holder's status says whether a restart runs or would (restart.py).
+    ``details.recheck`` asks the receiver to decide again soon, for at most ``recheck_within``
+    (the group's stops and starts, and two calls of slack): when the holder's restart fails or
+    its attempts are used up, its status says so and the next decision moves the group, without
+    waiting for Alertmanager to send the alert again.
+    """
+    source = view.status(f.node)
+    if f.alertname != GROUP_FAILED or source is None or f.group not in source.groups:
+        return None
+    group = source.groups[f.group]
+    restart = group.restart
+    if not group.held or not (restart.restarting or restart.pending):
+        return None
+    if restart.restarting:
+        what = (
+            f"{f.group} restarting {', '.join(restart.restarting_services)} on {f.node} "
+            f"(restart {restart.attempt} of {restart.attempts})"
+        )
+    else:
+        left = ", ".join(
+            f"{name} {c.attempts - c.used} of {c.attempts}"
+            for name, c in restart.services.items()
+            if c.used < c.attempts
+        )
+        what = f"{f.group} may be restarted on {f.node} (restarts left: {left})"
+    services = config.groups[f.group].services
+    budget = sum(s.start_timeout + s.stop_timeout for s in services)
+    return Outcome(
+        Status.SKIPPED,
+        f"skipped: {what}",
+        f.group,
+        {
+            "gate": "restart",
+            "restarting": restart.restarting,
+            "recheck": RECHECK,
+            "recheck_within": budget + 2 * config.hook.request_timeout,
+        },
+    )
+
+
 def gate_outage(f: Failure, view: ClusterView, _config: ClusterConfig) -> Outcome | None:
     """Not a local failure: the source is cut off (or silent) and so is every peer that answers.
 
@@ -278,6 +327,7 @@ GATES: tuple[Gate, ...] = (
     gate_frozen,
     gate_settle,
     gate_held_elsewhere,
+    gate_restart,
     gate_outage,
     gate_anti_flap,
 )

@@ -23,6 +23,8 @@ from failover_hook.decide import (
     decide,
     failures,
     frozen_reason,
+    gate_frozen,
+    gate_settle,
     split_brain,
 )
 from failover_hook.freeze import FreezeStore
@@ -205,6 +207,35 @@ class Dispatcher:
         self.metrics.decision_duration.observe(took)
         return took
 
+    def _restart_here(self, failure: Failure, execute: bool) -> bool:
+        """Whether this hook answers ``failure`` with a restart in place (or its refusal): the
+        group failed on this node, which holds it, and some service of it may be restarted."""
+        return (
+            execute
+            and failure.alertname == GROUP_FAILED
+            and failure.node == self.node
+            and self.cluster.restarts.restartable(failure.group)
+            and self.agent.holds(failure.group)
+        )
+
+    def _restart(self, group: str) -> Outcome:
+        """Restart ``group``'s failed services here, or decline (then the target moves it), under
+        the group's claim; frozen or settling, neither (the gates of a move say why)."""
+        with self.locks.claim(group) as mine:
+            if not mine:
+                return _in_progress(group)
+            view = self.cluster.view(group)
+            for gate in (gate_frozen, gate_settle):
+                skipped = gate(Failure(group, self.node, GROUP_FAILED), view, self.config)
+                if skipped is not None:
+                    return skipped
+            outcome = self.cluster.restarts.on_failure(group)
+        if outcome.status in (Status.DONE, Status.FAILED):
+            result = "done" if outcome.status is Status.DONE else "failed"
+            for service in outcome.details["services"]:
+                self.metrics.restarts.labels(group, service, result).inc()
+        return outcome
+
     def _decide_failure(
         self,
         failure: Failure,
@@ -217,8 +248,11 @@ class Dispatcher:
 
         Hooks that do not act never claim: a claim there would answer "in progress" to the
         target's request to release the group.  The outcome carries the decision's time (alert
-        arrival to outcome, or to the move's start) as ``details.decision_seconds``.
+        arrival to outcome, or to the move's start) as ``details.decision_seconds``.  On the
+        node that holds a failed group with restartable services, the decision is its restart.
         """
+        if self._restart_here(failure, execute):
+            return _with_time(self._restart(failure.group), self._decision_time(received))
         result = decide(failure, self.config, view or self.cluster.view(failure.group))
         if isinstance(result, Outcome):
             return _with_time(result, self._decision_time(received))
@@ -286,7 +320,7 @@ class Dispatcher:
         return [d.result() for d in decided]
 
     def recover(self) -> list[Outcome]:
-        outcomes = recover(self.mover)
+        outcomes = self.cluster.restarts.recover() + recover(self.mover)
         for outcome in outcomes:
             log.info("recovery: %s", outcome.message)
         if not outcomes:

@@ -105,6 +105,7 @@ class Hook:
         self._reloading = threading.Lock()
         self.metrics = HookMetrics(config.groups, lambda: StateGauges(self.cluster).read())
         self.metrics.reloaded(True, clock())
+        self.metrics.set_restartable(_restartable(config))
         self._parts = self._assemble(config, build(config, self.locks))
         self.receiver = Receiver(
             self._handle,
@@ -237,6 +238,7 @@ class Hook:
                 return _refused("build_failed", f"cannot build the hook's parts: {exc}")
             self._parts = parts
             self.metrics.set_groups(fresh.groups)
+            self.metrics.set_restartable(_restartable(fresh))
         added = sorted(set(fresh.groups) - set(old.groups))
         removed = sorted(set(old.groups) - set(fresh.groups))
         changes = [f"+{g}" for g in added] + [f"-{g}" for g in removed]
@@ -251,6 +253,16 @@ class Hook:
         self.receiver.shutdown()  # the decisions running end first: they use the other parts
         self.cluster.shutdown()
         self.dispatch.shutdown()
+
+
+def _restartable(config: ClusterConfig) -> list[tuple[str, str]]:
+    """The (group, service) pairs of ``config`` that are restarted in place."""
+    return [
+        (name, s.name)
+        for name, group in config.groups.items()
+        for s in group.services
+        if s.restart.attempts > 0
+    ]
 
 
 def _refused(

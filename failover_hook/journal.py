@@ -1,4 +1,4 @@
-"""The journal: every move and every local acquire/release, persisted step by step in SQLite.
+"""The journal: every move, local acquire/release and restart, persisted step by step in SQLite.
 
 One file, ``<state_dir>/journal.db`` (stdlib sqlite3, WAL, so ``gardien history`` reads while the
 hook writes).  A move's plan is written before its first step runs and each step's state, timings
@@ -33,7 +33,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS moves (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     group_name TEXT NOT NULL,
-    kind TEXT NOT NULL,            -- move | acquire | release
+    kind TEXT NOT NULL,            -- move | acquire | release | restart
     source TEXT,
     target TEXT,
     trigger TEXT NOT NULL,         -- for people: Trigger.text
@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS moves (
     trigger_kind TEXT NOT NULL DEFAULT 'api',
     trigger_parent INTEGER,
     trigger_move_key TEXT,
-    forced INTEGER NOT NULL DEFAULT 0  -- an acquire the operator forced past its guard
+    forced INTEGER NOT NULL DEFAULT 0, -- an acquire the operator forced past its guard
+    services TEXT                  -- JSON list: the failed services a restart was for
 );
 CREATE INDEX IF NOT EXISTS moves_group ON moves (group_name, started);
 CREATE TABLE IF NOT EXISTS steps (
@@ -67,8 +68,9 @@ _TRIGGER_COLUMNS = {
     "trigger_move_key": "TEXT",
 }
 """The trigger's parts, added to ``moves`` later: a journal made before gets them when opened."""
-_ADDED_COLUMNS = {**_TRIGGER_COLUMNS, "forced": "INTEGER NOT NULL DEFAULT 0"}
-"""Every column added to ``moves`` after its first version (``forced``: nothing was forced)."""
+_ADDED_COLUMNS = {**_TRIGGER_COLUMNS, "forced": "INTEGER NOT NULL DEFAULT 0", "services": "TEXT"}
+"""Every column added to ``moves`` after its first version (``forced``: nothing was forced;
+``services``: none, the entry is no restart)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ class MoveRecord:
     steps: tuple[StepRecord, ...] = field(default_factory=tuple)
     forced: bool = False
     """An acquire the operator forced: no other node was asked whether it holds the group."""
+    services: tuple[str, ...] = ()
+    """A restart's failed services (the ones it restarted, or declined to)."""
 
     @property
     def unfinished(self) -> bool:
@@ -127,6 +131,7 @@ class MoveRecord:
             "status": self.status,
             "message": self.message,
             "forced": self.forced,
+            "services": list(self.services),
             "steps": [
                 {
                     "description": s.description,
@@ -212,6 +217,7 @@ class Journal:
         steps: Sequence[tuple[str | None, str]],
         plan: Plan | None,
         forced: bool = False,
+        services: Sequence[str] = (),
     ) -> int:
         now = time.time()
         with self._lock:
@@ -219,8 +225,8 @@ class Journal:
             try:
                 cursor = self._db.execute(
                     "INSERT INTO moves (group_name, kind, source, target, trigger, started, plan,"
-                    " trigger_kind, trigger_parent, trigger_move_key, forced)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " trigger_kind, trigger_parent, trigger_move_key, forced, services)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         group,
                         kind,
@@ -231,6 +237,7 @@ class Journal:
                         json.dumps(plan.to_json()) if plan else None,
                         *_trigger_columns(trigger),
                         int(forced),
+                        json.dumps(list(services)) if services else None,
                     ),
                 )
                 move_id = int(cursor.lastrowid or 0)
@@ -268,10 +275,13 @@ class Journal:
         steps: Sequence[str],
         trigger: Trigger,
         forced: bool = False,
+        services: Sequence[str] = (),
     ) -> int:
-        """A local acquire or release, its steps being the group's resources in order;
-        ``forced``: an acquire the operator forced past its guard."""
-        source, target = (node, None) if kind == "release" else (None, node)
+        """A local acquire, release or restart, its steps the group's resources it starts or
+        stops in order; ``forced``: an acquire the operator forced past its guard;
+        ``services``: a restart's failed services (failover_hook/restart.py)."""
+        ends = {"release": (node, None), "restart": (node, node)}
+        source, target = ends.get(kind, (None, node))
         return self._begin(
             group=group,
             kind=kind,
@@ -281,6 +291,7 @@ class Journal:
             steps=[(node, s) for s in steps],
             plan=None,
             forced=forced,
+            services=services,
         )
 
     def step_started(self, move_id: int, idx: int) -> None:
@@ -322,7 +333,7 @@ class Journal:
     def _select(self, where: str, params: Sequence[Any]) -> list[MoveRecord]:
         with self._lock:
             columns = "id, group_name, kind, source, target, started, finished, status, message"
-            triggers = "trigger_kind, trigger_parent, trigger_move_key, forced"
+            triggers = "trigger_kind, trigger_parent, trigger_move_key, forced, services"
             query = f"SELECT {columns}, plan, {triggers} FROM moves {where}"  # noqa: S608 - fixed
             rows = self._db.execute(query, params).fetchall()
             steps: dict[int, list[StepRecord]] = {}
@@ -351,6 +362,7 @@ class Journal:
                 plan=Plan.from_json(json.loads(r[9])) if r[9] else None,
                 steps=tuple(steps.get(r[0], ())),
                 forced=bool(r[13]),
+                services=tuple(json.loads(r[14])) if r[14] else (),
             )
             for r in rows
         ]

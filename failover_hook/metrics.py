@@ -30,6 +30,9 @@ DECISION_ACTIONS = (
     "duplicate",
 )
 
+RESTART_RESULTS = ("done", "failed")
+"""The ``result`` label of ``gardien_hook_restarts_total``."""
+
 
 @dataclass(frozen=True)
 class GroupGauges:
@@ -118,6 +121,13 @@ class HookMetrics:
             buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
             registry=self.registry,
         )
+        self.restarts = Counter(
+            "gardien_hook_restarts",
+            "Restarts in place this hook ran on its node, by result (done, failed).",
+            ["group", "service", "result"],
+            registry=self.registry,
+        )
+        self._restartable: set[tuple[str, str]] = set()
         self.decision_duration = Histogram(
             "gardien_hook_decision_duration_seconds",
             "From an alert's arrival to its decision: an outcome, or the start of a move.",
@@ -164,6 +174,17 @@ class HookMetrics:
             self.moves_failed.remove(group)
             self.move_duration.remove(group)
         self._groups = wanted
+
+    def set_restartable(self, services: Iterable[tuple[str, str]]) -> None:
+        """The (group, service) pairs with restarts in place: each result always exported."""
+        wanted = set(services)
+        for group, service in sorted(wanted - self._restartable):
+            for result in RESTART_RESULTS:
+                self.restarts.labels(group, service, result)
+        for group, service in sorted(self._restartable - wanted):
+            for result in RESTART_RESULTS:
+                self.restarts.remove(group, service, result)
+        self._restartable = wanted
 
     def reloaded(self, successful: bool, when: float) -> None:
         """The outcome of a config load: at start (successful) or by a reload."""

@@ -3,10 +3,20 @@
 Deliveries are idempotent on (group, fingerprint, startsAt): retries and the duplicate deliveries
 of an Alertmanager cluster cause one move.  The webhook answers at once; one executor runs every
 decision off the request thread.
+
+A decision that asks to be taken again (``details.recheck``: the target skipped a move because the
+holder restarts the group in place, failover_hook/decide.py ``gate_restart``) is decided again by
+the receiver itself, after ``recheck`` seconds doubling up to 1 s, for at most
+``recheck_within`` seconds from the first skip: the holder's restart ends within that (its stops
+and starts are bounded), and when it fails or its attempts are used up the group must move at
+once, not when Alertmanager sends the alert again (its ``repeat_interval``, hours).  One chain of
+re-decisions per alert; a re-decision that says the same as the one before is logged, not
+recorded again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -24,6 +34,8 @@ log = logging.getLogger(__name__)
 _SEEN_LIMIT = 10_000
 """Delivery keys remembered; Alertmanager re-sends an alert for hours, not for 10,000 failures."""
 _DECISIONS_KEPT = 500
+_RECHECK_LONGEST = 1.0
+"""The longest pause between two re-decisions of a skipped alert."""
 
 Handle = Callable[[Alert, bool, float | None], list[Outcome]]
 """Every decision one alert leads to (:meth:`failover_hook.dispatch.Dispatcher.handle`):
@@ -63,6 +75,8 @@ class Receiver:
         self._seen: OrderedDict[tuple[str, str, str], bool] = OrderedDict()
         self._decisions: deque[dict[str, Any]] = deque(maxlen=_DECISIONS_KEPT)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decide")
+        self._rechecks: dict[tuple[str, str, str], _Recheck] = {}
+        self._stopped = False
 
     def decisions(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -118,8 +132,7 @@ class Receiver:
                     )
                 )
                 continue
-            future = self._executor.submit(self._handle, alert, not self.dry_run, received)
-            future.add_done_callback(lambda f, a=alert: self._handled(a, f))  # type: ignore[misc]
+            self._submit(alert, received)
             answers.append(
                 Outcome(
                     Status.IN_PROGRESS,
@@ -128,6 +141,10 @@ class Receiver:
                 )
             )
         return answers
+
+    def _submit(self, alert: Alert, received: float) -> None:
+        future = self._executor.submit(self._handle, alert, not self.dry_run, received)
+        future.add_done_callback(lambda f, a=alert: self._handled(a, f))  # type: ignore[misc]
 
     def _handled(self, alert: Alert, future: Future[list[Outcome]]) -> None:
         try:
@@ -150,8 +167,65 @@ class Receiver:
             if not acted:
                 # a gate said no: a later delivery of the same alert is decided again
                 self._seen.pop(alert.key, None)
+        repeated = self._recheck(alert, outcomes)
         for outcome in outcomes:
-            self.record(outcome, alert)
+            if repeated:
+                log.debug("%s", outcome.message)
+            else:
+                self.record(outcome, alert)
+
+    def _recheck(self, alert: Alert, outcomes: list[Outcome]) -> bool:
+        """Schedule the re-decision ``outcomes`` ask for (see the module), or end the alert's
+        chain; whether they say what the alert's last re-decision said."""
+        asked = [o for o in outcomes if "recheck" in o.details]
+        said = [o.message for o in outcomes]
+        now = self._monotonic()
+        with self._lock:
+            chain = self._rechecks.get(alert.key)
+            repeated = chain is not None and chain.said == said
+            if not asked or self._stopped:
+                self._rechecks.pop(alert.key, None)
+                return repeated
+            if chain is None:
+                within = max(float(o.details["recheck_within"]) for o in asked)
+                chain = _Recheck(until=now + within, pause=float(asked[0].details["recheck"]))
+                self._rechecks[alert.key] = chain
+            elif chain.timer is not None and chain.timer.is_alive():
+                return repeated  # a delivery of the same alert: its chain already runs
+            else:
+                chain.pause = min(chain.pause * 2, _RECHECK_LONGEST)
+            chain.said = said
+            if now + chain.pause > chain.until:
+                del self._rechecks[alert.key]
+                return repeated
+            chain.timer = threading.Timer(chain.pause, self._redecide, (alert,))
+            chain.timer.daemon = True
+            chain.timer.start()
+        return repeated
+
+    def _redecide(self, alert: Alert) -> None:
+        with self._lock:
+            if self._stopped or alert.key in self._seen:  # stopping, or a delivery is deciding
+                return
+            self._seen[alert.key] = False
+        with contextlib.suppress(RuntimeError):  # the executor shut down since: nothing to decide
+            self._submit(alert, self._monotonic())
 
     def shutdown(self) -> None:
+        with self._lock:
+            self._stopped = True
+            for chain in self._rechecks.values():
+                if chain.timer is not None:
+                    chain.timer.cancel()
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class _Recheck:
+    """The re-decisions of one alert: until when, the pause before the next, the timer, and what
+    the last decision said."""
+
+    def __init__(self, until: float, pause: float) -> None:
+        self.until = until
+        self.pause = pause
+        self.timer: threading.Timer | None = None
+        self.said: list[str] = []

@@ -35,7 +35,7 @@ def recover(mover: Mover) -> list[Outcome]:
     moves = mover.journal.unfinished("move")
     pending = {m.id for m in moves}
     for entry in mover.journal.unfinished():
-        if entry.kind == "move":
+        if entry.kind in ("move", "restart"):  # restarts: failover_hook/restart.py recovers them
             continue
         parent = entry.trigger.parent if entry.trigger.kind is TriggerKind.MOVE else None
         if parent in pending:

@@ -21,6 +21,29 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
+class ServiceRestarts(_Model):
+    """A restartable service's restarts in place on this node within its window."""
+
+    attempts: int
+    used: int
+    window: float
+
+
+class RestartStatus(_Model):
+    """The group's restarts in place on this node (failover_hook/restart.py)."""
+
+    restarting: bool = False
+    """A restart of the group runs now (of ``restarting_services``, restart ``attempt`` of
+    ``attempts`` in the window)."""
+    restarting_services: list[str] = []
+    attempt: int = 0
+    attempts: int = 0
+    pending: bool = False
+    """A failure of the group would be restarted here: some service has restarts left and this
+    node did not decline (nor fail) the last one it was asked for."""
+    services: dict[str, ServiceRestarts] = {}
+
+
 class GroupStatus(_Model):
     held: bool
     """This node's agent holds the group (volume mounted, VIP present, services started)."""
@@ -35,6 +58,8 @@ class GroupStatus(_Model):
     of other nodes it released the group for.  A move appears in the journals of both ends."""
     agent: dict[str, Any] = {}
     """The agent's own report of the group's resources."""
+    restart: RestartStatus = RestartStatus()
+    """Its restarts in place here; a hook that predates them reports none (nothing waited for)."""
 
 
 class NodeStatus(_Model):

@@ -1,5 +1,5 @@
 """The checks that span several keys: nodes named by groups and fencing, shared addresses, VIPs,
-devices and mountpoints, service names.
+devices and mountpoints, service names, restarts in place without a settle period.
 
 They read the YAML as parsed, not the validated :class:`~gardien.config.model.ClusterConfig`, so
 that they run in the same pass as the field checks even when a field elsewhere is invalid (an
@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from gardien.config.model import NodeConfig, Problem, VipConfig
+from gardien.config.model import HookConfig, NodeConfig, Problem, RestartConfig, VipConfig
+from gardien.types import Duration
 
 T = TypeVar("T")
 
@@ -25,6 +26,8 @@ KeyPath = tuple[str | int, ...]
 _NODE_ADDRESS: TypeAdapter[ipaddress.IPv4Address | ipaddress.IPv6Address] = TypeAdapter(
     NodeConfig.model_fields["address"].annotation
 )
+_DURATION: TypeAdapter[float] = TypeAdapter(Duration)
+_ATTEMPTS: TypeAdapter[int] = TypeAdapter(RestartConfig.model_fields["attempts"].annotation)
 _VIP_ADDRESS: TypeAdapter[ipaddress.IPv4Interface | ipaddress.IPv6Interface] = TypeAdapter(
     VipConfig.model_fields["address"].annotation
 )
@@ -63,6 +66,7 @@ def cross_check(data: Mapping[str, Any]) -> list[Problem]:
         *_check_group_nodes(data, nodes),
         *_check_service_names(data),
         *_check_group_resources(data),
+        *_check_restart_settle(data),
     ]
 
 
@@ -130,4 +134,24 @@ def _check_group_resources(data: Mapping[str, Any]) -> list[Problem]:
             other = owners.setdefault(what, group_name)
             if other != group_name:
                 problems.append((("groups", group_name, *key), f"{what} is also group {other!r}'s"))
+    return problems
+
+
+def _check_restart_settle(data: Mapping[str, Any]) -> list[Problem]:
+    """A restart in place needs ``hook.settle`` above 0: the alert that led to a restart still
+    fires while the service comes back, and only the settle period after the restart keeps it
+    from moving the group whose restart worked (docs/config.md, "Restart in place")."""
+    hook = _mapping(data.get("hook"))
+    default = HookConfig.model_fields["settle"].default
+    settle = _converted(_DURATION, hook["settle"]) if "settle" in hook else default
+    if settle is None or settle > 0:
+        return []
+    problems: list[Problem] = []
+    for group_name, group in _groups(data):
+        for j, service in enumerate(_items(group.get("services"))):
+            restart = _mapping(_mapping(service).get("restart"))
+            attempts = _converted(_ATTEMPTS, restart.get("attempts", 0))
+            if attempts:
+                where = ("groups", group_name, "services", j, "restart", "attempts")
+                problems.append((where, "a restart in place needs hook.settle above 0"))
     return problems

@@ -258,6 +258,15 @@ class ServiceConfig(_Frozen):
         return self
 
 
+class RestartConfig(_Frozen):
+    """Restarts of a failed service on the node that holds its group, before the group moves."""
+
+    attempts: int = Field(0, ge=0)
+    """Restarts allowed in ``window``; 0: a failure moves the group at once."""
+    window: PositiveDuration = 600.0
+    """The restarts of the last ``window`` seconds count against ``attempts``."""
+
+
 class GroupServiceConfig(ServiceConfig):
     """A service of a group: started in order after the volume and VIP, stopped in reverse."""
 
@@ -269,6 +278,8 @@ class GroupServiceConfig(ServiceConfig):
     """Time allowed for the start command and for the probes to pass afterwards."""
     stop_timeout: PositiveDuration = 30.0
     """Time allowed for a clean stop before what is left of the process tree is killed."""
+    restart: RestartConfig = RestartConfig()
+    """Restart in place before moving (docs/config.md, "Restart in place")."""
 
     @model_validator(mode="after")
     def _how_to_run(self) -> Self:

@@ -32,6 +32,7 @@ from failover_hook.recovery import recover
 from failover_hook.resources.base import Change, ResourceError, State
 from failover_hook.resources.vip import Vip
 from failover_hook.resources.volume import Volume
+from failover_hook.restart import Restarter
 from failover_hook.trigger import API, Trigger, TriggerKind
 from gardien.command_runner import CommandRunner
 from gardien.config.loader import parse_config
@@ -432,3 +433,24 @@ def test_the_fence_step_runs_as_its_only_if_failed_field_says(
     assert outcome.status is Status.DONE, outcome.message
     [move] = [m for m in agent.journal.history("bare") if m.kind == "move"]
     assert [s.state for s in move.steps] == [StepState.DONE, fence_state, StepState.DONE]
+
+
+def test_an_interrupted_restart_is_finished_as_failed_and_releases_nothing(
+    marker_agent: LocalAgent,
+) -> None:
+    """A hook killed during a restart in place: its entry ends failed (the next alert decides),
+    and the recovery of acquires and releases does not take it for one (it would release)."""
+    agent = marker_agent
+    assert agent.acquire("bare").ok
+    steps = ["stop service x", "start service x"]
+    alerted = Trigger(TriggerKind.ALERT)
+    entry = agent.journal.begin_local("bare", "node1", "restart", steps, alerted, services=["x"])
+    agent.journal.step_started(entry, 0)
+    mover = Mover(agent.config, "node1", agent.journal, agent, {}, Fencer(agent.config))
+    assert recover(mover) == []
+    [outcome] = Restarter(agent, agent.journal).recover()
+    assert outcome.status is Status.FAILED
+    assert outcome.message == f"restart #{entry} of bare interrupted"
+    record = agent.journal.get(entry)
+    assert record.status == "failed" and record.services == ("x",)
+    assert agent.held() == {"bare"}

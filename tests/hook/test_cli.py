@@ -28,6 +28,8 @@ def test_status_shows_groups_by_node(pair: HookPair) -> None:
         "settling": False,
         "move_in_progress": False,
         "last_change_seconds_ago": doc["groups"]["g1"]["last_change_seconds_ago"],
+        "restarting": False,
+        "restarts": {},
     }
     assert doc["groups"]["g2"]["active_node"] is None
     assert doc["nodes"]["node1"] == {

@@ -6,7 +6,7 @@ from typing import Any
 
 from failover_hook.decide import ClusterView, Failure, Move, decide, failures
 from failover_hook.outcome import Outcome, Status
-from failover_hook.status import GroupStatus, NodeStatus
+from failover_hook.status import GroupStatus, NodeStatus, RestartStatus, ServiceRestarts
 from failover_hook.webhook import Alert
 from gardien.config import parse_config
 
@@ -166,3 +166,41 @@ def test_node_alerts_expand_to_the_groups_of_the_node() -> None:
     # node1 does not answer: every group it may run that no reachable node holds
     silent = view("node2", node1=None, node2=node("node2"), node3=node("node3", ("mysql1",)))
     assert [f.group for f in failures(isolated, CONFIG, silent)] == ["php4"]
+
+
+def test_the_target_waits_for_the_holders_restart_only_on_a_group_alert() -> None:
+    counts = {"apache-php4": ServiceRestarts(attempts=2, used=1, window=600)}
+    restarting = RestartStatus(
+        restarting=True,
+        pending=True,
+        restarting_services=["apache-php4"],
+        attempt=2,
+        attempts=2,
+        services=counts,
+    )
+    statuses = {
+        "node1": node("node1", ("php4",), restart=restarting),
+        "node2": node("node2"),
+        "node3": node("node3"),
+    }
+    failed = Failure("php4", "node1", "GardienGroupFailed")
+    skipped = outcome(decide(failed, CONFIG, view("node2", **statuses)))
+    assert skipped.message == "skipped: php4 restarting apache-php4 on node1 (restart 2 of 2)"
+    assert skipped.details["gate"] == "restart" and skipped.details["restarting"] is True
+    assert skipped.details["recheck"] > 0 and skipped.details["recheck_within"] > 0
+    # restarts left, none running yet: the holder is about to decide
+    pending = {**statuses, "node1": node("node1", ("php4",), restart=RestartStatus(
+        pending=True, services=counts
+    ))}  # fmt: skip
+    assert outcome(decide(failed, CONFIG, view("node2", **pending))).message == (
+        "skipped: php4 may be restarted on node1 (restarts left: apache-php4 1 of 2)"
+    )
+    # the holder declined (or its restart failed), it does not answer, or the node is at fault
+    declined = {**statuses, "node1": node("node1", ("php4",), restart=RestartStatus())}
+    assert decide(failed, CONFIG, view("node2", **declined)) == Move("php4", "node1", "node2")
+    silent = {**statuses, "node1": None}
+    assert decide(failed, CONFIG, view("node2", **silent)) == Move(
+        "php4", "node1", "node2", source_silent=True
+    )
+    isolated = Failure("php4", "node1", "GardienNodeIsolated")
+    assert decide(isolated, CONFIG, view("node2", **statuses)) == Move("php4", "node1", "node2")

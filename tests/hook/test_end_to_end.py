@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.failover_cluster import GROUP, PAGE, cluster
-from tests.support.hooks import NodeHooks, alert, payload
+from tests.support.failover_cluster import GROUP, PAGE
+from tests.support.hooks import NodeHooks, alert, node_hooks, payload
 from tests.support.netns import have_root_and_netns
 
 pytestmark = [
@@ -28,14 +28,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def hooks() -> Iterator[NodeHooks]:
-    with cluster() as c:
-        for name in list(c.hosts):
-            c.kill_host(name)  # the hooks, not the engine's test hosts, run the nodes here
-        made = NodeHooks(c)
-        try:
-            yield made
-        finally:
-            made.kill_all()
+    with node_hooks() as made:  # the hooks, not the engine's test hosts, run the nodes here
+        yield made
 
 
 def test_no_fence_agent_refuses_then_fencing_moves(hooks: NodeHooks) -> None:

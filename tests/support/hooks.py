@@ -17,18 +17,16 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 import yaml
 
 from gardien.polling import wait_until
 from gardien_lab.freeze import freeze
-
-if TYPE_CHECKING:
-    from tests.support.failover_cluster import Cluster
+from tests.support.failover_cluster import Cluster, cluster
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -431,3 +429,17 @@ class NodeHooks:
     def kill_all(self) -> None:
         for name in list(self.procs):
             self.kill(name)
+
+
+@contextlib.contextmanager
+def node_hooks() -> Iterator[NodeHooks]:
+    """A failover cluster whose nodes run real hooks in place of the engine's test hosts (no
+    hook started yet); every hook is killed at the end."""
+    with cluster() as c:
+        for name in list(c.hosts):
+            c.kill_host(name)
+        made = NodeHooks(c)
+        try:
+            yield made
+        finally:
+            made.kill_all()

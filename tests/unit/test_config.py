@@ -29,6 +29,12 @@ INVALID = {
     "fencing_unknown_node": (4, "fencing.node9", "unknown node 'node9'"),
     "duplicate_vip": (5, "groups.b.vip.address", "also group 'a'"),
     "service_unit_and_commands": (7, "groups.a.services.0", "either 'unit' or 'start'/'stop'"),
+    "negative_restarts": (9, "groups.a.services.0.restart.attempts", "greater than or equal to 0"),
+    "restart_without_settle": (
+        10,
+        "groups.a.services.0.restart.attempts",
+        "a restart in place needs hook.settle above 0",
+    ),
 }
 
 
@@ -102,6 +108,8 @@ def test_valid_config_is_typed_and_immutable() -> None:
     service = group.services[0]
     assert [p.name for p in service.all_probes] == ["process", "http", "http_2"]
     assert config.services["apache-web"][0] == "web"
+    # no restart in place unless asked (a failure moves the group at once, as before)
+    assert service.restart.attempts == 0 and service.restart.window == 600.0
     with pytest.raises(Exception, match="frozen"):
         config.groups["web"].nodes = ("node2",)  # type: ignore[misc]
 
