@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gardien_lab.freeze import freeze
 from tests.support.hooks import HookPair, alert, payload
 from tests.support.netns import guard_supernet, have_root_and_netns
 
@@ -28,16 +23,6 @@ def _migrated(pair: HookPair, group: str, target: str) -> str:
     """A migrate of ``group`` to ``target`` asked on the target's hook, not forced; its message."""
     answer = pair.post(target, f"/api/v1/groups/{group}/migrate", json={"target": target})
     return str(answer.json()["message"])
-
-
-@contextlib.contextmanager
-def frozen(pair: HookPair, node: str) -> Iterator[None]:
-    """``node``'s hook stopped (SIGSTOP): its kernel still accepts connections, nothing answers."""
-    freeze(pair.procs[node].pid)
-    try:
-        yield
-    finally:
-        os.kill(pair.procs[node].pid, signal.SIGCONT)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +124,7 @@ def test_max_moves_counts_the_moves_of_a_node_that_does_not_answer(make_pair) ->
     )
     pair.post("node1", "/api/v1/groups/g1/acquire").raise_for_status()
     assert _decided(pair, "node2", "g1", node="node1").startswith("moved g1 node1 -> node2")
-    with frozen(pair, "node2"):
+    with pair.frozen("node2"):
         assert _decided(pair, "node1", "g1", node="node2") == (
             "skipped: g1 moved 1 time in 3600 s (max_moves 1)"
         )
@@ -154,7 +139,7 @@ def test_source_that_does_not_answer_is_fenced_without_asking_it_to_release(make
         fencing={"node1": {"command": ["true"], "timeout": 5}},
     )
     pair.post("node1", "/api/v1/groups/g1/acquire").raise_for_status()
-    with frozen(pair, "node1"):
+    with pair.frozen("node1"):
         message = _decided(pair, "node2", "g1", node="node1")
         assert message.startswith("moved g1 node1 -> node2 in "), message
         fenced = (

@@ -74,15 +74,6 @@ def prometheus(tmp: Path, port: int, jobs: dict[str, dict[str, str]], token: str
         log.close()
 
 
-@contextlib.contextmanager
-def frozen(pair: HookPair, node: str) -> Iterator[None]:
-    freeze(pair.procs[node].pid)
-    try:
-        yield
-    finally:
-        os.kill(pair.procs[node].pid, signal.SIGCONT)
-
-
 def _pair(tmp: Path, prometheus_port: int) -> tuple[HookPair, Path]:
     mark = tmp / "fenced-node1"
     pair = HookPair(
@@ -116,7 +107,7 @@ def test_silent_node_that_prometheus_cannot_scrape_either_is_fenced(tmp_path: Pa
     try:
         with prometheus(tmp_path, port, {"gardien-hook": _hooks(pair)}, pair.token):
             pair.post("node1", "/api/v1/groups/g1/acquire").raise_for_status()
-            with frozen(pair, "node1"):
+            with pair.frozen("node1"):
                 message = _decide(pair)
             assert message.startswith("moved g1 node1 -> node2 in "), message
             assert "status unanswered 3 times on fresh connections" in message, message
@@ -141,7 +132,7 @@ def test_silent_node_that_prometheus_still_scrapes_is_not_fenced(tmp_path: Path)
         }
         with prometheus(tmp_path, port, jobs, pair.token):
             pair.post("node1", "/api/v1/groups/g1/acquire").raise_for_status()
-            with frozen(pair, "node1"):
+            with pair.frozen("node1"):
                 message = _decide(pair)
             assert message.startswith("refused: node1 unreachable, not fenced: "), message
             assert "Prometheus scraped node1 within the last" in message, message

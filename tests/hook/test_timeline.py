@@ -3,18 +3,14 @@ step of the move and of the nodes' own release and acquire under it, and marks a
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gardien_lab.freeze import freeze
 from tests.support.hooks import HookPair, alert, payload
 
 pytestmark = pytest.mark.timeout(180)
@@ -77,15 +73,6 @@ def test_a_move_is_drawn_with_every_journaled_step(
     assert title == f"g1: node1 -> node2 (move node2#{move['id']}, {move['status']})", title
 
 
-@contextlib.contextmanager
-def _frozen(pair: HookPair, node: str) -> Iterator[None]:
-    freeze(pair.procs[node].pid)
-    try:
-        yield
-    finally:
-        os.kill(pair.procs[node].pid, signal.SIGCONT)
-
-
 def test_a_failed_fence_is_marked(make_pair: Callable[..., HookPair], tmp_path: Path) -> None:
     pair = make_pair(
         hook={"settle": 0, "cooldown": 0, "request_timeout": 1},
@@ -93,7 +80,7 @@ def test_a_failed_fence_is_marked(make_pair: Callable[..., HookPair], tmp_path: 
         groups={"g1": {"nodes": ["node1", "node2"], "services": _services(tmp_path)}},
     )
     pair.post("node1", "/api/v1/groups/g1/acquire").raise_for_status()
-    with _frozen(pair, "node1"):
+    with pair.frozen("node1"):
         message = _decide(pair)
         assert "fencing node1 failed" in message, message
         picture = tmp_path / "failed.svg"

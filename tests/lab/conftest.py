@@ -13,6 +13,7 @@ import pytest
 
 from gardien_lab import lifecycle
 from gardien_lab.demo import wait_scraped
+from gardien_lab.scenario import restore
 from gardien_lab.topology import Lab
 from tests.lab.helpers import lab_possible
 
@@ -34,3 +35,16 @@ def lab() -> Iterator[Lab]:
         if os.environ.get("GARDIEN_LAB_KEEP") != "1":  # keep it to look around after a failure
             removal = lifecycle.down(the_lab)
             assert removal.problems == [] and removal.not_ours == [], removal
+
+
+@pytest.fixture
+def home_at_the_start(lab: Lab) -> None:
+    """The test starts from the lab's initial placement: faults undone, every group at home."""
+    restore(lab)
+
+
+@pytest.fixture(scope="module")
+def home_at_the_end(lab: Lab) -> Iterator[None]:
+    """The module leaves the lab at its initial placement (the next module may not restore)."""
+    yield
+    restore(lab)

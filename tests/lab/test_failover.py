@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,6 @@ from gardien_lab.scenario import (
     gardien_on,
     moves,
     placement,
-    restore,
     runs_only_on,
     wait_for,
 )
@@ -40,15 +38,7 @@ FENCED_MOVE_TIMEOUT = 150.0
 test's own timeout, so that a wait that ends empty still prints the timeline of the decisions."""
 
 
-@pytest.fixture(scope="module", autouse=True)
-def back_home_at_the_end(lab: Lab) -> Iterator[None]:
-    yield
-    restore(lab)
-
-
-@pytest.fixture(autouse=True)
-def initial_placement(lab: Lab) -> None:
-    restore(lab)
+pytestmark = pytest.mark.usefixtures("home_at_the_end", "home_at_the_start")
 
 
 def smb(lab: Lab, group: str, command: str) -> None:

@@ -16,16 +16,14 @@ import pytest
 from gardien import alerts
 from gardien_lab import agents, monitoring
 from gardien_lab.fence import links_up
-from gardien_lab.scenario import moves, placement, restore
+from gardien_lab.scenario import moves, placement
 from gardien_lab.topology import Lab, on
 from tests.lab.helpers import HOME, Sampler
 
 FLOOD_SECONDS = 60
 
 
-@pytest.fixture(autouse=True)
-def initial_placement(lab: Lab) -> None:
-    restore(lab)
+pytestmark = pytest.mark.usefixtures("home_at_the_start")
 
 
 def _attacker(lab: Lab) -> str:

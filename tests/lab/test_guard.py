@@ -7,30 +7,20 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gardien_lab import agents, faults, services
 from gardien_lab.hookapi import _auth_header
-from gardien_lab.scenario import answers, explain, gardien_on, restore, runs_only_on, wait_for
+from gardien_lab.scenario import answers, explain, gardien_on, runs_only_on, wait_for
 from gardien_lab.topology import NODES, Lab, on
 from tests.lab.helpers import HOME, Sampler
 
 MOVE_TIMEOUT = 120.0
 
 
-@pytest.fixture(scope="module", autouse=True)
-def back_home_at_the_end(lab: Lab) -> Iterator[None]:
-    """The next module (tests/lab/test_lab.py) starts from the lab's initial placement."""
-    yield
-    restore(lab)
-
-
-@pytest.fixture(autouse=True)
-def initial_placement(lab: Lab) -> None:
-    restore(lab)
+pytestmark = pytest.mark.usefixtures("home_at_the_end", "home_at_the_start")
 
 
 class MountWatch(threading.Thread):

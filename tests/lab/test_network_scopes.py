@@ -6,29 +6,21 @@ nothing: tests/lab/test_failover.py::test_router_down_is_an_outage_nothing_moves
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from gardien import alerts
 from gardien.node.verdict import NetworkState
 from gardien_lab import faults, hookapi
-from gardien_lab.scenario import answers, explain, firing, restore, runs_only_on, wait_for
+from gardien_lab.scenario import answers, explain, firing, runs_only_on, wait_for
 from gardien_lab.topology import NODES, Lab
 from tests.lab.helpers import Sampler
 
 MOVE_TIMEOUT = 120.0
 
 
-@pytest.fixture(scope="module", autouse=True)
-def back_home_at_the_end(lab: Lab) -> Iterator[None]:
-    yield
-    restore(lab)
-
-
-@pytest.fixture(autouse=True)
-def initial_placement(lab: Lab) -> None:
-    restore(lab)
+pytestmark = pytest.mark.usefixtures("home_at_the_end", "home_at_the_start")
 
 
 def _verdicts(lab: Lab, group: str) -> dict[str, NetworkState | None]:

@@ -195,6 +195,16 @@ class HookPair:
         if not wait_until(answers, 30):
             raise RuntimeError(f"hook {node} not ready: {self.log(node)}")
 
+    @contextlib.contextmanager
+    def frozen(self, node: str) -> Iterator[None]:
+        """``node``'s hook stopped (SIGSTOP): its kernel still accepts connections, nothing
+        answers; thawed at the end."""
+        freeze(self.procs[node].pid)
+        try:
+            yield
+        finally:
+            os.kill(self.procs[node].pid, signal.SIGCONT)
+
     def terminate(self, *nodes: str) -> None:
         """Ask the hooks of ``nodes`` (all by default) to stop, without waiting for them."""
         for node in nodes or tuple(self.procs):
