@@ -253,7 +253,9 @@ class Dispatcher:
         """
         if self._restart_here(failure, execute):
             return _with_time(self._restart(failure.group), self._decision_time(received))
-        result = decide(failure, self.config, view or self.cluster.view(failure.group))
+        if view is None:
+            view = self.cluster.view(failure.group)
+        result = decide(failure, self.config, view)
         if isinstance(result, Outcome):
             return _with_time(result, self._decision_time(received))
         if not execute:

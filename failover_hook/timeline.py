@@ -69,12 +69,12 @@ def _step_bars(record: dict[str, Any], depth: int, now: float) -> list[Bar]:
     return bars
 
 
-def _part_of(record: dict[str, Any], node: str, move: dict[str, Any], key: str) -> bool:
-    """Is ``record`` (of ``node``'s journal) the release or acquire of the move ``key``?"""
+def _part_of(record: dict[str, Any], move: dict[str, Any], key: str) -> bool:
+    """Is ``record`` (of its ``node``'s journal) the release or acquire of the move ``key``?"""
     trigger = record.get("trigger_detail") or {}
     if record.get("kind") not in ("release", "acquire"):
         return False
-    if node == move["node"]:
+    if record["node"] == move["node"]:
         return trigger.get("kind") == "move" and trigger.get("parent") == move["id"]
     return trigger.get("kind") == "peer_move" and trigger.get("move_key") == key
 
@@ -102,7 +102,7 @@ def build(
             name = (alert.get("labels") or {}).get("alertname", "alert")
             bars.append(Bar(f"{name}: pending, firing, delivered", None, fired, arrived, "info"))
         bars.append(Bar("decision", move["node"], arrived, min(move["started"], decided), "info"))
-    parts = [r for r in records if _part_of(r, r["node"], move, key)]
+    parts = [r for r in records if _part_of(r, move, key)]
     actions = [s.get("action") for s in move.get("steps", []) if s.get("started") is not None]
     for step, action in zip(_step_bars(move, 0, now), actions, strict=True):
         bars.append(step)

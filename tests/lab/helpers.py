@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 from gardien_lab import (
     services,
@@ -82,3 +83,56 @@ class Sampler(threading.Thread):
     def __exit__(self, *exc: object) -> None:
         self._stop_event.set()
         self.join(timeout=10)
+
+
+def mounted_at(holder: int | None, mountpoint: str) -> bool:
+    """Is ``mountpoint`` in the mount table of the machine whose holder is ``holder``?"""
+    if holder is None:
+        return False
+    try:
+        table = Path(f"/proc/{holder}/mountinfo").read_text()
+    except OSError:
+        return False
+    return any(line.split()[4] == mountpoint for line in table.splitlines())
+
+
+class MountWatch(threading.Thread):
+    """Reads every node's mount table (its holder's ``/proc/PID/mountinfo``) every 10 ms and
+    records each sample in which ``mountpoint`` is mounted there.  Bounded by ``limit`` s."""
+
+    def __init__(self, lab: Lab, mountpoint: str, limit: float = 120.0) -> None:
+        super().__init__(daemon=True)
+        self.holders = {n: lab.holder(n) for n in NODES}
+        self.mountpoint = mountpoint
+        self.limit = limit
+        self.samples = 0
+        self.seen: dict[str, list[float]] = {n: [] for n in NODES}
+        """Per node, the times of the samples in which the volume was mounted there."""
+        self.double: list[float] = []
+        """The times of the samples in which it was mounted on two nodes."""
+        self._stop_event = threading.Event()
+
+    def _sample(self) -> None:
+        now = time.time()
+        mounted = [n for n, holder in self.holders.items() if mounted_at(holder, self.mountpoint)]
+        for node in mounted:
+            self.seen[node].append(now)
+        if len(mounted) > 1:
+            self.double.append(now)
+        self.samples += 1
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.limit
+        while not self._stop_event.is_set() and time.monotonic() < deadline:
+            self._sample()
+            self._stop_event.wait(0.01)
+
+    def __enter__(self) -> MountWatch:
+        self._sample()  # one sample before the call, whatever the thread's start takes
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop_event.set()
+        self.join(timeout=10)
+        self._sample()  # and one after it

@@ -5,73 +5,20 @@ call (not from gardien's report)."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from gardien_lab import agents, faults, services
 from gardien_lab.hookapi import _auth_header
 from gardien_lab.scenario import answers, explain, gardien_on, runs_only_on, wait_for
-from gardien_lab.topology import NODES, Lab, on
-from tests.lab.helpers import HOME, Sampler
+from gardien_lab.topology import Lab, on
+from tests.lab.helpers import HOME, MountWatch, Sampler
 
 MOVE_TIMEOUT = 120.0
 
 
 pytestmark = pytest.mark.usefixtures("home_at_the_end", "home_at_the_start")
-
-
-class MountWatch(threading.Thread):
-    """Reads every node's mount table (its holder's ``/proc/PID/mountinfo``) every 10 ms and
-    records each sample in which ``mountpoint`` is mounted there.  Bounded by ``limit`` s."""
-
-    def __init__(self, lab: Lab, mountpoint: str, limit: float = 120.0) -> None:
-        super().__init__(daemon=True)
-        self.holders = {n: lab.holder(n) for n in NODES}
-        self.mountpoint = mountpoint
-        self.limit = limit
-        self.samples = 0
-        self.seen: dict[str, list[float]] = {n: [] for n in NODES}
-        """Per node, the times of the samples in which the volume was mounted there."""
-        self.double: list[float] = []
-        """The times of the samples in which it was mounted on two nodes."""
-        self._stop_event = threading.Event()
-
-    def _mounted(self, holder: int | None) -> bool:
-        if holder is None:
-            return False
-        try:
-            table = Path(f"/proc/{holder}/mountinfo").read_text()
-        except OSError:
-            return False
-        return any(line.split()[4] == self.mountpoint for line in table.splitlines())
-
-    def _sample(self) -> None:
-        now = time.time()
-        mounted = [n for n, holder in self.holders.items() if self._mounted(holder)]
-        for node in mounted:
-            self.seen[node].append(now)
-        if len(mounted) > 1:
-            self.double.append(now)
-        self.samples += 1
-
-    def run(self) -> None:
-        deadline = time.monotonic() + self.limit
-        while not self._stop_event.is_set() and time.monotonic() < deadline:
-            self._sample()
-            self._stop_event.wait(0.01)
-
-    def __enter__(self) -> MountWatch:
-        self._sample()  # one sample before the call, whatever the thread's start takes
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop_event.set()
-        self.join(timeout=10)
-        self._sample()  # and one after it
 
 
 def _mountpoint(lab: Lab, group: str) -> str:

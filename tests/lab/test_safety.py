@@ -10,20 +10,16 @@ during the attempt.
 from __future__ import annotations
 
 import subprocess
-import threading
-from pathlib import Path
 
 from gardien_lab import services, volumes
 from gardien_lab.scenario import restore, runs_only_on
 from gardien_lab.topology import Lab
-from tests.lab.helpers import HOME
+from tests.lab.helpers import HOME, MountWatch, mounted_at
 from tests.support.kmsg import kernel_messages, mmp_refused
 
 
 def _mounted(lab: Lab, node: str, mountpoint: str) -> bool:
-    holder = lab.require_holder(node)
-    table = Path(f"/proc/{holder}/mountinfo").read_text().splitlines()
-    return any(line.split()[4] == mountpoint for line in table)
+    return mounted_at(lab.require_holder(node), mountpoint)
 
 
 def test_a_raw_mount_of_php4_on_node2_while_node1_holds_it_fails_with_mmp(lab: Lab) -> None:
@@ -37,28 +33,17 @@ def test_a_raw_mount_of_php4_on_node2_while_node1_holds_it_fails_with_mmp(lab: L
     argv = [*lab.prefix_argv("node2"), "mount", "-t", "ext4"]
     argv += [volumes.device_path("php4"), group.mountpoint]
 
-    samples: list[bool] = []
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.wait(0.01) and len(samples) < 100_000:
-            samples.append(_mounted(lab, "node2", group.mountpoint))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
     try:
-        with kernel_messages() as messages:
+        with MountWatch(lab, group.mountpoint) as watch, kernel_messages() as messages:
             attempt = subprocess.run(argv, capture_output=True, text=True, timeout=90, check=False)
     finally:
-        stop.set()
-        sampler.join(10)
         if _mounted(lab, "node2", group.mountpoint):  # never expected: leave the lab sane
             umount = [*lab.prefix_argv("node2"), "umount", group.mountpoint]
             subprocess.run(umount, check=True, timeout=30)
 
     assert attempt.returncode == 32, attempt  # mount(8)'s mount failure: EBUSY from MMP
     assert mmp_refused(messages, node2_device), messages  # the kernel says why
-    assert samples and not any(samples)
+    assert watch.samples >= 3 and watch.seen["node2"] == []
     assert not _mounted(lab, "node2", group.mountpoint)
     assert image not in volumes.mounted_images(lab, "node2")
     assert runs_only_on(lab, "php4", "node1")
