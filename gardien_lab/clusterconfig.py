@@ -22,11 +22,11 @@ from gardien_lab.topology import NODES, Lab, prometheus_url
 EXPORTER_PORT = 19480
 HOOK_PORT = 19481
 
-# Anti-flap settings sized for a lab (the defaults, 10 min and 1 h, would stall its tests).
+# Anti-flap settings sized for a lab (the defaults, 10 min and 1 h, would stall its tests); the
+# window is the lab's (Lab.move_window).
 HOOK_SETTINGS = {
     "cooldown": "5s",
     "max_moves": 3,
-    "window": "10m",
     "settle": "8s",
     "request_timeout": "5s",
 }
@@ -87,6 +87,7 @@ def config_data(lab: Lab) -> dict[str, Any]:
             "token_file": str(token_file(lab)),
             "prometheus_url": prometheus_url(lab),
             **HOOK_SETTINGS,
+            "window": lab.move_window,
         },
         "network": {
             "interface": "eth0",

@@ -67,6 +67,12 @@ def _demo(args: argparse.Namespace) -> int:
     return demo(_lab(args))
 
 
+def _chaos(args: argparse.Namespace) -> int:
+    from gardien_lab.chaos import command  # noqa: PLC0415 - heavy only for this command
+
+    return command.chaos(_lab(args), args.seed, args.faults, args.kinds, args.output)
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "lab",
@@ -99,3 +105,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub.add_parser(
         "demo", help="bring the lab up, break php4's Apache, show the group move"
     ).set_defaults(func=_demo)
+    from gardien_lab.chaos.command import add_arguments  # noqa: PLC0415 - keeps 'lab' light
+
+    chaos = sub.add_parser(
+        "chaos",
+        help="random faults from a seed, audited by an independent checker (docs/chaos.md)",
+    )
+    add_arguments(chaos)
+    chaos.set_defaults(func=_chaos)

@@ -9,7 +9,7 @@ import signal
 from gardien.node import liveness
 from gardien_lab import services
 from gardien_lab.freeze import freeze, thaw
-from gardien_lab.machines import set_links
+from gardien_lab.machines import ensure_network, set_links
 from gardien_lab.netns import run
 from gardien_lab.topology import Lab, running
 
@@ -63,8 +63,11 @@ def hang_service(lab: Lab, node: str, group: str, index: int = 0) -> None:
 
 
 def public_link(lab: Lab, node: str, up: bool) -> None:
-    """The node's public link (eth0) down or up; its cluster link stays up."""
+    """The node's public link (eth0) down or up; its cluster link stays up.  Up, its routes come
+    back too: the kernel drops the routes through a link it takes down (the router's subnets)."""
     set_links(lab, node, up=up, names=("eth0",))
+    if up:
+        ensure_network(lab, node)
 
 
 def router(lab: Lab, up: bool) -> None:

@@ -24,7 +24,7 @@ from gardien_lab.services import secrets_dir
 from gardien_lab.topology import Lab, on
 
 
-def _auth_header(lab: Lab) -> str:
+def auth_header(lab: Lab) -> str:
     """curl ``-H @FILE`` file with the hook's bearer token (the token never goes into argv)."""
     path = secrets_dir(lab) / "hook-auth.header"
     if not path.exists():
@@ -40,7 +40,7 @@ def hook_get(lab: Lab, node: str, path: str) -> dict[str, Any] | None:
     done = on(
         lab,
         "mon",
-        ["curl", "-fsS", "-m", "5", "-H", f"@{_auth_header(lab)}", url],
+        ["curl", "-fsS", "-m", "5", "-H", f"@{auth_header(lab)}", url],
         check=False,
         timeout=10,
     )
@@ -50,9 +50,11 @@ def hook_get(lab: Lab, node: str, path: str) -> dict[str, Any] | None:
     return answer
 
 
-def status(lab: Lab, node: str, group: str) -> NodeStatus | None:
-    """``node``'s status of ``group`` (without the resource check: what a deciding peer reads)."""
-    answer = hook_get(lab, node, f"/api/v1/status?group={group}&resources=0")
+def status(lab: Lab, node: str, group: str | None = None) -> NodeStatus | None:
+    """``node``'s status of ``group`` (of every group when None), without the resource check:
+    what a deciding peer reads."""
+    only = f"group={group}&" if group else ""
+    answer = hook_get(lab, node, f"/api/v1/status?{only}resources=0")
     try:
         return None if answer is None else NodeStatus.model_validate(answer)
     except ValidationError:
@@ -101,7 +103,7 @@ class JournaledMove(_Model):
     steps: tuple[JournaledStep, ...] = ()
 
 
-def history(lab: Lab, node: str, group: str) -> list[JournaledMove]:
-    """``node``'s journal of ``group``."""
-    answer = hook_get(lab, node, f"/api/v1/history?group={group}") or {}
+def history(lab: Lab, node: str, group: str | None = None) -> list[JournaledMove]:
+    """``node``'s journal of ``group`` (of every group when None)."""
+    answer = hook_get(lab, node, "/api/v1/history" + (f"?group={group}" if group else "")) or {}
     return [JournaledMove.model_validate(m) for m in answer.get("moves", [])]

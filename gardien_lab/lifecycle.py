@@ -46,6 +46,18 @@ def up(lab: Lab, full: bool = True) -> dict[str, str]:
     return todo.placement
 
 
+def power_on(lab: Lab) -> None:
+    """Every machine that is off powered on, as after a fence: its network, its SAN devices, its
+    winbindd, its exporter and hook, and nothing else.  Unlike :func:`up`, no group is started
+    and the config is not written again: what runs where is left to the hooks."""
+    machines.build(lab)
+    for group in services.lab_groups(lab):
+        volumes.ensure_volume(lab, group, NODES)
+    directory.start(lab)
+    for node in NODES:
+        agents.start(lab, node)
+
+
 def down(lab: Lab) -> Removal:
     """Remove every process, mount, loop device and namespace the lab made, then its folder and
     the root namespace's route guard; returns what could not be removed and what was left

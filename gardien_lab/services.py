@@ -22,7 +22,7 @@ from typing import Any
 
 from gardien_lab import volumes
 from gardien_lab.daemons import apache, mariadb, samba, tomcat, wait_ready
-from gardien_lab.netns import run
+from gardien_lab.netns import LabError, run
 from gardien_lab.topology import Lab
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,9 @@ class LabGroup:
     prepare: Callable[[Path, Sequence[str]], None]
     """Lays out and seeds a fresh volume, mounted on a node without the group's VIP: (node's
     filesystem as seen from here, argv prefix of the node)."""
-    client_check: list[str]
-    """argv run on the client machine: exits 0 when the group's service answers on its VIP."""
+    client_checks: tuple[list[str], ...]
+    """argvs run on the client machine: each exits 0 when one of the group's services answers on
+    its VIP (php's page and its Samba share: a group answers when all of them do)."""
 
 
 def secrets_dir(lab: Lab) -> Path:
@@ -138,7 +139,9 @@ def _php(lab: Lab, group: str, vip_host: int, nodes: tuple[str, str]) -> LabGrou
             probes=[{"smb": {"server": str(vip.ip), "share": group, "timeout": "3s"}}],
         ),
     )
-    return LabGroup(group, nodes, vip, mnt, services, prepare, page_check(www.url + PAGE, group))
+    share_check = ["timeout", "5", "smbclient", f"//{vip.ip}/{group}", "-N", "-t", "3", "-c", "ls"]
+    checks = (page_check(www.url + PAGE, group), share_check)
+    return LabGroup(group, nodes, vip, mnt, services, prepare, checks)
 
 
 def _mysql(lab: Lab, group: str, vip_host: int, port: int, nodes: tuple[str, str]) -> LabGroup:
@@ -206,7 +209,7 @@ def _mysql(lab: Lab, group: str, vip_host: int, port: int, nodes: tuple[str, str
         "-e",
         "SELECT COUNT(*) FROM lab.rows",
     ]
-    return LabGroup(group, nodes, vip, mnt, services, prepare, check)
+    return LabGroup(group, nodes, vip, mnt, services, prepare, (check,))
 
 
 def _java(lab: Lab, group: str, vip_host: int, nodes: tuple[str, str]) -> LabGroup:
@@ -239,7 +242,8 @@ def _java(lab: Lab, group: str, vip_host: int, nodes: tuple[str, str]) -> LabGro
             start_timeout=60.0,
         ),
     )
-    return LabGroup(group, nodes, vip, mnt, services, prepare, page_check(cat.url + PAGE, group))
+    checks = (page_check(cat.url + PAGE, group),)
+    return LabGroup(group, nodes, vip, mnt, services, prepare, checks)
 
 
 def lab_groups(lab: Lab) -> dict[str, LabGroup]:
@@ -277,5 +281,12 @@ def where(lab: Lab, group: LabGroup, nodes: Sequence[str]) -> list[str]:
 
 
 def answers_from_client(lab: Lab, group: LabGroup) -> bool:
-    done = run([*lab.prefix_argv("client"), *group.client_check], check=False, timeout=10)
-    return done.returncode == 0
+    """Every service of ``group`` answers on its VIP from the client."""
+    return all(_answers(lab, check) for check in group.client_checks)
+
+
+def _answers(lab: Lab, check: list[str]) -> bool:
+    try:
+        return run([*lab.prefix_argv("client"), *check], check=False, timeout=10).returncode == 0
+    except LabError:  # no answer within the timeout (smbclient waits forever on a stopped smbd)
+        return False

@@ -37,6 +37,11 @@ MMP_UPDATE_INTERVAL = 1
 a mount after an unclean stop waits 22 s, docs/config.md)."""
 
 
+LOOP_MAJOR = 7
+"""The block major of loop devices (Documentation/admin-guide/devices.txt): the other mounts of a
+node (its tmpfs, proc, the root filesystem) have no backing file to look up."""
+
+
 def image(lab: Lab, group: str) -> Path:
     return lab.dir / "san" / f"{group}.img"
 
@@ -183,7 +188,7 @@ def _mounts(lab: Lab, machine: str) -> list[Mount]:
 
 def mounted_images(lab: Lab, machine: str) -> set[str]:
     """The image files behind the loop devices mounted in ``machine``'s mount namespace."""
-    backing = (backing_file(m.device) for m in _mounts(lab, machine))
+    backing = (backing_file(m.device) for m in _mounts(lab, machine) if m.device[0] == LOOP_MAJOR)
     return {b.path for b in backing if b is not None and not b.deleted}
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from gardien_lab import agents, faults, services
-from gardien_lab.hookapi import _auth_header
+from gardien_lab.hookapi import auth_header
 from gardien_lab.scenario import answers, explain, gardien_on, runs_only_on, wait_for
 from gardien_lab.topology import Lab, on
 from tests.lab.helpers import HOME, MountWatch, Sampler
@@ -43,7 +43,7 @@ def test_acquire_through_the_api_is_refused_with_nothing_mounted(lab: Lab) -> No
         done = on(
             lab,
             "mon",
-            ["curl", "-sS", "-m", "60", "-X", "POST", "-H", f"@{_auth_header(lab)}",
+            ["curl", "-sS", "-m", "60", "-X", "POST", "-H", f"@{auth_header(lab)}",
              "-w", "\n%{http_code}", url],
             check=False,
             timeout=90,
