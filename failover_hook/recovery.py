@@ -24,14 +24,51 @@ from failover_hook.move import Mover, Progress, Restoration, Restore
 from failover_hook.outcome import Outcome, Status
 from failover_hook.plan import Action, Plan, StepState
 from failover_hook.trigger import Trigger, TriggerKind
+from gardien import state
+from gardien.node.holding import read_holdings
 from gardien.polling import wait_for
 
 log = logging.getLogger(__name__)
 
 
+def drop_stale_markers(mover: Mover) -> list[Outcome]:
+    """The held markers that nothing on this node backs any more, removed.
+
+    A node powered off (or crashed, or rebooted) while holding a group comes back with its
+    marker and without the group: its mounts and addresses went with it, and its peer, once it
+    fenced it, may hold the group now.  Trusted, the marker would have this node answer "held"
+    to every guard and status: two nodes saying they hold the group, so no one may acquire it,
+    and a node alert that no longer counts it.  A group with a volume or a VIP is held where they
+    are (:mod:`gardien.node.holding`): a marker with neither up here is dropped.  A marker alone
+    is the only truth of a group without either, and an unfinished journal entry is recovered
+    below: both are kept."""
+    agent = mover.agent
+    unfinished = {entry.group for entry in mover.journal.unfinished()}
+    outcomes = []
+    for group in sorted(state.held_groups(agent.state_dir) & set(agent.config.groups)):
+        config = agent.config.groups[group]
+        if (config.volume is None and config.vip is None) or group in unfinished:
+            continue
+        here = read_holdings({group: config}, agent.state_dir)
+        mounted = config.volume is not None and here.volume_mounted(config.volume)
+        if mounted or (config.vip is not None and here.vip_present(config.vip)):
+            continue
+        state.mark_held(agent.state_dir, group, False)
+        outcomes.append(
+            Outcome(
+                Status.DONE,
+                f"{group}'s held marker dropped: neither its volume nor its VIP is up on "
+                f"{agent.node} (the node was off or restarted since it acquired {group})",
+                group,
+            )
+        )
+    return outcomes
+
+
 def recover(mover: Mover) -> list[Outcome]:
-    """Finish or roll back the moves (and local actions) a crash left unfinished."""
-    outcomes: list[Outcome] = []
+    """Drop the held markers a stop left without their group, then finish or roll back the moves
+    (and local actions) a crash left unfinished."""
+    outcomes = drop_stale_markers(mover)
     moves = mover.journal.unfinished("move")
     pending = {m.id for m in moves}
     for entry in mover.journal.unfinished():

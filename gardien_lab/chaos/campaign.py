@@ -28,6 +28,7 @@ from gardien_lab import clusterconfig, hookapi, lifecycle, scenario, topology
 from gardien_lab.chaos.kinds import HOLD, KINDS, LONG_HOLD, TWO_AT_ONCE, Context, Fault, Kind
 from gardien_lab.chaos.watch import Sample, Watch
 from gardien_lab.chaos.writers import Audit, Writers
+from gardien_lab.netns import LabError
 from gardien_lab.topology import NODES, Lab
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ MOVE_WINDOW = "60s"
 the campaign would mostly wait for the groups' move budgets."""
 DELAY = (0.0, 2.0)
 """Wait before the injection, drawn uniformly: faults land at any moment of the hooks' cycles."""
+POWER_ON_ATTEMPTS = 3
 SECOND_FAULT_DELAY = (0.0, 3.0)
 """``two-at-once``: the second fault lands this long after the first (often within its move)."""
 
@@ -103,18 +105,23 @@ def _told(samples: Sequence[Sample], since: float) -> tuple[str, ...]:
     return tuple(f"{s.time - since:+8.2f} s  {s.brief()}" for s in samples)
 
 
+def _moving(lab: Lab) -> bool:
+    """A hook that answers has a move under way."""
+    for node in NODES:
+        status = hookapi.status(lab, node)
+        if status is not None and any(g.move_in_progress for g in status.groups.values()):
+            return True
+    return False
+
+
 def healthy_placement(lab: Lab) -> dict[str, str] | None:
     """Each group's node when every group runs on exactly one node, answers on its VIP from the
     client, and no hook has a move under way; else None."""
     where = scenario.placement(lab)
     if any(len(nodes) != 1 for nodes in where.values()):
         return None
-    if not all(scenario.answers(lab, g) for g in where):
+    if not all(scenario.answers(lab, g) for g in where) or _moving(lab):
         return None
-    for node in NODES:
-        status = hookapi.status(lab, node)
-        if status is not None and any(g.move_in_progress for g in status.groups.values()):
-            return None
     return {g: nodes[0] for g, nodes in where.items()}
 
 
@@ -236,8 +243,7 @@ class Campaign:
         for fault in reversed(injected):
             fault.heal()
         if any(self.lab.holder(n) is None for n in NODES):
-            trial.notes.append("a node was off: powered on after the heal")
-            lifecycle.power_on(self.lab)
+            self._power_on(trial)
         trial.healed_at = time.time()
         placed = polling.wait_for(lambda: healthy_placement(self.lab), RECOVERY_BOUND, 1.0)
         if placed is None:
@@ -252,6 +258,23 @@ class Campaign:
         self._quiet(trial)
         self._check(trial, [KINDS[k] for k in (kind_name,) if k in KINDS])
         return trial
+
+    def _power_on(self, trial: Trial) -> None:
+        """Power on the nodes that are off.  A node powered on while its peer is fencing it is
+        fenced again (as a real fence device would): then the peer's moves are let finish and
+        the node powered on again."""
+        for attempt in range(1, POWER_ON_ATTEMPTS + 1):
+            off = [n for n in NODES if self.lab.holder(n) is None]
+            if not off:
+                return
+            trial.notes.append(f"{', '.join(off)} off: powered on (attempt {attempt})")
+            try:
+                lifecycle.power_on(self.lab)
+            except LabError as exc:
+                trial.notes.append(f"power on: {exc}")
+                polling.wait_until(lambda: not _moving(self.lab), RECOVERY_BOUND, 1.0)
+        if any(self.lab.holder(n) is None for n in NODES):
+            raise LabError(f"a node stays off after {POWER_ON_ATTEMPTS} power-ons")
 
     def _quiet(self, trial: Trial) -> None:
         if trial.recovered_at is not None:

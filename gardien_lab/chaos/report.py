@@ -119,7 +119,10 @@ def as_json(result: Result) -> str:
         "seed": result.seed,
         "lab": result.lab,
         "settings": result.settings,
-        "trials": [{**dataclasses.asdict(t), "recovery": t.recovery} for t in result.trials],
+        "trials": [
+            {**dataclasses.asdict(t), "recovery": t.recovery, "outage": t.outage}
+            for t in result.trials
+        ],
         "kinds": [dataclasses.asdict(r) for r in per_kind(result.trials)],
         "audit": dataclasses.asdict(result.audit) if result.audit else None,
         "samples": result.samples,

@@ -1,0 +1,62 @@
+"""``gardien lab chaos``: the short campaign CI runs (docs/chaos.md), and the checker it trusts
+shown to see what it must see."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gardien_lab import services
+from gardien_lab.chaos.watch import Watch
+from gardien_lab.scenario import wait_for
+from gardien_lab.topology import Lab
+
+pytestmark = pytest.mark.usefixtures("home_at_the_end")
+
+CAMPAIGN_TIMEOUT = 1700
+
+
+def test_the_checker_sees_a_vip_raised_on_the_second_node(lab: Lab) -> None:
+    """The independent checker is not blind: php4's VIP added by hand on node2 (on its loopback
+    link, so that no client is misled) while node1 holds it is a double in its samples."""
+    vip = services.lab_groups(lab)["php4"].vip
+    with Watch(lab, limit=30) as watch:
+        subprocess.run(
+            ["ip", "-n", lab.netns("node2"), "addr", "add", f"{vip.ip}/32", "dev", "lo"],
+            check=True,
+        )
+        try:
+            seen = wait_for(lambda: [d for d in watch.doubles if d.group == "php4"], 10, 0.1)
+        finally:
+            subprocess.run(
+                ["ip", "-n", lab.netns("node2"), "addr", "del", f"{vip.ip}/32", "dev", "lo"],
+                check=True,
+            )
+    assert seen, "the checker did not see php4's VIP on two nodes"
+    assert seen[0].what == "VIP"
+    assert {n for n, f in seen[0].sample.nodes.items() if "php4" in f.vips} == {"node1", "node2"}
+
+
+@pytest.mark.timeout(CAMPAIGN_TIMEOUT + 120)
+def test_a_short_campaign_with_a_fixed_seed_finds_no_violation(lab: Lab) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gardien.cli", "lab", "--lab", lab.name, "chaos",
+         "--seed", "1", "--faults", "12", "--output", "json"],
+        capture_output=True,
+        text=True,
+        timeout=CAMPAIGN_TIMEOUT,
+        check=False,
+    )  # fmt: skip
+    assert done.stderr.startswith("gardien lab chaos: seed 1\n"), done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    told = json.dumps(report["violations"], indent=1)[:20000]
+    assert report["violations"] == [], told
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(report["trials"]) == 12
+    assert all(t["recovery"] is not None for t in report["trials"])
+    # the checker watched the whole campaign and the writers wrote through it
+    assert report["samples"] > 12 * 20
+    assert all(count > 0 for count in report["audit"]["acknowledged"].values()), report["audit"]
