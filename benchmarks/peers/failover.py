@@ -10,6 +10,7 @@ fault the tool does not fail over on is reported, not retried).  The tools show 
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -60,7 +61,7 @@ def rows(
                 found.append(row)
                 for i in range(runs):
                     measured = trial(lab, tool, failure, timeout)
-                    say(f"{name} {failure} #{i + 1}: {measured}")
+                    say(f"{name} {failure} #{i + 1}: {json.dumps(measured)}")
                     if measured is None:
                         row.gave_up = timeout
                         break

@@ -12,6 +12,7 @@ operation timeouts are the agents' advertised ones in both.
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 
@@ -136,6 +137,10 @@ def configure(lab: PeersLab, monitors: str) -> None:
         lab.run(HOME, ["cibadmin", "-C", "-o", section, "-X", xml], timeout=60)
 
 
+def _succeeds(lab: PeersLab, node: str, argv: list[str]) -> bool:
+    return lab.run(node, argv, check=False).returncode == 0
+
+
 def start(lab: PeersLab, monitors: str = "1s", timeout: float = 120) -> None:
     """The stack on both nodes, configured, the group served from pr-a (a cold start waits
     for the controller's election, ~20 s)."""
@@ -147,16 +152,11 @@ def start(lab: PeersLab, monitors: str = "1s", timeout: float = 120) -> None:
         _prepare_node(lab, node)
         lab.spawn(node, ["corosync", "-f"], node_dir(node) / "corosync.out")
     for node in NODES:
-        ready = wait_until(
-            lambda n=node: lab.run(n, ["corosync-quorumtool", "-s"], check=False).returncode == 0,
-            30,
-        )
-        if not ready:
+        quorate = functools.partial(_succeeds, lab, node, ["corosync-quorumtool", "-s"])
+        if not wait_until(quorate, 30):
             raise TimeoutError(f"corosync on {node} not quorate within 30 s")
         lab.spawn(node, ["tini", "-s", "--", "pacemakerd"], node_dir(node) / "pacemakerd.out")
-    if not wait_until(
-        lambda: lab.run(HOME, ["cibadmin", "-Q", "-l"], check=False).returncode == 0, 60
-    ):
+    if not wait_until(functools.partial(_succeeds, lab, HOME, ["cibadmin", "-Q", "-l"]), 60):
         raise TimeoutError("Pacemaker's CIB does not answer on pr-a within 60 s")
     configure(lab, monitors)
     if not wait_until(lambda: lab.served_from(HOME), timeout, interval=0.5):
