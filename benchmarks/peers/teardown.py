@@ -9,12 +9,15 @@ route and the lab's folder go.  :func:`lab` wraps a run so that this happens wha
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import shutil
 import sys
 from collections.abc import Iterator
 
 from benchmarks.peers.lab import DIR, IMAGE, NETNS, SUPERNET, PeersLab, up
 from gardien_lab import netns
+
+LOCK = DIR.with_name(DIR.name + ".lock")
 
 
 def _lab_processes() -> set[int]:
@@ -45,11 +48,17 @@ def down() -> list[str]:
 @contextlib.contextmanager
 def lab() -> Iterator[PeersLab]:
     """A fresh lab (what an earlier run left removed first), torn down at the end whatever
-    happens; what could not be removed is reported, never hidden."""
-    if left := down():
-        raise netns.LabError(f"an earlier peers lab could not be removed: {', '.join(left)}")
-    try:
-        yield up()
-    finally:
-        if left := down():  # said, not raised: an error of the run itself must not be hidden
-            print(f"peers lab: left behind: {', '.join(left)}", file=sys.stderr)
+    happens; what could not be removed is reported, never hidden.  One run at a time: the
+    names are fixed, so a second run would tear the first one's lab down (:data:`LOCK`)."""
+    with LOCK.open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise netns.LabError(f"another run uses the peers lab ({LOCK} is locked)") from None
+        if left := down():
+            raise netns.LabError(f"an earlier peers lab could not be removed: {', '.join(left)}")
+        try:
+            yield up()
+        finally:
+            if left := down():  # said, not raised: an error of the run itself must stay seen
+                print(f"peers lab: left behind: {', '.join(left)}", file=sys.stderr)
