@@ -1,10 +1,10 @@
 """keepalived on the peers' lab: an Apache on each node, the VIP moved by VRRP.
 
-As measured in PEERS.md ("tuned, weight 0"): a ``vrrp_script`` fetching the page every 1 s with
-curl's own 1 s limit, ``fall 2``, ``rise 2``, ``weight 0`` (a failing check puts the instance in
-FAULT: the VIP leaves at once and a priority-0 advert tells the peer); pr-a priority 150, pr-b
-100, adverts every 1 s, preemption on (a recovered pr-a takes the VIP back).  keepalived moves
-only the address: each node serves its own copy of the page, no volume.
+As measured for docs/lab.md section 10 (its first keepalived row): a ``vrrp_script`` fetching
+the page every 1 s with curl's own 1 s limit, ``fall 2``, ``rise 2``, ``weight 0`` (a failing
+check puts the instance in FAULT: the VIP leaves at once and a priority-0 advert tells the peer);
+pr-a priority 150, pr-b 100, adverts every 1 s, preemption on (a recovered pr-a takes the VIP
+back).  keepalived moves only the address: each node serves its own copy of the page, no volume.
 """
 
 from __future__ import annotations

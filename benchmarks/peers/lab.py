@@ -38,7 +38,6 @@ DIR = Path("/var/tmp/gardien-peers")
 that :mod:`.teardown` finds what a crashed run left."""
 IMAGE = DIR / "vol1.img"
 MOUNTPOINT = DIR / "mnt" / "vol1"
-FAILURES = ("crash", "hang", "isolation")
 
 
 def public_address(machine: str) -> ipaddress.IPv4Interface:

@@ -1,13 +1,14 @@
 """Pacemaker + Corosync on the peers' lab: a Filesystem + IPaddr2 + apache group.
 
-As measured in PEERS.md: Corosync 3 (knet, no crypto, ``two_node``) on the cluster switch,
-``corosync -f`` then ``tini -s -- pacemakerd`` on each node (tini reaps the Apache the agent
-daemonizes: a zombie parent makes the agent's stop fail), each node's Corosync and Pacemaker
-state bind-mounted from its own folder.  The CIB: no STONITH, ``no-quorum-policy=ignore``,
-``resource-stickiness=0``, ``migration-threshold=1`` (a failed resource moves at once), the group
-preferring pr-a (score 100: a cleanup brings it home).  ``monitors``: ``1s`` (every resource's
-monitor every second) or ``default`` (each agent's advertised interval: 20 s, 10 s, 10 s); the
-operation timeouts are the agents' advertised ones in both.
+As measured for docs/lab.md section 10: Corosync 3 (knet, no crypto, ``two_node``) on the
+cluster switch, ``corosync -f`` then ``tini -s -- pacemakerd`` on each node (tini reaps the
+Apache the agent daemonizes: a zombie parent makes the agent's stop fail), each node's Corosync
+and Pacemaker state bind-mounted from its own folder.  The CIB: no STONITH,
+``no-quorum-policy=ignore``, ``resource-stickiness=0``, ``migration-threshold=1`` (a failed
+resource moves at once), the group preferring pr-a (score 100: a cleanup brings it home).
+``monitors``: ``1s`` (every resource's monitor every second) or ``default`` (each agent's
+advertised interval: 20 s, 10 s, 10 s); the operation timeouts are the agents' advertised ones
+in both.
 """
 
 from __future__ import annotations
