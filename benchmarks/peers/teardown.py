@@ -62,3 +62,4 @@ def lab() -> Iterator[PeersLab]:
         finally:
             if left := down():  # said, not raised: an error of the run itself must stay seen
                 print(f"peers lab: left behind: {', '.join(left)}", file=sys.stderr)
+            LOCK.unlink()  # still held: a run starting now locks a file of its own
