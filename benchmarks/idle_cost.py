@@ -15,7 +15,15 @@ The budgets of issue 14 are printed beside: exporter + hook of a node at most 2 
 intervals, exporter RSS at most 45 MiB.  The per-probe and per-collector cost is
 benchmarks/probe_cost.py's.
 
+``--peers`` then measures the peers the same way, each configuration on a lab of its own
+(benchmarks/peers/, nothing failing, after ``--settle`` seconds): keepalived, and Pacemaker +
+Corosync with 1 s monitors and with the agents' default monitors; one row per node and
+configuration, the sum over the tool's daemons on that node (children/s: the processes they
+started during the window, each counted once).  ``--tools`` picks the tools (``--tools keepalived
+pacemaker``: the peers alone).
+
     sudo python3 -m benchmarks.idle_cost [--seconds 60] [--lab idle] [--keep]
+    sudo python3 -m benchmarks.idle_cost --peers
 """
 
 from __future__ import annotations
@@ -27,6 +35,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.peers import idle as peers_idle
+from benchmarks.peers import teardown
+from benchmarks.peers.failover import TOOLS as PEERS
+from benchmarks.peers.lab import NODES as PEER_NODES
 from gardien.node import liveness
 from gardien_lab import lifecycle
 from gardien_lab.demo import wait_scraped
@@ -64,6 +76,14 @@ class Watched:
     pid: int
     start: tuple[int, int] = (0, 0)
     children: set[tuple[int, int]] = field(default_factory=set)
+    seconds: float = 0.0
+    """The window :func:`measure` watched it over."""
+
+    @property
+    def ident(self) -> tuple[int, int]:
+        """(pid, start time), as in :attr:`children`."""
+        master = liveness.read(self.pid)
+        return (self.pid, master.started if master else 0)
 
     def poll_children(self) -> None:
         master = liveness.read(self.pid)
@@ -83,6 +103,7 @@ def measure(watched: list[Watched], seconds: float, poll: float) -> dict[str, di
     elapsed = time.monotonic() - started
     found = {}
     for w in watched:
+        w.seconds = elapsed
         own, children = cpu_ticks(w.pid)
         found[f"{w.machine} {w.name}"] = {
             "self": 100 * (own - w.start[0]) / TICK / elapsed,
@@ -103,33 +124,86 @@ def table(found: dict[str, dict[str, float]]) -> str:
             f"| {label} | {f['self']:.2f} % | {f['children']:.2f} % "
             f"| {f['self'] + f['children']:.2f} % | {f['rss']:.1f} MiB | {f['forks']:.1f} |"
         )
+    return "\n".join(lines)
+
+
+def budgets(found: dict[str, dict[str, float]]) -> str:
+    """Each node's exporter + hook against issue 14's budgets (when gardien was measured)."""
+    lines = []
     for node in NODES:
+        if f"{node} exporter" not in found:
+            continue
         total = sum(
             found[f"{node} {n}"]["self"] + found[f"{node} {n}"]["children"]
             for n in ("exporter", "hook")
         )
         rss = found[f"{node} exporter"]["rss"]
         lines.append(
-            f"\n{node}: exporter + hook {total:.2f} % of a core (budget {CPU_BUDGET} %), "
+            f"{node}: exporter + hook {total:.2f} % of a core (budget {CPU_BUDGET} %), "
             f"exporter RSS {rss:.1f} MiB (budget {RSS_BUDGET:.0f} MiB)"
         )
     return "\n".join(lines)
 
 
-def measure_lab(lab: Lab, args: argparse.Namespace) -> int:
+def node_total(watched: list[Watched], found: dict[str, dict[str, float]]) -> dict[str, float]:
+    """One node's processes summed up; children/s counts each child once (pacemakerd's tree
+    holds the other daemons) and not the watched daemons themselves."""
+    own = {w.ident for w in watched}
+    children = set().union(*(w.children for w in watched)) - own
+    rows = [found[f"{w.machine} {w.name}"] for w in watched]
+    total = {k: sum(r[k] for r in rows) for k in ("self", "children", "rss")}
+    total["forks"] = len(children) / max(w.seconds for w in watched)
+    return total
+
+
+def measure_peers(tools: list[str], args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Every configuration of ``tools`` on a peers lab of its own, one row per node."""
+    found: dict[str, dict[str, float]] = {}
+    for tool, monitors in peers_idle.CONFIGS:
+        if tool not in tools:
+            continue
+        label = peers_idle.label(tool, monitors)
+        with teardown.lab() as lab:
+            PEERS[tool].start(lab, monitors)
+            time.sleep(args.settle)
+            by_node = {
+                node: [
+                    Watched(node, f"{comm} {pid}", pid)
+                    for comm, pid in peers_idle.daemons(lab, node)
+                ]
+                for node in PEER_NODES
+            }
+            per_process = measure(
+                [w for ws in by_node.values() for w in ws], args.seconds, args.poll
+            )
+        for node, watched in by_node.items():
+            found[f"{node} {label} ({len(watched)} processes)"] = node_total(watched, per_process)
+    return found
+
+
+def measure_lab(lab: Lab, args: argparse.Namespace) -> dict[str, dict[str, float]] | None:
     if not wait_scraped(lab, 90):
         print("Prometheus does not scrape every target", file=sys.stderr)
-        return 1
+        return None
     time.sleep(args.settle)
     watched = []
     for machine, name in DAEMONS:
         pid = running(lab, machine, name)
         if pid is None:
             print(f"{machine} {name} does not run", file=sys.stderr)
-            return 1
+            return None
         watched.append(Watched(machine, name, pid))
-    print(table(measure(watched, args.seconds, args.poll)))
-    return 0
+    return measure(watched, args.seconds, args.poll)
+
+
+def measure_gardien(args: argparse.Namespace) -> dict[str, dict[str, float]] | None:
+    lab = Lab(name=args.lab)
+    lifecycle.up(lab)
+    try:
+        return measure_lab(lab, args)
+    finally:
+        if not args.keep:
+            lifecycle.down(lab)
 
 
 def main() -> int:
@@ -139,14 +213,24 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=20.0)
     parser.add_argument("--poll", type=float, default=0.01)
     parser.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    parser.add_argument("--peers", action="store_true", help="also keepalived and Pacemaker")
+    parser.add_argument(
+        "--tools", nargs="*", choices=("gardien", *PEERS),
+        help="the tools measured (default: gardien; with --peers: all three)",
+    )  # fmt: skip
     args = parser.parse_args()
-    lab = Lab(name=args.lab)
-    lifecycle.up(lab)
-    try:
-        return measure_lab(lab, args)
-    finally:
-        if not args.keep:
-            lifecycle.down(lab)
+    tools = args.tools or (["gardien", *PEERS] if args.peers else ["gardien"])
+    found: dict[str, dict[str, float]] = {}
+    if "gardien" in tools:
+        gardien = measure_gardien(args)
+        if gardien is None:
+            return 1
+        found |= gardien
+    found |= measure_peers(tools, args)
+    print(table(found))
+    if lines := budgets(found):
+        print(f"\n{lines}")
+    return 0
 
 
 if __name__ == "__main__":

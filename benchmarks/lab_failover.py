@@ -15,7 +15,14 @@ correctly on its VIP from the other node.  Phases come from the sources an opera
 
 Between trials every group goes back home and the hooks' journals are emptied (anti-flap).
 
+``--peers`` also measures keepalived and Pacemaker (benchmarks/peers/: a lab of their own, the
+same faults and client poller) after gardien, and prints one table of every row with the ratios
+of gardien's answering medians to theirs; ``--tools`` picks the tools (``--tools keepalived
+pacemaker``: the peers alone); ``--output json``: one JSON object per row and line (progress on
+stderr).
+
     sudo python3 -m benchmarks.lab_failover [--runs 5] [--lab bench] [--for 2s] [--keep]
+    sudo python3 -m benchmarks.lab_failover --peers [--output json]
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks import failover_rows
+from benchmarks.failover_rows import Row, answered_at
+from benchmarks.peers import failover as peers
 from gardien_lab import faults, lifecycle, monitoring, scenario, services
 from gardien_lab.demo import wait_scraped
 from gardien_lab.hookapi import hook_get
@@ -149,14 +159,11 @@ def trial(
         return None
     t0 = time.time()
     fault(lab, source)
-    answered = scenario.wait_for(
+    answered = answered_at(
         lambda: (
-            scenario.placement(lab)[group] == [target]
-            and services.answers_from_client(lab, spec)
-            and time.time()
+            scenario.placement(lab)[group] == [target] and services.answers_from_client(lab, spec)
         ),
         180,
-        interval=0.1,
     )
     if not answered:
         print(f"  {group}: no answer from {target} within 180 s", file=sys.stderr)
@@ -182,7 +189,7 @@ def trial(
         return None
     marks = [t0, detected, alerted, float(move["started"]), released, acquired, started]
     result = {phase: b - a for phase, a, b in zip(PHASES, marks, marks[1:], strict=False)}
-    result["answering"] = float(answered) - t0
+    result["answering"] = answered - t0
     took = _decision_seconds(lab, target, group, t0)
     if took is not None:
         result[DECISION_SPLIT[0]] = float(move["started"]) - took - alerted
@@ -230,18 +237,53 @@ def migration(lab: Lab, group: str) -> dict[str, float] | None:
     return {"migrate command": command, "client outage": max(gaps)}
 
 
-def table(results: dict[tuple[str, str], list[dict[str, float]]]) -> str:
-    columns = (*PHASES, *DECISION_SPLIT)
-    head = "| group (kind) | failure | runs | " + " | ".join(columns) + " |"
-    lines = [head, "|" + "---|" * (3 + len(columns))]
-    for (group, failure), runs in results.items():
-        cells = []
-        for phase in columns:
-            values = [r[phase] for r in runs if phase in r]
-            cells.append(f"{statistics.median(values):.2f} ({max(values):.2f})" if values else "-")
-        kind = CASES[group][0]
-        lines.append(f"| {group} ({kind}) | {failure} | {len(runs)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+TOOLS = (failover_rows.GARDIEN, *peers.TOOLS)
+
+
+def gardien_rows(args: argparse.Namespace, say: Callable[[str], None]) -> list[Row]:
+    """gardien's rows, on its lab (up, trials, planned moves, down unless ``--keep``)."""
+    lab = Lab(name=args.lab, group_failed_for=args.group_failed_for)
+    lifecycle.up(lab)
+    rows: list[Row] = []
+    try:
+        if not wait_scraped(lab, 90):
+            raise SystemExit("Prometheus does not scrape every target")
+        for group in args.groups:
+            kind, service, by_failure = CASES[group]
+            for failure in args.failures:
+                row = Row(group, kind, failure, failover_rows.GARDIEN)
+                rows.append(row)
+                fault = isolate if failure == ISOLATION else by_failure[failure]
+                for i in range(args.runs):
+                    for node in NODES:  # an isolation of the previous trial undone
+                        faults.public_link(lab, node, up=True)
+                    scenario.restore(lab)
+                    measured = trial(lab, group, service, failure, fault)
+                    say(f"{group} {failure} #{i + 1}: {json.dumps(measured)}")
+                    if measured:
+                        row.trials.append(measured)
+        migrations(lab, args, say)
+    finally:
+        if not args.keep:
+            lifecycle.down(lab)
+    return rows
+
+
+def migrations(lab: Lab, args: argparse.Namespace, say: Callable[[str], None]) -> None:
+    outages: dict[str, list[dict[str, float]]] = {}
+    for group in args.groups if args.migrations else ():
+        for i in range(args.migrations):
+            scenario.restore(lab)
+            measured = migration(lab, group)
+            say(f"{group} migrate #{i + 1}: {json.dumps(measured)}")
+            if measured:
+                outages.setdefault(group, []).append(measured)
+    for group, runs in outages.items():
+        cells = [
+            f"{statistics.median(r[k] for r in runs):.2f} ({max(r[k] for r in runs):.2f})"
+            for k in ("client outage", "migrate command")
+        ]
+        say(f"| {group} ({CASES[group][0]}) | migrate | {len(runs)} | " + " | ".join(cells))
 
 
 def main() -> int:
@@ -259,45 +301,35 @@ def main() -> int:
         "--for", dest="group_failed_for", default=Lab.group_failed_for,
         help=f"GardienGroupFailed's for (the lab's: {Lab.group_failed_for})",
     )  # fmt: skip
+    parser.add_argument(
+        "--peers", action="store_true",
+        help="also keepalived and Pacemaker (benchmarks/peers/), after gardien, one table",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tools", nargs="*", choices=TOOLS,
+        help="the tools measured (default: gardien; with --peers: all three)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--peer-timeout", type=float, default=90.0,
+        help="seconds a peer's trial waits for the answer (a row ends at the first in vain)",
+    )  # fmt: skip
+    parser.add_argument("--output", choices=("table", "json"), default="table")
     args = parser.parse_args()
-    lab = Lab(name=args.lab, group_failed_for=args.group_failed_for)
-    lifecycle.up(lab)
-    results: dict[tuple[str, str], list[dict[str, float]]] = {}
-    try:
-        if not wait_scraped(lab, 90):
-            print("Prometheus does not scrape every target", file=sys.stderr)
-            return 1
-        for group in args.groups:
-            _kind, service, by_failure = CASES[group]
-            for failure in args.failures:
-                runs = results.setdefault((group, failure), [])
-                fault = isolate if failure == ISOLATION else by_failure[failure]
-                for i in range(args.runs):
-                    for node in NODES:  # an isolation of the previous trial undone
-                        faults.public_link(lab, node, up=True)
-                    scenario.restore(lab)
-                    measured = trial(lab, group, service, failure, fault)
-                    print(f"{group} {failure} #{i + 1}: {json.dumps(measured)}", flush=True)
-                    if measured:
-                        runs.append(measured)
-        print(table(results))
-        outages: dict[str, list[dict[str, float]]] = {}
-        for group in args.groups if args.migrations else ():
-            for i in range(args.migrations):
-                scenario.restore(lab)
-                measured = migration(lab, group)
-                print(f"{group} migrate #{i + 1}: {json.dumps(measured)}", flush=True)
-                if measured:
-                    outages.setdefault(group, []).append(measured)
-        for group, runs in outages.items():
-            cells = [
-                f"{statistics.median(r[k] for r in runs):.2f} ({max(r[k] for r in runs):.2f})"
-                for k in ("client outage", "migrate command")
-            ]
-            print(f"| {group} ({CASES[group][0]}) | migrate | {len(runs)} | " + " | ".join(cells))
-    finally:
-        if not args.keep:
-            lifecycle.down(lab)
+    tools = args.tools or (list(TOOLS) if args.peers else [failover_rows.GARDIEN])
+    out = sys.stderr if args.output == "json" else sys.stdout
+
+    def say(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    rows: list[Row] = []
+    if failover_rows.GARDIEN in tools:
+        rows += gardien_rows(args, say)
+    chosen = [t for t in tools if t in peers.TOOLS]
+    rows += peers.rows(chosen, args.failures, args.runs, args.peer_timeout, say)
+    if args.output == "json":
+        print(failover_rows.json_lines(rows, peers.COMPARED_WITH))
+    else:
+        print(failover_rows.table(rows, (*PHASES, *DECISION_SPLIT), peers.COMPARED_WITH))
     return 0
 
 

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Install what gardien, its tests and its lab need on Debian 12 (root). Idempotent.
+# --peers: also keepalived, Pacemaker and Corosync, for the side-by-side benchmarks only
+# (benchmarks/peers/, docs/benchmarks.md); CI does not need them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,10 @@ PACKAGES=(
   samba-ad-dc samba-dsdb-modules samba-ad-provision slapd ldap-utils
   smartmontools arping iputils-ping psmisc iproute2 e2fsprogs util-linux procps curl
 )
+if [ "${1:-}" = "--peers" ]; then
+  # kmod: ocf:heartbeat:Filesystem runs modprobe; tini: the subreaper pacemakerd runs under.
+  PACKAGES+=(keepalived pacemaker pacemaker-cli-utils corosync resource-agents kmod tini)
+fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
