@@ -14,6 +14,7 @@ PACKAGES=(
   mariadb-server mariadb-client apache2 samba smbclient winbind tomcat10
   samba-ad-dc samba-dsdb-modules samba-ad-provision slapd ldap-utils
   smartmontools arping iputils-ping psmisc iproute2 e2fsprogs util-linux procps curl
+  chromium chromium-driver
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
