@@ -12,13 +12,17 @@ import json
 import re
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import bcrypt
 import pytest
 import requests
 
+from gardien.polling import wait_until
+from tests.support.exporter import free_port
 from tests.support.hooks import HookPair, alert, payload
+from tests.support.prometheus import prometheus
 
 GROUPS = {
     "g1": {"nodes": ["node1", "node2"]},
@@ -255,3 +259,33 @@ def test_the_cookie_is_sent_over_tls_only_when_the_hook_serves_tls(
     assert answer.status_code == 303
     assert "; Secure" in answer.headers["Set-Cookie"]
     assert browser.get("/").status_code == 200
+
+
+def test_overview_shows_the_alerts_prometheus_has_active(
+    make_pair: Callable[..., HookPair], tmp_path: Path
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    watched = make_pair(groups={"g1": GROUPS["g1"]}, hook={"prometheus_url": url})
+    browser = Console(watched)
+    browser.login()
+    assert f"Prometheus at {url} did not answer" in browser.get("/fragments/overview").text
+    hooks = {f"{a}:{watched.port}": n for n, a in watched.addresses.items()}
+    rules = [
+        {
+            "alert": "ConsoleTestHookUp",
+            "expr": 'up{job="gardien-hook"} == 1',
+            "labels": {"severity": "info"},
+            "annotations": {"summary": "the hook of {{ $labels.node }} is scraped"},
+        }
+    ]
+    with prometheus(tmp_path, port, {"gardien-hook": hooks}, watched.token, rules):
+        shown: list[str] = []
+
+        def listed() -> bool:
+            shown[:] = [browser.get("/fragments/overview").text]
+            return shown[0].count("<td>ConsoleTestHookUp</td>") == 2
+
+        assert wait_until(listed, 30), shown
+    assert "the hook of node1 is scraped" in shown[0]
+    assert "node=node2" in shown[0]
