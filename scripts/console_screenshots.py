@@ -55,7 +55,7 @@ def main() -> None:
                 raise SystemExit(f"web did not move: {pair.log('node2')}")
             pair.post("node2", "/api/v1/groups/billing/freeze").raise_for_status()
             with chromium(width=1280, height=720) as driver:
-                log_in(driver, pair)
+                log_in(driver, pair.url("node1", ""), pair.token)
                 wait(driver, lambda d: d.find_element(By.ID, "group-web").text.count("moved"))
                 driver.save_screenshot(str(args.out / "console-overview.png"))
                 driver.get(pair.url("node1", "/ui/groups/web"))
