@@ -55,6 +55,12 @@ def browser(pair: HookPair) -> Iterator[WebDriver]:
         assert strays == [], "Chromium requested pages other than the hooks'"
 
 
+def outcome(driver: WebDriver) -> str:
+    """The outcome an action's page shows, once it is there."""
+    found = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "tr.outcome .message"))
+    return str(found[0].text)
+
+
 def active_on(driver: WebDriver, group: str) -> str:
     return str(driver.find_element(By.ID, f"group-{group}").get_attribute("data-active"))
 
@@ -104,13 +110,12 @@ def test_a_killed_service_is_shown_failing_then_moved(
 def test_migrate_from_the_group_page_after_its_dry_run(pair: HookPair, browser: WebDriver) -> None:
     browser.get(pair.url("node1", "/ui/groups/g1"))
     browser.find_element(By.ID, "migrate-node2").click()
-    preview = browser.find_element(By.ID, "preview-outcome").text
+    preview = wait(browser, lambda d: d.find_elements(By.ID, "preview-outcome"))[0].text
     assert "dry run: would move g1 node1 -> node2" in preview
     assert "acquire" in browser.find_element(By.ID, "plan").text
     assert pair.held("node1", "g1")  # the preview moved nothing
     browser.find_element(By.ID, "confirm").click()
-    outcome = browser.find_element(By.CSS_SELECTOR, "tr.outcome .message").text
-    assert "moved g1 node1 -> node2" in outcome
+    assert "moved g1 node1 -> node2" in outcome(browser)
     assert pair.held("node2", "g1")
     assert not pair.held("node1", "g1")
     browser.find_element(By.ID, "back").click()
@@ -123,9 +128,7 @@ def test_frozen_an_automatic_move_is_skipped_with_its_reason(
 ) -> None:
     browser.get(pair.url("node1", "/ui/groups/g2"))
     browser.find_element(By.ID, "freeze-group").click()
-    assert browser.find_element(By.CSS_SELECTOR, "tr.outcome .message").text.startswith(
-        "g2 frozen on node1, node2"
-    )
+    assert outcome(browser).startswith("g2 frozen on node1, node2")
     try:
         alert_every_hook(pair, "g2", "node2")
         pair.wait_decisions("node1", "g2", settle=lambda d: d[-1]["status"] == "skipped")
@@ -137,6 +140,7 @@ def test_frozen_an_automatic_move_is_skipped_with_its_reason(
     finally:
         browser.get(pair.url("node1", "/ui/groups/g2"))
         browser.find_element(By.ID, "unfreeze-group").click()
+        assert outcome(browser).startswith("g2 unfrozen on node1, node2")
     assert pair.held("node2", "g2")
 
 
@@ -153,3 +157,16 @@ def test_the_timeline_of_a_move_has_a_bar_per_journaled_step(
     assert [b.get_attribute("data-state") for b in phases] == [s["state"] for s in steps]
     info = [b for b in bars if b.get_attribute("data-state") == "info"]
     assert info  # the alert and the decision of an automatic move are drawn too
+
+
+def test_the_group_page_shows_each_probe_with_its_result_and_duration(
+    pair: HookPair, browser: WebDriver
+) -> None:
+    browser.get(pair.url("node1", "/ui/groups/web"))
+    holder = browser.find_element(By.CSS_SELECTOR, "table.resources[data-node='node2']")
+    probes = holder.find_elements(By.CSS_SELECTOR, "tr[data-resource='service web'] li.probe")
+    assert "http" in [p.get_attribute("data-probe") for p in probes]
+    for probe in probes:
+        assert probe.get_attribute("class") == "probe ok"
+        assert probe.text.startswith(f"{probe.get_attribute('data-probe')}: ok (")
+        assert probe.text.endswith(" s)")
