@@ -19,6 +19,7 @@ import bcrypt
 import pytest
 import requests
 
+from failover_hook.console.sessions import LIFETIME, MAX_SESSIONS, Sessions
 from gardien.polling import wait_until
 from tests.support.exporter import free_port
 from tests.support.hooks import HookPair, alert, payload
@@ -289,3 +290,18 @@ def test_overview_shows_the_alerts_prometheus_has_active(
         assert wait_until(listed, 30), shown
     assert "the hook of node1 is scraped" in shown[0]
     assert "node=node2" in shown[0]
+
+
+def test_a_session_ends_when_it_expires_or_too_many_are_open() -> None:
+    now = [1000.0]
+    sessions = Sessions("the-token", clock=lambda: now[0])
+    assert sessions.login("another-token") is None
+    first = sessions.login("the-token")
+    assert first is not None and sessions.valid(first)
+    now[0] += LIFETIME - 1
+    assert sessions.valid(first)
+    now[0] += 2
+    assert not sessions.valid(first)
+    opened = [sessions.login("the-token") for _ in range(MAX_SESSIONS + 1)]
+    assert not sessions.valid(opened[0])  # the oldest made room for the newest
+    assert all(sessions.valid(s) for s in opened[1:])

@@ -1,6 +1,7 @@
 // The console's one script: parts of a page marked data-refresh="URL" are fetched again every
-// REFRESH_MS and replaced in place (the server renders them); a refresh that fails marks the page
-// stale instead of leaving old data unmarked, and a lost session leads to the login form.
+// REFRESH_MS and replaced in place (the server renders them), while the tab is visible; a refresh
+// that fails marks the page stale instead of leaving old data unmarked, and a lost session leads
+// to the login form.
 "use strict";
 const REFRESH_MS = 1500;
 
@@ -8,6 +9,11 @@ function refresh(part) {
   const url = part.dataset.refresh;
   const note = document.querySelector(".stale-note");
   const again = () => window.setTimeout(() => refresh(part), REFRESH_MS);
+  if (document.hidden) {
+    // a tab nobody looks at asks nothing: each refresh runs every node's resource checks
+    again();
+    return;
+  }
   fetch(url, { credentials: "same-origin", cache: "no-store" })
     .then((response) => {
       if (response.status === 401) {
