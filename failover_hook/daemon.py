@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     sessions = console.Sessions(
         token,
         secure=web_config.tls is not None,
-        open=not token and not web_config.basic_auth_users,
+        open_access=not token and not web_config.basic_auth_users,
     )
     if token:
         authenticators += [BearerToken(token), sessions]

@@ -9,7 +9,8 @@ hook's authentication (:mod:`failover_hook.console.sessions`); docs/console.md s
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, request
+from flask import Blueprint, abort, g, render_template, request
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from failover_hook.console import actions, pages
@@ -58,8 +59,14 @@ def blueprint(hook: Hook, sessions: Sessions) -> Blueprint:
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    @bp.app_context_processor
-    def csrf() -> dict[str, object]:
+    @bp.errorhandler(HTTPException)
+    def error(exc: HTTPException) -> tuple[str, int]:
+        """A page, not the API's JSON: what went wrong, and the way back."""
+        code = exc.code or 500
+        return render_template("error.html", code=code, message=exc.description), code
+
+    @bp.context_processor
+    def page_context() -> dict[str, object]:
         operator = g.get("operator")
         return {
             "csrf": sessions.csrf(operator) if operator else "",

@@ -8,10 +8,9 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from failover_hook.console.cluster import budget, overview, timelines
+from failover_hook.console.cluster import overview, timelines
 from failover_hook.console.context import Console
 from failover_hook.console.sessions import COOKIE, LIFETIME, PREFIX
-from failover_hook.decide import ClusterView
 
 DECISIONS_SHOWN = 500
 MOVES_DRAWN = 5
@@ -113,7 +112,6 @@ def register(bp: Blueprint, console: Console) -> None:
             "g": doc["groups"][group],
             "doc": doc,
             "answers": snap.nodes,
-            "budget": budget(hook, ClusterView(hook.node, snap.statuses), group),
             "entries": snap.entries(group),
             "snap": snap,
         }

@@ -59,7 +59,7 @@ class Sessions:
     """The console's sessions, an :class:`gardien.web.Authenticator` for ``/ui/`` paths.
 
     ``token``: the hook's bearer token, the login form's password (None: no login form, basic
-    auth only); ``secure``: the cookie is sent over TLS only (the hook serves TLS); ``open``:
+    auth only); ``secure``: the cookie is sent over TLS only (the hook serves TLS); ``open_access``:
     no authentication is configured at all (the console, as the API, is open).
     """
 
@@ -70,12 +70,12 @@ class Sessions:
         token: str | None,
         *,
         secure: bool = False,
-        open: bool = False,
+        open_access: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._token = token.encode() if token else None
         self.secure = secure
-        self.open = open
+        self.open_access = open_access
         self._clock = clock
         self._key = secrets.token_bytes(32)
         self._expiry: dict[str, float] = {}
@@ -131,7 +131,7 @@ class Sessions:
             and hmac.compare_digest((auth.token or "").encode(), self._token)
         ):
             return Operator("token", "bearer")
-        return Operator("anonymous", "open") if self.open else None
+        return Operator("anonymous", "open") if self.open_access else None
 
     def csrf(self, operator: Operator) -> str:
         return hmac.new(self._key, operator.key.encode(), hashlib.sha256).hexdigest()

@@ -239,6 +239,9 @@ def test_replay_is_a_dry_run_on_every_node(pair: HookPair) -> None:
 def test_group_page_draws_each_move_with_a_bar_per_journaled_step(pair: HookPair) -> None:
     browser = Console(pair)
     browser.login()
+    unknown = browser.get("/groups/nope")
+    assert unknown.status_code == 404
+    assert '<p class="error" id="error">unknown group</p>' in unknown.text  # a page, not JSON
     page = browser.get("/groups/g3").text
     assert 'id="budget"' in page
     figures = re.findall(
