@@ -24,15 +24,6 @@ def when(unix: float | None) -> str:
     return datetime.fromtimestamp(float(unix)).isoformat(sep=" ", timespec="seconds")
 
 
-def ago(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f} {unit} ago"
-    return f"{seconds:.0f} s ago"
-
-
 def _decisions(console: Console, group: str | None, status: str | None) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     missed = {}
@@ -55,7 +46,6 @@ def register(bp: Blueprint, console: Console) -> None:
     hook = console.hook
     sessions = console.sessions
     bp.add_app_template_filter(when, "when")
-    bp.add_app_template_filter(ago, "ago")
 
     @bp.route("/login", methods=["GET", "POST"])
     def login() -> Response | tuple[str, int]:

@@ -15,7 +15,6 @@ import ctypes
 import ipaddress
 import json
 import os
-import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.support.exporter import free_port
 
 T = TypeVar("T")
 CHROMIUM = "/usr/bin/chromium"
@@ -156,19 +157,13 @@ def wait(driver: WebDriver, condition: Any, timeout: float = 20) -> Any:
     return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def web_group(folder: Path) -> dict[str, Any]:
     """A group running one real service on loopback: a Python HTTP server whose page the hook's
     ``http`` probe checks; its pid file (``web.pid`` in ``folder``) is where a test kills it.
     No restart in place: a failure moves it."""
     (folder / "www").mkdir(exist_ok=True)
     (folder / "www" / "index.html").write_text(PAGE + "\n")
-    port = _free_port()
+    port = free_port()
     start = (
         f"echo $$ > {folder}/web.pid; "
         f"exec {sys.executable} -m http.server {port} --bind 127.0.0.1 --directory {folder}/www"
