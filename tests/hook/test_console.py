@@ -223,6 +223,20 @@ def test_a_refused_move_shows_the_gate_and_nothing_to_confirm(pair: HookPair) ->
     assert pair.held("node1", "g1")
 
 
+def test_the_cluster_frozen_and_unfrozen_from_the_header(pair: HookPair) -> None:
+    browser = Console(pair, "node2")
+    browser.login()
+    assert messages(browser.post("/freeze", verb="freeze")) == ["cluster frozen on node2, node1"]
+    try:
+        assert all(frozen_file(pair, n)["cluster"]["frozen"] for n in ("node1", "node2"))
+        nodes = browser.get("/fragments/overview").text
+        assert nodes.count("<td>FROZEN</td>") == 2
+    finally:
+        unfrozen = browser.post("/freeze", verb="unfreeze")
+    assert messages(unfrozen) == ["cluster unfrozen on node2, node1"]
+    assert not any(frozen_file(pair, n)["cluster"]["frozen"] for n in ("node1", "node2"))
+
+
 def test_replay_is_a_dry_run_on_every_node(pair: HookPair) -> None:
     browser = Console(pair)
     browser.login()
