@@ -137,6 +137,8 @@ def overview(hook: Hook, snap: Snapshot) -> dict[str, Any]:
         moves = [e for e in entries if e["group"] == name and e["kind"] == "move"]
         group["last_move"] = moves[0] if moves else None
         group["budget"] = budget(hook, view, name)
+        # where it runs is unknown when none of its nodes that answered holds it
+        group["silent"] = view.unknown(hook.config.groups[name].nodes)
     for name, node in doc["nodes"].items():
         answer = snap.nodes[name]
         node["problem"] = answer.problem

@@ -162,6 +162,9 @@ def test_overview_shows_each_group_where_it_runs_and_a_silent_node_as_such(
         page = browser.get("/fragments/overview").text
     assert "node1 did not answer" in page
     assert 'id="group-g1" data-active=""' in page  # unknown, not shown from before
+    row = page[page.index('id="group-g1"') :].split("</tr>")[0]
+    assert '<span class="unknown">unknown</span>' in row
+    assert "stopped" not in row
 
 
 def test_migrate_shows_the_dry_run_first_then_moves_and_journals_the_operator(
