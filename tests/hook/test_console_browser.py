@@ -17,7 +17,16 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tests.support.console import chromium, log_in, requested_urls, wait, web_group
+from tests.support.console import (
+    attribute_of,
+    chromium,
+    log_in,
+    requested_urls,
+    steady,
+    text_of,
+    wait,
+    web_group,
+)
 from tests.support.hooks import HookPair, alert, payload
 
 pytestmark = pytest.mark.skipif(
@@ -62,7 +71,7 @@ def outcome(driver: WebDriver) -> str:
 
 
 def active_on(driver: WebDriver, group: str) -> str:
-    return str(driver.find_element(By.ID, f"group-{group}").get_attribute("data-active"))
+    return attribute_of(driver, f"#group-{group}", "data-active")
 
 
 def alert_every_hook(pair: HookPair, group: str, node: str) -> None:
@@ -77,10 +86,9 @@ def test_the_overview_shows_every_group_on_its_node(pair: HookPair, browser: Web
     for group, node in (("web", "node1"), ("g1", "node1"), ("g2", "node2")):
         assert active_on(browser, group) == node
         assert pair.held(node, group)
-        cell = browser.find_element(By.CSS_SELECTOR, f"#group-{group} td.cell.active")
-        assert cell.get_attribute("data-node") == node
+        assert attribute_of(browser, f"#group-{group} td.cell.active", "data-node") == node
     for node in pair.addresses:
-        assert browser.find_element(By.CSS_SELECTOR, f"#node-{node} td.answer").text == "answers"
+        assert text_of(browser, f"#node-{node} td.answer") == "answers"
 
 
 def test_a_killed_service_is_shown_failing_then_moved(
@@ -95,7 +103,7 @@ def test_a_killed_service_is_shown_failing_then_moved(
         return row.get_attribute("data-healthy") == "no" and "web" in row.text
 
     wait(browser, failing)
-    row = browser.find_element(By.ID, "group-web").text
+    row = text_of(browser, "#group-web")
     assert "FAILED" in row
     alert_every_hook(pair, "web", "node1")
     wait(browser, lambda d: active_on(d, "web") == "node2")
@@ -104,7 +112,7 @@ def test_a_killed_service_is_shown_failing_then_moved(
     )
     assert browser.execute_script("return window.notReloaded") is True  # refreshed in place
     assert pair.held("node2", "web")
-    assert "moved web node1 -> node2" in browser.find_element(By.ID, "group-web").text
+    assert "moved web node1 -> node2" in text_of(browser, "#group-web")
 
 
 def test_migrate_from_the_group_page_after_its_dry_run(pair: HookPair, browser: WebDriver) -> None:
@@ -163,10 +171,15 @@ def test_the_group_page_shows_each_probe_with_its_result_and_duration(
     pair: HookPair, browser: WebDriver
 ) -> None:
     browser.get(pair.url("node1", "/ui/groups/web"))
-    holder = browser.find_element(By.CSS_SELECTOR, "table.resources[data-node='node2']")
-    probes = holder.find_elements(By.CSS_SELECTOR, "tr[data-resource='service web'] li.probe")
-    assert "http" in [p.get_attribute("data-probe") for p in probes]
-    for probe in probes:
-        assert probe.get_attribute("class") == "probe ok"
-        assert probe.text.startswith(f"{probe.get_attribute('data-probe')}: ok (")
-        assert probe.text.endswith(" s)")
+    selector = "table.resources[data-node='node2'] tr[data-resource='service web'] li.probe"
+
+    def probes(d: WebDriver) -> list[tuple[str, str, str]]:
+        found = d.find_elements(By.CSS_SELECTOR, selector)
+        return [(p.get_attribute("data-probe"), p.get_attribute("class"), p.text) for p in found]
+
+    shown = steady(browser, probes)
+    assert "http" in [name for name, _, _ in shown]
+    for name, kind, text in shown:
+        assert kind == "probe ok"
+        assert text.startswith(f"{name}: ok (")
+        assert text.endswith(" s)")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -66,6 +67,20 @@ def _direct(networks: Sequence[ipaddress.IPv4Network]) -> list[str]:
 
 
 _CLONE_NEWNET = 0x40000000
+
+
+def steady(driver: WebDriver, read: Callable[[WebDriver], T]) -> T:
+    """What ``read`` finds on the page, read again when a refresh replaced an element under it."""
+    found: tuple[T] = wait(driver, lambda d: (read(d),))
+    return found[0]
+
+
+def text_of(driver: WebDriver, css: str) -> str:
+    return str(steady(driver, lambda d: d.find_element(By.CSS_SELECTOR, css).text))
+
+
+def attribute_of(driver: WebDriver, css: str, name: str) -> str:
+    return str(steady(driver, lambda d: d.find_element(By.CSS_SELECTOR, css).get_attribute(name)))
 
 
 def _enter_netns(pid: int) -> None:
@@ -153,8 +168,11 @@ def log_in(driver: WebDriver, hook: str, token: str) -> None:
 
 
 def wait(driver: WebDriver, condition: Any, timeout: float = 20) -> Any:
-    """Selenium's bounded wait (polls every 0.2 s)."""
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
+    """Selenium's bounded wait (polls every 0.2 s); an element replaced by a refresh while the
+    condition read it is read again at the next poll."""
+    return WebDriverWait(
+        driver, timeout, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException]
+    ).until(condition)
 
 
 def web_group(folder: Path) -> dict[str, Any]:
