@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from failover_hook import timeline
 from failover_hook.cli import summarize
+from failover_hook.cluster_status import ClusterStatus
 from failover_hook.decide import ClusterView
 from failover_hook.hook import Hook
 from failover_hook.outcome import Outcome
@@ -58,36 +59,39 @@ class Snapshot:
 
 
 class ClusterReader:
-    """Asks every node of the hook's config in force, all at once (a pool of its own)."""
+    """Asks every node of the config in force, all at once (a pool of its own); one reading
+    uses one config's parts throughout, even when a reload swaps them meanwhile."""
 
     def __init__(self, hook: Hook, clock: Callable[[], float] = time.time) -> None:
         self.hook = hook
         self._clock = clock
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="console")
 
-    def _ask(self, node: str, local: Callable[[], T], remote: Callable[[Any], T]) -> Future[T]:
-        if node == self.hook.node:
-            return self._pool.submit(local)
-        peer = self.hook.cluster.peers[node]
-        return self._pool.submit(remote, peer)
+    def _ask_all(
+        self, cluster: ClusterStatus, local: Callable[[], T], remote: Callable[[Any], T]
+    ) -> dict[str, Future[T]]:
+        """``local()`` for this node, ``remote(peer)`` for each of ``cluster``'s peers, all
+        submitted at once."""
+        asked: dict[str, Future[T]] = {}
+        for node in cluster.config.nodes:
+            if node == cluster.node:
+                asked[node] = self._pool.submit(local)
+            else:
+                asked[node] = self._pool.submit(remote, cluster.peers[node])
+        return asked
 
-    def snapshot(self, group: str | None = None, history: bool = True) -> Snapshot:
-        """Each node's status (with its resources' check) and, with ``history``, its journal."""
+    def snapshot(self, group: str | None = None) -> Snapshot:
+        """Each node's status (with its resources' check) and its journal."""
         cluster = self.hook.cluster
-        statuses = {
-            n: self._ask(n, lambda: cluster.status(group), lambda p: p.status(group))
-            for n in self.hook.config.nodes
-        }
-        journals = {
-            n: self._ask(n, lambda: cluster.history(group), lambda p: p.history(group))
-            for n in (self.hook.config.nodes if history else ())
-        }
+        statuses = self._ask_all(cluster, lambda: cluster.status(group), lambda p: p.status(group))
+        journals = self._ask_all(
+            cluster, lambda: cluster.history(group), lambda p: p.history(group)
+        )
         answers = {}
         for name, asked in statuses.items():
             try:
-                found = asked.result()
-                status = NodeStatus.model_validate(found)
-                entries = journals[name].result() if name in journals else []
+                status = NodeStatus.model_validate(asked.result())
+                entries = journals[name].result()
             except (PeerUnreachable, ValueError) as exc:
                 answers[name] = NodeAnswer(name, None, problem=str(exc))
             else:
@@ -96,10 +100,9 @@ class ClusterReader:
 
     def decisions(self) -> dict[str, list[dict[str, Any]] | str]:
         """Each node's decisions log, or why it did not answer."""
-        asked = {
-            n: self._ask(n, self.hook.receiver.decisions, lambda p: p.decisions())
-            for n in self.hook.config.nodes
-        }
+        asked = self._ask_all(
+            self.hook.cluster, self.hook.receiver.decisions, lambda p: p.decisions()
+        )
         found: dict[str, list[dict[str, Any]] | str] = {}
         for name, call in asked.items():
             try:
@@ -108,12 +111,13 @@ class ClusterReader:
                 found[name] = str(exc)
         return found
 
-    def alerts(self) -> tuple[list[dict[str, Any]], str | None] | None:
-        """Prometheus's active alerts when ``hook.prometheus_url`` is configured, else None."""
+    def alerts(self) -> Future[tuple[list[dict[str, Any]], str | None]] | None:
+        """Prometheus's active alerts, asked now (their answer comes while the nodes are asked),
+        when ``hook.prometheus_url`` is configured; else None."""
         hook = self.hook.config.hook
         if hook.prometheus_url is None:
             return None
-        return PrometheusReader(hook.prometheus_url, hook.request_timeout).alerts()
+        return self._pool.submit(PrometheusReader(hook.prometheus_url, hook.request_timeout).alerts)
 
 
 def overview(hook: Hook, snap: Snapshot) -> dict[str, Any]:

@@ -76,11 +76,12 @@ def register(bp: Blueprint, console: Console) -> None:
         return response
 
     def overview_model() -> dict[str, Any]:
+        alerts = console.reader.alerts()
         snap = console.reader.snapshot()
         return {
             "doc": overview(hook, snap),
-            "nodes": list(hook.config.nodes),
-            "alerts": console.reader.alerts(),
+            "nodes": list(snap.nodes),
+            "alerts": alerts.result() if alerts is not None else None,
             "at": snap.at,
         }
 
