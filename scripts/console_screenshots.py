@@ -20,7 +20,7 @@ from pathlib import Path
 from selenium.webdriver.common.by import By
 
 from gardien.polling import wait_until
-from tests.support.console import chromium, log_in, wait, web_group
+from tests.support.console import chromium, log_in, stop_web, wait, web_group
 from tests.support.hooks import HookPair, alert, payload
 
 SEEN_BEFORE = 4.0
@@ -63,6 +63,7 @@ def main() -> None:
                 figure.screenshot(str(args.out / "console-timeline.png"))
         finally:
             pair.stop()
+            stop_web(tmp / "web")
     print(f"written: {args.out / 'console-overview.png'}, {args.out / 'console-timeline.png'}")
 
 

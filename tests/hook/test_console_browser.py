@@ -23,6 +23,7 @@ from tests.support.console import (
     log_in,
     requested_urls,
     steady,
+    stop_web,
     text_of,
     wait,
     web_group,
@@ -41,17 +42,20 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def pair(make_pair: Callable[..., HookPair], web: Path) -> HookPair:
-    """node1 holds web (a real service) and g1, node2 holds g2."""
+def pair(make_pair: Callable[..., HookPair], web: Path) -> Iterator[HookPair]:
+    """node1 holds web (a real service) and g1, node2 holds g2; the service is ended after."""
     groups = {
         "web": web_group(web),
         "g1": {"nodes": ["node1", "node2"]},
         "g2": {"nodes": ["node2", "node1"]},
     }
     made = make_pair(groups=groups, hook={"settle": 0, "cooldown": 0})
-    for node, group in (("node1", "web"), ("node1", "g1"), ("node2", "g2")):
-        assert made.post(node, f"/api/v1/groups/{group}/acquire").json()["status"] == "done"
-    return made
+    try:
+        for node, group in (("node1", "web"), ("node1", "g1"), ("node2", "g2")):
+            assert made.post(node, f"/api/v1/groups/{group}/acquire").json()["status"] == "done"
+        yield made
+    finally:
+        stop_web(web)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import ctypes
 import ipaddress
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -197,3 +198,10 @@ def web_group(folder: Path) -> dict[str, Any]:
         "stop_timeout": "5s",
     }
     return {"nodes": ["node1", "node2"], "services": [service]}
+
+
+def stop_web(folder: Path) -> None:
+    """Kill the web service of :func:`web_group` if it runs: a hook that stops leaves the services
+    it started running (as ``KillMode=process`` does), so the test that made them ends them."""
+    with contextlib.suppress(OSError, ValueError):
+        os.kill(int((folder / "web.pid").read_text()), signal.SIGKILL)
