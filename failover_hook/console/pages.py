@@ -101,7 +101,6 @@ def register(bp: Blueprint, console: Console) -> None:
             "group": group,
             "spec": hook.config.groups[group],
             "g": doc["groups"][group],
-            "doc": doc,
             "answers": snap.nodes,
             "entries": snap.entries(group),
             "snap": snap,
