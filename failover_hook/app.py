@@ -1,8 +1,9 @@
 """The hook's HTTP API (Flask), a thin layer over the parts of :class:`failover_hook.hook.Hook`.
 
-Authentication (bearer token, exporter-toolkit basic auth) and TLS are applied around this app by
-:class:`gardien.web.WebServer`.  Every answer about an action is an :class:`Outcome` as JSON;
-409 means "already in progress".
+Authentication (bearer token, exporter-toolkit basic auth, the web console's sessions) and TLS
+are applied around this app by :class:`gardien.web.WebServer`; the console is a blueprint of it
+under ``/ui/`` (:mod:`failover_hook.console`).  Every answer about an action is an
+:class:`Outcome` as JSON; 409 means "already in progress".
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.exceptions import HTTPException
 
+from failover_hook import console
+from failover_hook.client import read_token
 from failover_hook.freeze import FreezeState
 from failover_hook.hook import Hook
 from failover_hook.outcome import Outcome, Status
@@ -34,6 +37,8 @@ class MigrateRequest(BaseModel):
     target: str
     dry_run: bool = False
     force: bool = False
+    operator: str | None = Field(None, pattern=r"^[^\x00-\x1f\x7f]{1,100}$")
+    """Who asked (the web console's operator), journaled as the move's trigger."""
 
 
 class ReleaseRequest(BaseModel):
@@ -115,7 +120,16 @@ def _acquire(hook: Hook, group: str, data: bytes) -> tuple[Response, int]:
     return _answer(hook.dispatch.acquire(group, body.force, body.given_back_by))
 
 
-def create_app(hook: Hook) -> Flask:
+def create_app(hook: Hook, sessions: console.Sessions | None = None) -> Flask:
+    """The hook's API and its console; ``sessions``: the console's, which the daemon's
+    authentication also asks (default: sessions of the config's token)."""
+    app = _api(hook)
+    sessions = sessions or console.Sessions(read_token(hook.config))
+    app.register_blueprint(console.blueprint(hook, sessions))
+    return app
+
+
+def _api(hook: Hook) -> Flask:
     app = Flask("gardien-hook")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 
@@ -177,7 +191,9 @@ def create_app(hook: Hook) -> Flask:
             return _error(400, f"invalid migrate request: {_first_error(exc)}")
         if body.target not in hook.config.nodes:
             return _error(422, "unknown target node")
-        return _answer(hook.dispatch.migrate(group, body.target, body.dry_run, body.force))
+        return _answer(
+            hook.dispatch.migrate(group, body.target, body.dry_run, body.force, body.operator)
+        )
 
     @app.get("/api/v1/history")
     def history() -> tuple[Response, int]:

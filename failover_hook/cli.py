@@ -170,6 +170,11 @@ def cluster_status(config: ClusterConfig) -> dict[str, Any]:
             statuses[name] = NodeStatus.model_validate(peer.status())
         except PeerUnreachable:
             statuses[name] = None
+    return summarize(config, statuses)
+
+
+def summarize(config: ClusterConfig, statuses: dict[str, NodeStatus | None]) -> dict[str, Any]:
+    """The status document of the nodes' ``statuses`` (None: no answer); the console's too."""
     # when nodes disagree on a freeze (one was down), the newest decision is the cluster's,
     # as for a decision (ClusterStatus.view)
     freeze = merged([s.freeze for s in statuses.values() if s is not None])

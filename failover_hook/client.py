@@ -185,16 +185,21 @@ class HttpPeer:
             raise PeerUnreachable(f"{self.name}: unexpected freeze state: {exc}") from exc
 
     def migrate(
-        self, group: str, target: str, dry_run: bool = False, force: bool = False
+        self,
+        group: str,
+        target: str,
+        dry_run: bool = False,
+        force: bool = False,
+        operator: str | None = None,
     ) -> Outcome:
+        """``operator``: who asked, journaled as the move's trigger (left out when None, so a
+        hook that predates it is asked as before)."""
         budget = 2 * group_budget(self._config, group) + self._fence_budget()
+        body: dict[str, object] = {"target": target, "dry_run": dry_run, "force": force}
+        if operator is not None:
+            body["operator"] = operator
         return self._outcome(
-            self._call(
-                "POST",
-                f"/api/v1/groups/{group}/migrate",
-                budget,
-                json={"target": target, "dry_run": dry_run, "force": force},
-            )
+            self._call("POST", f"/api/v1/groups/{group}/migrate", budget, json=body)
         )
 
     def _fence_budget(self) -> float:

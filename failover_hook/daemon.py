@@ -13,6 +13,7 @@ from types import FrameType
 
 import prometheus_client
 
+from failover_hook import console
 from failover_hook.agent import LocalAgent
 from failover_hook.app import create_app
 from failover_hook.client import HttpPeer, read_token
@@ -33,6 +34,7 @@ from gardien.errors import ConfigError
 from gardien.node.reachability import Pinger
 from gardien.web import (
     DEFAULT_THREADS,
+    DEFAULT_UNAUTHENTICATED_PATHS,
     Authenticator,
     BearerToken,
     WebConfig,
@@ -140,8 +142,14 @@ def run(args: argparse.Namespace) -> int:
     hook = build_hook(config, node, args.state_dir, args.dry_run)
     authenticators: list[Authenticator] = []
     token = read_token(config)
+    # the console's login form takes the token; a session it opens is valid under /ui/ only
+    sessions = console.Sessions(
+        token,
+        secure=web_config.tls is not None,
+        open_access=not token and not web_config.basic_auth_users,
+    )
     if token:
-        authenticators.append(BearerToken(token))
+        authenticators += [BearerToken(token), sessions]
     elif not web_config.basic_auth_users:
         log.warning(
             "no hook.token_file and no basic_auth_users: the API is open to anyone who reaches it"
@@ -157,10 +165,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.dry_run:
         hook.recover()
     server = WebServer(
-        create_app(hook),
+        create_app(hook, sessions),
         args.listen_address or node_listen_address(config, config.hook.port, node),
         web_config,
         authenticators=authenticators,
+        unauthenticated_paths=DEFAULT_UNAUTHENTICATED_PATHS | console.UNAUTHENTICATED_PATHS,
+        refusal_pages={"/ui": console.REFUSAL_PAGE},
         threads=request_threads(config),
         server_name="gardien-hook",
     )

@@ -154,9 +154,15 @@ class Dispatcher:
         return outcome
 
     def migrate(
-        self, group: str, target: str, dry_run: bool = False, force: bool = False
+        self,
+        group: str,
+        target: str,
+        dry_run: bool = False,
+        force: bool = False,
+        operator: str | None = None,
     ) -> Outcome:
-        """A move by hand, run by the target's hook: gates of safety apply, anti-flap does not."""
+        """A move by hand, run by the target's hook: gates of safety apply, anti-flap does not;
+        ``operator``: who asked, journaled as the move's trigger (``manual by alice``)."""
         if target != self.node:
             return Outcome(
                 Status.REFUSED,
@@ -166,9 +172,11 @@ class Dispatcher:
         with self.locks.claim(group) as mine:
             if not mine:
                 return _in_progress(group)
-            return self._migrate(group, target, dry_run, force)
+            return self._migrate(group, target, dry_run, force, operator)
 
-    def _migrate(self, group: str, target: str, dry_run: bool, force: bool) -> Outcome:
+    def _migrate(
+        self, group: str, target: str, dry_run: bool, force: bool, operator: str | None
+    ) -> Outcome:
         view = self.cluster.view(group)
         holders = view.holders(group)
         if not force:
@@ -190,6 +198,7 @@ class Dispatcher:
         plan = self._plan(move, TriggerKind.MANUAL)
         if isinstance(plan, Outcome):
             return plan
+        plan = dataclasses.replace(plan, operator=operator)
         if dry_run or self.dry_run:
             return Outcome(
                 Status.NOTHING_TO_DO,

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS moves (
     trigger_kind TEXT NOT NULL DEFAULT 'api',
     trigger_parent INTEGER,
     trigger_move_key TEXT,
+    trigger_by TEXT,               -- the operator who asked, when named
     forced INTEGER NOT NULL DEFAULT 0, -- an acquire the operator forced past its guard
     services TEXT                  -- JSON list: the failed services a restart was for
 );
@@ -68,9 +69,14 @@ _TRIGGER_COLUMNS = {
     "trigger_move_key": "TEXT",
 }
 """The trigger's parts, added to ``moves`` later: a journal made before gets them when opened."""
-_ADDED_COLUMNS = {**_TRIGGER_COLUMNS, "forced": "INTEGER NOT NULL DEFAULT 0", "services": "TEXT"}
+_ADDED_COLUMNS = {
+    **_TRIGGER_COLUMNS,
+    "forced": "INTEGER NOT NULL DEFAULT 0",
+    "services": "TEXT",
+    "trigger_by": "TEXT",
+}
 """Every column added to ``moves`` after its first version (``forced``: nothing was forced;
-``services``: none, the entry is no restart)."""
+``services``: none, the entry is no restart; ``trigger_by``: no operator named)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,7 @@ class MoveRecord:
                 "kind": str(self.trigger.kind),
                 "parent": self.trigger.parent,
                 "move_key": self.trigger.move_key,
+                "by": self.trigger.by,
             },
             "started": self.started,
             "finished": self.finished,
@@ -225,8 +232,8 @@ class Journal:
             try:
                 cursor = self._db.execute(
                     "INSERT INTO moves (group_name, kind, source, target, trigger, started, plan,"
-                    " trigger_kind, trigger_parent, trigger_move_key, forced, services)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " trigger_kind, trigger_parent, trigger_move_key, trigger_by, forced,"
+                    " services) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         group,
                         kind,
@@ -236,6 +243,7 @@ class Journal:
                         now,
                         json.dumps(plan.to_json()) if plan else None,
                         *_trigger_columns(trigger),
+                        trigger.by,
                         int(forced),
                         json.dumps(list(services)) if services else None,
                     ),
@@ -262,7 +270,7 @@ class Journal:
             kind="move",
             source=plan.source,
             target=plan.target,
-            trigger=Trigger(plan.trigger),
+            trigger=Trigger(plan.trigger, by=plan.operator),
             steps=steps,
             plan=plan,
         )
@@ -334,6 +342,7 @@ class Journal:
         with self._lock:
             columns = "id, group_name, kind, source, target, started, finished, status, message"
             triggers = "trigger_kind, trigger_parent, trigger_move_key, forced, services"
+            triggers += ", trigger_by"
             query = f"SELECT {columns}, plan, {triggers} FROM moves {where}"  # noqa: S608 - fixed
             rows = self._db.execute(query, params).fetchall()
             steps: dict[int, list[StepRecord]] = {}
@@ -354,7 +363,7 @@ class Journal:
                 kind=r[2],
                 source=r[3],
                 target=r[4],
-                trigger=Trigger(TriggerKind(r[10]), r[11], r[12]),
+                trigger=Trigger(TriggerKind(r[10]), r[11], r[12], r[15]),
                 started=r[5],
                 finished=r[6],
                 status=r[7],

@@ -85,6 +85,8 @@ class Plan:
     trigger: TriggerKind = TriggerKind.MANUAL
     """A plan is a move's: asked by hand or decided on an alert."""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    operator: str | None = None
+    """Who asked for a move by hand, when the request named one (its trigger's ``by``)."""
 
     def describe(self) -> str:
         """The dry-run text: a header, then one line per step."""
@@ -100,6 +102,7 @@ class Plan:
             "target": self.target,
             "trigger": str(self.trigger),
             "notes": list(self.notes),
+            "operator": self.operator,
             "steps": [s.to_json() for s in self.steps],
         }
 
@@ -111,5 +114,6 @@ class Plan:
             target=data["target"],
             trigger=TriggerKind(data.get("trigger", "manual")),
             notes=tuple(data.get("notes") or ()),
+            operator=data.get("operator"),
             steps=tuple(Step.from_json(s) for s in data["steps"]),
         )

@@ -3,7 +3,8 @@
 Used before fencing a node that did not answer (:mod:`failover_hook.silence`): Prometheus scrapes
 every node's exporter and hook on its own connections, so a scrape that succeeded after a node
 went silent for this hook says the node is alive.  Prometheus being unreachable is no evidence
-either way: the answer says so and the caller decides on what else it checked.
+either way: the answer says so and the caller decides on what else it checked.  The web console
+shows its active alerts.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 
@@ -62,3 +64,17 @@ class PrometheusReader:
         if answered:
             return Scrapes(True, f"Prometheus scraped {node} within the last {window} s")
         return Scrapes(False, f"Prometheus did not scrape {node} in the last {window} s")
+
+    def alerts(self) -> tuple[list[dict[str, Any]], str | None]:
+        """The alerts Prometheus has active now (pending or firing: labels, annotations,
+        state, activeAt), or none and why it could not be asked."""
+        try:
+            response = requests.get(f"{self.url}/api/v1/alerts", timeout=self.timeout)
+            response.raise_for_status()
+            found = response.json()["data"]["alerts"]
+            if not isinstance(found, list):
+                raise TypeError("alerts is not a list")
+        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+            log.warning("Prometheus at %s not asked for its alerts: %s", self.url, exc)
+            return [], f"Prometheus at {self.url} did not answer ({type(exc).__name__})"
+        return [a for a in found if isinstance(a, dict)], None

@@ -93,15 +93,16 @@ def build(
         (d for d in decisions if (d.get("details") or {}).get("move_id") == move["id"]), None
     )
     if decision is not None:
-        decided = float(decision["time"])
+        # its time runs from the alert's arrival to the move's start (the outcome that carries
+        # it is recorded once the move has ended)
         took = float((decision.get("details") or {}).get("decision_seconds") or 0.0)
-        arrived = decided - took
+        arrived = float(move["started"]) - took
         alert = decision.get("alert") or {}
         if alert.get("startsAt"):
             fired = datetime.fromisoformat(alert["startsAt"]).timestamp()
             name = (alert.get("labels") or {}).get("alertname", "alert")
             bars.append(Bar(f"{name}: pending, firing, delivered", None, fired, arrived, "info"))
-        bars.append(Bar("decision", move["node"], arrived, min(move["started"], decided), "info"))
+        bars.append(Bar("decision", move["node"], arrived, float(move["started"]), "info"))
     parts = [r for r in records if _part_of(r, move, key)]
     actions = [s.get("action") for s in move.get("steps", []) if s.get("started") is not None]
     for step, action in zip(_step_bars(move, 0, now), actions, strict=True):

@@ -1,8 +1,9 @@
 """Why a journal entry was made: a kind and the entry or move it belongs to, kept as columns.
 
 The journal stores the structured parts (``trigger_kind``, ``trigger_parent``,
-``trigger_move_key``) for the code to read, and :attr:`Trigger.text` ("move #7", "undo of move
-#7", "recovery of #3", "move node2#7") for people, in ``gardien history`` and the API.
+``trigger_move_key``, ``trigger_by``) for the code to read, and :attr:`Trigger.text` ("move #7",
+"undo of move #7", "recovery of #3", "move node2#7", "manual by alice") for people, in ``gardien
+history`` and the API.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class Trigger:
     """The entry of this node's journal this one is part of (a move, an undone or recovered one)."""
     move_key: str | None = None
     """The key of another node's move (``node2#7``, :func:`failover_hook.journal.move_key`)."""
+    by: str | None = None
+    """The operator who asked for it, when the request named one (the web console names its
+    basic-auth user, or ``token``)."""
 
     @classmethod
     def step_of(cls, move_id: int) -> Trigger:
@@ -66,7 +70,7 @@ class Trigger:
             return f"undo of move #{self.parent}"
         if self.kind is TriggerKind.RECOVERY:
             return f"recovery of #{self.parent}"
-        return str(self.kind)
+        return f"{self.kind} by {self.by}" if self.by else str(self.kind)
 
     def __str__(self) -> str:
         return self.text

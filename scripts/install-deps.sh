@@ -16,6 +16,7 @@ PACKAGES=(
   mariadb-server mariadb-client apache2 samba smbclient winbind tomcat10
   samba-ad-dc samba-dsdb-modules samba-ad-provision slapd ldap-utils
   smartmontools arping iputils-ping psmisc iproute2 e2fsprogs util-linux procps curl
+  chromium chromium-driver
 )
 if [ "${1:-}" = "--peers" ]; then
   # kmod: ocf:heartbeat:Filesystem runs modprobe; tini: the subreaper pacemakerd runs under.

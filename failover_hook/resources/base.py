@@ -45,16 +45,40 @@ class State(StrEnum):
 
 
 @dataclass(frozen=True)
+class ProbeCheck:
+    """One probe a monitor ran: its name, result, why it failed, how long it took."""
+
+    probe: str
+    ok: bool
+    reason: str
+    duration: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "probe": self.probe,
+            "ok": self.ok,
+            "reason": self.reason,
+            "duration": round(self.duration, 4),
+        }
+
+
+@dataclass(frozen=True)
 class ResourceState:
     state: State
     reason: str = ""
+    probes: tuple[ProbeCheck, ...] = ()
+    """The probes the monitor ran to tell, in order (a service's; it stops at the first that
+    fails), for people: the web console shows them."""
 
     @property
     def running(self) -> bool:
         return self.state is State.RUNNING
 
-    def to_json(self) -> dict[str, str]:
-        return {"state": str(self.state), "reason": self.reason}
+    def to_json(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"state": str(self.state), "reason": self.reason}
+        if self.probes:
+            found["probes"] = [p.to_json() for p in self.probes]
+        return found
 
 
 RUNNING = ResourceState(State.RUNNING)

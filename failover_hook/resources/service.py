@@ -20,7 +20,7 @@ from pathlib import Path
 
 from failover_hook import processes
 from failover_hook.resources.base import (
-    RUNNING,
+    ProbeCheck,
     Resource,
     ResourceError,
     ResourceState,
@@ -86,11 +86,18 @@ class Service(Resource):
 
     def _probe_failure(self, budget: float) -> str | None:
         """The first failing probe as ``probe http failed: reason``, or None when all pass."""
+        return self._probes(budget)[1]
+
+    def _probes(self, budget: float) -> tuple[tuple[ProbeCheck, ...], str | None]:
+        """The probes run until the first that fails, and its failure (None: all pass)."""
+        checks = []
         for spec in self.config.all_probes:
             result = build_probe(spec.kind, spec.params).run(budget)
+            reason = result.reason or ("" if result.ok else "no reason given")
+            checks.append(ProbeCheck(spec.name, result.ok, reason, result.duration))
             if not result.ok:
-                return f"probe {spec.name} failed: {result.reason or 'no reason given'}"
-        return None
+                return tuple(checks), f"probe {spec.name} failed: {reason}"
+        return tuple(checks), None
 
     def _unit_active(self) -> bool:
         assert self.config.unit
@@ -109,11 +116,12 @@ class Service(Resource):
                 return ResourceState(State.NOT_RUNNING, f"no process of {self.config.name}")
         elif self.config.unit and not self._unit_active():
             return ResourceState(State.NOT_RUNNING, f"unit {self.config.unit} not active")
-        failure = self._probe_failure(self.start_timeout)
+        checks, failure = self._probes(self.start_timeout)
         if failure is None:
-            return RUNNING
+            return ResourceState(State.RUNNING, probes=checks)
         known_running = self.config.process is not None or self.config.unit
-        return ResourceState(State.ERROR if known_running else State.NOT_RUNNING, failure)
+        state = State.ERROR if known_running else State.NOT_RUNNING
+        return ResourceState(state, failure, checks)
 
     # -- start ---------------------------------------------------------------------------------
 

@@ -99,17 +99,23 @@ class BearerToken:
 
 
 class AuthMiddleware:
-    """Let a request through when it needs no auth or any authenticator accepts it; else 401."""
+    """Let a request through when it needs no auth or any authenticator accepts it; else 401.
+
+    ``refusal_pages``: the HTML body of the 401 for paths under a prefix (a browser shows it
+    when it asks no password, or the user cancels: the web console's link to its login form).
+    """
 
     def __init__(
         self,
         app: WSGIApplication,
         authenticators: Sequence[Authenticator],
         unauthenticated_paths: Iterable[str] = DEFAULT_UNAUTHENTICATED_PATHS,
+        refusal_pages: Mapping[str, bytes] | None = None,
     ) -> None:
         self.app = app
         self.authenticators = tuple(authenticators)
         self.unauthenticated_paths = frozenset(unauthenticated_paths)
+        self.refusal_pages = dict(refusal_pages or {})
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if (
@@ -124,7 +130,10 @@ class AuthMiddleware:
             environ.get("PATH_INFO"),
             environ.get("REMOTE_ADDR"),
         )
-        headers = [("Content-Type", "text/plain; charset=utf-8")]
+        path = str(environ.get("PATH_INFO", "/"))
+        page = next((b for p, b in self.refusal_pages.items() if path.startswith(p)), None)
+        kind = "text/html" if page is not None else "text/plain"
+        headers = [("Content-Type", f"{kind}; charset=utf-8")]
         headers += [("WWW-Authenticate", check.challenge) for check in self.authenticators]
         start_response("401 Unauthorized", headers)
-        return [b"Unauthorized\n"]
+        return [page if page is not None else b"Unauthorized\n"]

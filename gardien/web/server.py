@@ -112,13 +112,14 @@ class WebServer:
         *,
         unauthenticated_paths: Iterable[str] = DEFAULT_UNAUTHENTICATED_PATHS,
         authenticators: Sequence[Authenticator] = (),
+        refusal_pages: Mapping[str, bytes] | None = None,
         threads: int = DEFAULT_THREADS,
         server_name: str = "gardien",
     ) -> None:
         checks: list[Authenticator] = list(authenticators)
         if web_config.basic_auth_users:
             checks.insert(0, BasicAuth(web_config.basic_auth_users))
-        wrapped: WSGIApplication = AuthMiddleware(app, checks, unauthenticated_paths)
+        wrapped: WSGIApplication = AuthMiddleware(app, checks, unauthenticated_paths, refusal_pages)
         if web_config.headers:
             wrapped = HeadersMiddleware(wrapped, web_config.headers)
         self.listen_address = listen_address

@@ -3,6 +3,7 @@ step of the move and of the nodes' own release and acquire under it, and marks a
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -69,6 +70,9 @@ def test_a_move_is_drawn_with_every_journaled_step(
     assert len(release) >= 2 and len(acquire) >= 2  # each service stopped and started
     assert [b["data-depth"] for b in bars].count("1") == len(release) + len(acquire)
     assert {b["data-state"] for b in bars} <= {"info", "done", "skipped"}, bars  # fence not needed
+    # every phase lasts a time, the decision too (arrival to the move's start, not to its end)
+    took = [float(t) for t in re.findall(r": (-?[\d.]+) s, \w+</title>", picture.read_text())]
+    assert took and min(took) >= 0, took
     title = ET.parse(picture).getroot().findtext(f"{SVG}title")
     assert title == f"g1: node1 -> node2 (move node2#{move['id']}, {move['status']})", title
 
