@@ -41,6 +41,12 @@ class MigrateRequest(BaseModel):
     """Who asked (the web console's operator), journaled as the move's trigger."""
 
 
+class FreezeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    operator: str | None = Field(None, pattern=r"^[^\x00-\x1f\x7f]{1,100}$")
+    """Who asked (the web console's operator), journaled as the freeze's trigger."""
+
+
 class ReleaseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     move: str | None = Field(None, pattern=r"^[^#\s]{1,100}#\d{1,18}$")
@@ -85,6 +91,14 @@ def _status(hook: Hook, args: dict[str, str]) -> tuple[Response, int]:
         return _error(404, "unknown group")
     status = hook.cluster.status(query.group, resources=query.resources == "1")
     return jsonify(status.model_dump(mode="json")), 200
+
+
+def _freeze(hook: Hook, group: str | None, frozen: bool, body: bytes) -> tuple[Response, int]:
+    try:
+        asked = FreezeRequest.model_validate_json(body or b"{}")
+    except ValidationError as exc:
+        return _error(400, f"invalid freeze request: {_first_error(exc)}")
+    return _answer(hook.dispatch.set_frozen(group, frozen, asked.operator))
 
 
 def _freeze_state(hook: Hook, given: bytes | None) -> tuple[Response, int]:
@@ -170,11 +184,11 @@ def _api(hook: Hook) -> Flask:
 
     @app.post("/api/v1/groups/<group>/<any(freeze, unfreeze):verb>")
     def freeze_group(group: str, verb: str) -> tuple[Response, int]:
-        return known_group(group) or _answer(hook.dispatch.set_frozen(group, verb == "freeze"))
+        return known_group(group) or _freeze(hook, group, verb == "freeze", request.get_data())
 
     @app.post("/api/v1/<any(freeze, unfreeze):verb>")
     def freeze_cluster(verb: str) -> tuple[Response, int]:
-        return _answer(hook.dispatch.set_frozen(None, verb == "freeze"))
+        return _freeze(hook, None, verb == "freeze", request.get_data())
 
     @app.route("/api/v1/freeze/state", methods=["GET", "POST"])
     def freeze_state() -> tuple[Response, int]:

@@ -1,9 +1,8 @@
 """The operator commands: status, migrate, release, acquire, freeze, unfreeze, history, replay.
 
-They act through the hooks' APIs (node addresses from the config, the token file), so they work from
-any host that reaches the hooks.  Every action prints its outcome and exits with a named code of
-:mod:`gardien.exitcodes`; actions that change where a group runs ask for confirmation unless
-``--force``.
+They act through the hooks' APIs (node addresses from the config, the token file), so they work
+from any host that reaches the hooks.  Every action prints its outcome and exits with a code of
+:mod:`gardien.exitcodes`; actions that change where a group runs ask for confirmation (``--force``).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from typing import Any
 from failover_hook import timeline
 from failover_hook.client import HttpPeer, read_token
 from failover_hook.command import local_node
-from failover_hook.freeze import merged
+from failover_hook.freeze import FREEZE_KINDS, merged
 from failover_hook.outcome import Outcome, Status
 from failover_hook.peers import PeerUnreachable
 from failover_hook.status import NodeStatus, RestartStatus
@@ -175,8 +174,7 @@ def cluster_status(config: ClusterConfig) -> dict[str, Any]:
 
 def summarize(config: ClusterConfig, statuses: dict[str, NodeStatus | None]) -> dict[str, Any]:
     """The status document of the nodes' ``statuses`` (None: no answer); the console's too."""
-    # when nodes disagree on a freeze (one was down), the newest decision is the cluster's,
-    # as for a decision (ClusterStatus.view)
+    # nodes that disagree on a freeze (one was down): the newest wins, as in ClusterStatus.view
     freeze = merged([s.freeze for s in statuses.values() if s is not None])
     groups = {}
     for group in config.groups:
@@ -344,6 +342,8 @@ def run_history(args: argparse.Namespace) -> int:
             where = f"{move['source'] or '-'} -> {move['target'] or '-'}"
             if move["kind"] == "restart":  # in place: on its node, for its failed services
                 where = f"on {move['source']}: {','.join(move.get('services', []))}"
+            elif move["kind"] in FREEZE_KINDS:  # the operator's, on the node that recorded it
+                where = f"on {move['node']}, {move['trigger']}"
             print(
                 f"{when}  {move['group']:<10} {move['kind']:<8} {where:<20} "
                 f"{move['status'] or 'UNFINISHED'}: {move['message'] or ''}"

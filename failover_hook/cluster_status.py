@@ -93,7 +93,7 @@ class ClusterStatus:
 
     def journaled(self, group: str) -> Journaled:
         """The group's ages and moves from this node's journal."""
-        records = self.journal.history(group)
+        records = self.journal.history(group, freezes=False)  # a freeze changes nothing held
         now = self._clock()
         # a restart in place that did not work changed nothing the group must settle from: it
         # moves at once (failover_hook/restart.py); one that worked settles it as a move does

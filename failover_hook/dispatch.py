@@ -110,9 +110,10 @@ class Dispatcher:
         clearance = Clearance(force=force, given_back_by=given_back_by)
         return self._local(group, "acquire", lambda g: self.agent.acquire(g, API, clearance))
 
-    def set_frozen(self, group: str | None, frozen: bool) -> Outcome:
+    def set_frozen(self, group: str | None, frozen: bool, operator: str | None = None) -> Outcome:
         """An operator's freeze or unfreeze, recorded here and on every peer that answers
-        (``ClusterStatus.set_frozen``); ``details.missed`` names the nodes it did not reach."""
+        (``ClusterStatus.set_frozen``); ``details.missed`` names the nodes it did not reach.
+        Journaled here with its outcome, ``operator`` (who asked, when named) as its trigger."""
         what = group or "cluster"
         verb = "frozen" if frozen else "unfrozen"
         record, sync = self.cluster.set_frozen(group, frozen)
@@ -130,7 +131,11 @@ class Dispatcher:
             "missed": sync.missed,
         }
         log.info("%s", message)
-        return Outcome(status, message, group, details)
+        outcome = Outcome(status, message, group, details)
+        self.cluster.journal.record_freeze(
+            group, frozen, Trigger(TriggerKind.MANUAL, by=operator), outcome
+        )
+        return outcome
 
     # ---- moves ------------------------------------------------------------------------------
 

@@ -23,6 +23,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+FREEZE_KINDS = ("freeze", "unfreeze")
+"""The journal's kinds of an operator's decision (``Journal.record_freeze``, with its trigger and
+outcome): no change of the group, so no settle, cooldown or move counts it."""
+CLUSTER_ENTRY = "*"
+"""The journal's ``group`` of a decision about the whole cluster (no group is named so)."""
+
 
 class FreezeRecord(BaseModel):
     """One decision: frozen or not, its version, when and on which node it was recorded."""

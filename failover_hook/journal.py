@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from failover_hook.freeze import CLUSTER_ENTRY, FREEZE_KINDS
 from failover_hook.outcome import Outcome
 from failover_hook.plan import Plan, StepState
 from failover_hook.trigger import Trigger, TriggerKind, from_legacy_text
@@ -33,7 +34,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS moves (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     group_name TEXT NOT NULL,
-    kind TEXT NOT NULL,            -- move | acquire | release | restart
+    kind TEXT NOT NULL,            -- move | acquire | release | restart | freeze | unfreeze
     source TEXT,
     target TEXT,
     trigger TEXT NOT NULL,         -- for people: Trigger.text
@@ -225,7 +226,9 @@ class Journal:
         plan: Plan | None,
         forced: bool = False,
         services: Sequence[str] = (),
+        ended: Outcome | None = None,
     ) -> int:
+        """``ended``: the entry is written finished, at once (recovery never sees it)."""
         now = time.time()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -233,7 +236,8 @@ class Journal:
                 cursor = self._db.execute(
                     "INSERT INTO moves (group_name, kind, source, target, trigger, started, plan,"
                     " trigger_kind, trigger_parent, trigger_move_key, trigger_by, forced,"
-                    " services) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " services, finished, status, message)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         group,
                         kind,
@@ -246,6 +250,7 @@ class Journal:
                         trigger.by,
                         int(forced),
                         json.dumps(list(services)) if services else None,
+                        *((now, str(ended.status), ended.message) if ended else (None,) * 3),
                     ),
                 )
                 move_id = int(cursor.lastrowid or 0)
@@ -302,6 +307,15 @@ class Journal:
             services=services,
         )
 
+    def record_freeze(
+        self, group: str | None, frozen: bool, trigger: Trigger, done: Outcome
+    ) -> int:
+        """An operator's freeze or unfreeze of ``group`` (None: the cluster), written finished."""
+        return self._begin(
+            group=group or CLUSTER_ENTRY, kind=FREEZE_KINDS[0] if frozen else FREEZE_KINDS[1],
+            source=None, target=None, trigger=trigger, steps=(), plan=None, ended=done,
+        )  # fmt: skip
+
     def step_started(self, move_id: int, idx: int) -> None:
         self._write(
             "UPDATE steps SET state = ?, started = ? WHERE move_id = ? AND idx = ?",
@@ -328,15 +342,18 @@ class Journal:
         return records[0]
 
     def unfinished(self, kind: str | None = None) -> list[MoveRecord]:
-        if kind is None:
-            return self._select("WHERE finished IS NULL ORDER BY id", ())
-        return self._select("WHERE finished IS NULL AND kind = ? ORDER BY id", (kind,))
+        where = "WHERE finished IS NULL" + (" AND kind = ?" if kind is not None else "")
+        return self._select(f"{where} ORDER BY id", () if kind is None else (kind,))
 
-    def history(self, group: str | None = None, limit: int = 100) -> list[MoveRecord]:
-        """Newest first; ``gardien history [GROUP]``."""
+    def history(
+        self, group: str | None = None, limit: int = 100, *, freezes: bool = True
+    ) -> list[MoveRecord]:
+        """Newest first; ``freezes=False``: without the operator's freezes, which change
+        nothing a group holds (what its settle, anti-flap and restarts read)."""
+        kinds = "" if freezes else f" AND kind NOT IN ({', '.join(map(repr, FREEZE_KINDS))})"
         if group is None:
-            return self._select("ORDER BY id DESC LIMIT ?", (limit,))
-        return self._select("WHERE group_name = ? ORDER BY id DESC LIMIT ?", (group, limit))
+            return self._select(f"WHERE 1{kinds} ORDER BY id DESC LIMIT ?", (limit,))
+        return self._select(f"WHERE group_name = ?{kinds} ORDER BY id DESC LIMIT ?", (group, limit))
 
     def _select(self, where: str, params: Sequence[Any]) -> list[MoveRecord]:
         with self._lock:

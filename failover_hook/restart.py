@@ -73,7 +73,7 @@ class Restarter:
     def _records(self, group: str) -> list[MoveRecord]:
         longest = max((s.restart.window for s in self._services(group)), default=0.0)
         since = self._clock() - longest
-        return [r for r in self.journal.history(group) if r.started >= since]
+        return [r for r in self.journal.history(group, freezes=False) if r.started >= since]
 
     def counts(self, group: str) -> dict[str, ServiceRestarts]:
         """Each restartable service's restarts run within its window (done or failed)."""

@@ -1,17 +1,31 @@
 """``gardien lab demo``: bring the lab up, kill php4's Apache, watch php4 move to node2.
 
 The timeline printed at the end comes from Prometheus, Alertmanager's webhook decisions and the
-hooks' journals; the lab is left running for the reader to look around.
+hooks' journals; the move's timeline picture (``gardien history GROUP --svg``) is written into
+the lab's folder; the lab is left running for the reader to look around, in the web console too
+(:mod:`gardien_lab.relay`).
 """
 
 from __future__ import annotations
 
+import socket
+import sys
 import time
+from pathlib import Path
 
 from gardien import exitcodes
 from gardien.polling import wait_for, wait_until
-from gardien_lab import faults, lifecycle, monitoring, services, timeline
-from gardien_lab.topology import NODES, Lab, prometheus_url
+from gardien_lab import (
+    clusterconfig,
+    faults,
+    hookapi,
+    lifecycle,
+    monitoring,
+    relay,
+    services,
+    timeline,
+)
+from gardien_lab.topology import NODES, Lab, on, prometheus_url
 
 GROUP = "php4"
 SERVICE = "apache-php4"
@@ -40,6 +54,21 @@ def wait_moved(lab: Lab, group: str, target: str, timeout: float) -> float | Non
     return wait_for(answered, timeout, interval=0.2)
 
 
+def write_svg(lab: Lab, node: str, since: float) -> Path | str:
+    """The timeline picture of ``node``'s newest move of the demo's group since ``since``, as
+    ``gardien history GROUP --svg FILE --move NODE#ID`` draws it, in the lab's folder; or why
+    there is none."""
+    moves = [m for m in hookapi.history(lab, node, GROUP) if m.kind == "move"]
+    move = max((m for m in moves if m.started >= since), key=lambda m: m.started, default=None)
+    if move is None:
+        return f"no move of {GROUP} journaled on {node}"
+    path = lab.dir / f"demo-{GROUP}-{node}-{move.id}.svg"
+    config = str(clusterconfig.config_path(lab))
+    argv = [sys.executable, "-m", "gardien.cli", "history", GROUP, "--config.file", config]
+    done = on(lab, node, [*argv, "--svg", str(path), "--move", f"{node}#{move.id}"], check=False)
+    return path if done.returncode == 0 else f"gardien history --svg failed: {done.stderr.strip()}"
+
+
 def demo(lab: Lab) -> int:
     print("== bringing the lab up (idempotent) ...", flush=True)
     lifecycle.up(lab)
@@ -64,7 +93,14 @@ def demo(lab: Lab) -> int:
     print(timeline.format_events(events, t0))
     if answered is None:
         print(f"\n!! {GROUP} did not answer from {target} within {MOVE_TIMEOUT:g} s")
+    picture = write_svg(lab, target, t0)
     print("\n" + lifecycle.format_status(lab, lifecycle.status(lab)))
+    print(f"\nThe move's timeline picture: {picture}")
+    port = relay.PORT
+    print(f"\nThe web console: open {relay.console_url()} in a browser on this host")
+    print(f"  log in with the token in {clusterconfig.token_file(lab)}")
+    print(f"  from another host: ssh -N -L {port}:127.0.0.1:{port} root@{socket.gethostname()}")
+    print("  then open the same URL there")
     print("\nThe lab keeps running. Look around:")
     print(f"  gardien lab exec mon -- curl -s '{prometheus_url(lab)}/api/v1/alerts'")
     print(f"  gardien lab exec {target} -- gardien status")

@@ -92,7 +92,7 @@ class JournaledMove(_Model):
     id: int
     group: str
     kind: str
-    """``move``, ``release`` or ``acquire``."""
+    """``move``, ``release``, ``acquire``, ``restart``, ``freeze`` or ``unfreeze``."""
     source: str | None = None
     target: str | None = None
     started: float

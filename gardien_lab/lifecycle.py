@@ -14,6 +14,7 @@ from gardien_lab import (
     machines,
     monitoring,
     placement,
+    relay,
     services,
     topology,
     volumes,
@@ -28,8 +29,8 @@ log = logging.getLogger(__name__)
 def up(lab: Lab, full: bool = True) -> dict[str, str]:
     """Build what is missing and start what is not running; returns the groups' placement.
 
-    ``full=False`` starts the groups only: no AD DC nor winbind, no exporter, hook, Prometheus
-    or Alertmanager."""
+    ``full=False`` starts the groups only: no AD DC nor winbind, no exporter, hook, Prometheus,
+    Alertmanager nor console relay."""
     if not lab.dir.is_dir() and lab.root.is_dir() and any(lab.root.iterdir()):
         log.info("other lab instances exist in %s", lab.root)
     machines.build(lab)
@@ -43,6 +44,10 @@ def up(lab: Lab, full: bool = True) -> dict[str, str]:
     placement.start(lab, todo.to_start)
     if full:
         monitoring.start(lab)
+        try:  # the console from the host is an extra: the lab works without it
+            relay.start(lab)
+        except LabError as exc:
+            log.warning("no console relay: %s", exc)
     return todo.placement
 
 
@@ -62,6 +67,7 @@ def down(lab: Lab) -> Removal:
     """Remove every process, mount, loop device and namespace the lab made, then its folder and
     the root namespace's route guard; returns what could not be removed and what was left
     because the lab did not make it."""
+    relay.stop(lab)  # the only lab process of the root namespace, outside every machine
     removal = machines.teardown(lab)
     removal.problems += volumes.detach_all(lab)
     if not removal.problems:
@@ -78,6 +84,8 @@ class Status:
     agents: dict[str, dict[str, int | None]] = field(default_factory=dict)
     monitoring: dict[str, bool] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
+    console: dict[str, str] = field(default_factory=dict)
+    """The console's URL on this host (node1's hook through :mod:`gardien_lab.relay`), its token."""
     winbind: dict[str, bool] = field(default_factory=dict)
     domain: str = ""
 
@@ -105,6 +113,7 @@ def status(lab: Lab) -> Status:
         **{f"hook {n}": agents.hook_url(lab, n) for n in NODES},
         "config": str(clusterconfig.config_path(lab)),
     }
+    st.console = relay.status(lab)
     return st
 
 
@@ -138,4 +147,6 @@ def format_status(lab: Lab, st: Status) -> str:
     )
     lines.append("URLs (reach them with 'gardien lab exec mon -- curl -s URL'):")
     lines += [f"  {name:16} {url}" for name, url in st.urls.items()]
+    lines.append("from this host (a browser; log in with the token of the file):")
+    lines += [f"  {name:16} {value}" for name, value in st.console.items()]
     return "\n".join(lines)

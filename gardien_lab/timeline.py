@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from failover_hook.freeze import FREEZE_KINDS
 from gardien_lab import hookapi, monitoring
 from gardien_lab.topology import NODES, Lab
 
@@ -72,7 +73,9 @@ def hook_events(lab: Lab, group: str, since: float) -> list[Event]:
                     where = f" on {step.node}" if step.node else ""
                     what = f"step {step.description}{where}: {step.state}"
                     events.append(Event(step.finished, source, what))
-            if move.finished:
+            if move.kind in FREEZE_KINDS:  # an operator's, written finished, without steps
+                events.append(Event(move.started, source, f"{move.kind}: {move.message}"))
+            elif move.finished:
                 what = f"move {move.source} -> {move.target}: {move.status} {move.message or ''}"
                 events.append(Event(move.finished, source, what.rstrip()))
     return events

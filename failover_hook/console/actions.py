@@ -65,7 +65,7 @@ def register(bp: Blueprint, console: Console) -> None:
             abort(400, "verb: freeze or unfreeze")
         if group is not None:
             console.known_group(group)
-        outcome = hook.dispatch.set_frozen(group, verb == "freeze")
+        outcome = hook.dispatch.set_frozen(group, verb == "freeze", console.operator().name)
         back = f"groups/{group}" if group else ""
         return done(f"{verb} {group or 'the cluster'}", {hook.node: outcome}, back)
 
