@@ -56,7 +56,8 @@ class Sample:
         return "; ".join(f"{n}: {f.brief()}" for n, f in sorted(self.nodes.items()))
 
 
-def _addresses(lab: Lab, node: str) -> set[str]:
+def addresses(lab: Lab, node: str) -> set[str]:
+    """The node's IPv4 addresses, every link, as ``ip`` lists them in its namespace."""
     done = subprocess.run(
         ["ip", "-n", lab.netns(node), "-o", "-4", "addr", "show"],
         capture_output=True,
@@ -77,7 +78,7 @@ def read_facts(lab: Lab) -> dict[str, NodeFacts]:
         mounted = volumes.mounted_images(lab, node) if lab.holder(node) is not None else set()
         facts[node] = NodeFacts(
             mounted=frozenset(images[i] for i in mounted if i in images),
-            vips=frozenset(vips[a] for a in _addresses(lab, node) if a in vips),
+            vips=frozenset(vips[a] for a in addresses(lab, node) if a in vips),
         )
     return facts
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from gardien_lab import (
     services,
     volumes,
 )
+from gardien_lab.chaos.watch import addresses
 from gardien_lab.topology import NODES, Lab
 
 HOME = {"php4": "node1", "php5": "node2", "mysql1": "node1", "mysql2": "node2", "java": "node2"}
@@ -28,17 +28,7 @@ def lab_possible() -> str | None:
 
 
 def vips_by_node(lab: Lab) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for node in NODES:
-        out = subprocess.run(
-            ["ip", "-n", lab.netns(node), "-o", "-4", "addr", "show"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=5,
-        ).stdout
-        found[node] = {w.split("/")[0] for w in out.split() if w.count(".") == 3 and "/" in w}
-    return found
+    return {node: addresses(lab, node) for node in NODES}
 
 
 class Sampler(threading.Thread):
