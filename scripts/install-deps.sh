@@ -15,7 +15,7 @@ PACKAGES=(
   prometheus prometheus-alertmanager prometheus-blackbox-exporter
   mariadb-server mariadb-client apache2 samba smbclient winbind tomcat10
   samba-ad-dc samba-dsdb-modules samba-ad-provision slapd ldap-utils
-  smartmontools arping iputils-ping psmisc iproute2 e2fsprogs util-linux procps curl
+  smartmontools arping iputils-ping psmisc iproute2 e2fsprogs util-linux procps curl nftables
   chromium chromium-driver
 )
 if [ "${1:-}" = "--peers" ]; then
