@@ -123,12 +123,12 @@ class FrontEnd:
         self._sock = sock
         self._loop = asyncio.new_event_loop()
         self._connections: dict[asyncio.Task[None], socket.socket] = {}
-        self._acceptor: asyncio.Task[None] | None = None
+        self._accepting = False
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self._sock.setblocking(False)
-        self._acceptor = self._loop.create_task(self._accept())
+        self._loop.call_soon(self._listen)
         self._thread = threading.Thread(target=self._run, name="web", daemon=True)
         self._thread.start()
 
@@ -155,10 +155,8 @@ class FrontEnd:
         self.pool.shutdown()
 
     async def _shutdown(self) -> None:
-        assert self._acceptor is not None
-        self._acceptor.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._acceptor
+        self._accepting = False
+        self._loop.remove_reader(self._sock.fileno())
         self._sock.close()
         tasks = list(self._connections)
         for task in tasks:
@@ -170,17 +168,29 @@ class FrontEnd:
         for sock in self._connections.values():  # a task cancelled before it began
             sock.close()
 
-    async def _accept(self) -> None:
-        """Accept every connection at once (our own loop rather than ``asyncio.start_server``:
-        that one leaks the sockets it accepts while it closes), and refuse at once the excess
-        of a connection limit, unread."""
-        while True:
+    def _listen(self) -> None:
+        self._accepting = True
+        self._loop.add_reader(self._sock.fileno(), self._accept)
+
+    def _accept(self) -> None:
+        """Accept every connection waiting, at once, and refuse at once the excess of a
+        connection limit, unread.  A callback of the listening socket's readiness, not a task
+        awaiting ``loop.sock_accept``: a task cancelled by :meth:`stop` while the loop accepted
+        for it leaks that connection, open and never served (Python 3.11's selector loop, seen in
+        CI), and ``asyncio.start_server`` leaks the sockets it accepts while it closes; a callback
+        runs whole, between two of the loop's steps, so every socket it accepts is in
+        ``_connections`` before a stop can look."""
+        while self._accepting:
             try:
-                conn, peer = await self._loop.sock_accept(self._sock)
+                conn, peer = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
             except OSError as exc:  # out of file descriptors: they wait in the backlog
                 log.warning("cannot accept a connection: %s", exc)
-                await asyncio.sleep(0.1)
-                continue
+                self._loop.remove_reader(self._sock.fileno())
+                self._loop.call_later(0.1, self._resume)
+                return
+            conn.setblocking(False)
             client = client_key(peer[0])
             refusal = self.book.admit(client)
             if refusal is not None:
@@ -189,6 +199,10 @@ class FrontEnd:
                 continue
             task = self._loop.create_task(self._serve(conn, peer, client))
             self._connections[task] = conn
+
+    def _resume(self) -> None:
+        if self._accepting:
+            self._listen()
 
     async def _serve(self, conn: socket.socket, peer: tuple[Any, ...], client: str) -> None:
         task = asyncio.current_task()
