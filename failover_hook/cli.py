@@ -348,6 +348,8 @@ def run_history(args: argparse.Namespace) -> int:
                 f"{when}  {move['group']:<10} {move['kind']:<8} {where:<20} "
                 f"{move['status'] or 'UNFINISHED'}: {move['message'] or ''}"
             )
+            for note in move.get("notes", []):  # a hook of an older version has none
+                print(f"      note: {note}")
             for step in move["steps"]:
                 took = f"{step['duration']:.1f} s" if step["duration"] is not None else "-"
                 print(f"      {step['state']:<9} {took:>8}  {step['description']}")

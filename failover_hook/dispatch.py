@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from failover_hook import confirm
 from failover_hook.agent import LocalAgent
 from failover_hook.cluster_status import ClusterStatus
 from failover_hook.decide import (
@@ -289,12 +290,34 @@ class Dispatcher:
             return _with_time(self._execute(plan, move), took)
 
     def _decide_claimed(self, failure: Failure) -> Outcome | tuple[Plan, Move]:
-        """With the group claimed: the decision again on a fresh view, then the plan."""
+        """With the group claimed: the decision again on a fresh view, the failure confirmed
+        on its node (:mod:`failover_hook.confirm`), then the plan."""
         result = decide(failure, self.config, self.cluster.view(failure.group))
         if isinstance(result, Outcome):
             return result
+        confirmation = self._confirm(failure, result)
+        if confirmation is not None and confirmation.failed is False:
+            return confirm.not_confirmed(result, confirmation)
         plan = self._plan(result, TriggerKind.ALERT)
-        return plan if isinstance(plan, Outcome) else (plan, result)
+        if isinstance(plan, Outcome):
+            return plan
+        if confirmation is not None:
+            plan = dataclasses.replace(plan, notes=(*plan.notes, confirmation.note()))
+        return plan, result
+
+    def _confirm(self, failure: Failure, move: Move) -> confirm.Confirmation | None:
+        """The source's own word on a ``GardienGroupFailed`` it answers for; None when there is
+        none to ask (confirmation off, a node alert, a silent or unknown source)."""
+        if (
+            not self.config.hook.confirm_failure
+            or failure.alertname != GROUP_FAILED
+            or move.source_silent
+            or move.source not in self.cluster.peers
+        ):
+            return None
+        confirmation = confirm.ask(self.cluster.peers[move.source], move.group)
+        log.info("%s on %s: %s", move.group, confirmation.node, confirmation.note())
+        return confirmation
 
     def handle(self, alert: Alert, execute: bool, received: float | None = None) -> list[Outcome]:
         """Every decision one alert leads to (several groups for a node alert); ``received``:

@@ -140,6 +140,7 @@ class MoveRecord:
             "message": self.message,
             "forced": self.forced,
             "services": list(self.services),
+            "notes": list(self.plan.notes) if self.plan else [],
             "steps": [
                 {
                     "description": s.description,

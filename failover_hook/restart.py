@@ -161,9 +161,12 @@ class Restarter:
         return self._restart(group, resources, first, Running(tuple(names), attempt, attempts))
 
     def _decline(self, group: str, services: list[str], reason: str, why: str) -> Outcome:
+        # with nothing failed here, the target's confirmation (failover_hook/confirm.py) finds
+        # the same and does not move it either
+        moves = "" if reason == "nothing_failed" else f"; {group} moves"
         outcome = Outcome(
             Status.REFUSED,
-            f"not restarted: {why}; {group} moves",
+            f"not restarted: {why}{moves}",
             group,
             {"node": self.agent.node, "services": services, "reason": reason, "restarted": False},
         )

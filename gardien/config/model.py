@@ -160,6 +160,10 @@ class HookConfig(_Frozen):
     """After a move, alerts about the group start no move for this long (its services restart)."""
     request_timeout: PositiveDuration = 5.0
     """Timeout of one call to a peer's agent API."""
+    confirm_failure: bool = True
+    """Before moving a group on ``GardienGroupFailed``, ask its node to check the group's
+    resources again, and move only when one fails there now (failover_hook/confirm.py): a probe
+    that failed once moves nothing, so the rule's ``for`` can be short."""
     prometheus_url: str | None = Field(None, pattern=r"^https?://[^\s/]+")
     """The Prometheus that scrapes this cluster (``http://mon:9090``).  Before fencing a node
     that did not answer, the hook asks it whether that node's exporter or hook was scraped since

@@ -46,7 +46,7 @@ pytestmark = [
 def test_a_crashed_apache_is_shown_failing_then_moved_and_moved_back_by_hand() -> None:
     with node_hooks() as hooks:
         c = hooks.c
-        hooks.configure()  # no restart in place: a failure moves the group
+        hooks.configure(confirm=True)  # no restart in place: a failure moves the group, confirmed
         hooks.start("node1")
         hooks.start("node2")
         acquired = hooks.api("POST", "node1", f"/api/v1/groups/{GROUP}/acquire")

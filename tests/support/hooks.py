@@ -138,6 +138,9 @@ class HookPair:
                 "port": self.port,
                 "token_file": "token",
                 "request_timeout": 5,
+                # the tests' alerts are made up, their groups did not fail: a confirmation on
+                # the source would skip every move (tests/hook/test_confirm.py tests it)
+                "confirm_failure": False,
                 **(hook or {}),
             },
             "network": network or {"interface": "lo", "internal": ["127.0.0.1"], "timeout": 1},
@@ -314,15 +317,20 @@ class NodeHooks:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.argv: dict[str, list[str]] = {}
 
-    def configure(self, fencing: bool = False, **groups: Any) -> dict[str, Any]:
+    def configure(
+        self, fencing: bool = False, confirm: bool = False, **groups: Any
+    ) -> dict[str, Any]:
         """Write the cluster's config with a hook section (no settle, no cooldown); ``groups``
-        replace or add groups of the config.  The config written."""
+        replace or add groups of the config; ``confirm``: a move confirms the failure on its
+        source first (off by default: most tests make an alert up for a group that did not
+        fail).  The config written."""
         data = self.c.config(fencing=fencing)
         data["hook"] = {
             "port": NODE_HOOK_PORT,
             "token_file": "token",
             "settle": 0,
             "cooldown": 0,
+            "confirm_failure": confirm,
         }
         data["groups"].update(groups)
         self.c.config_file.write_text(yaml.safe_dump(data))
