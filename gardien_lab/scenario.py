@@ -83,11 +83,18 @@ def move_finished(lab: Lab, group: str) -> bool:
     The first service of a group can answer while the next ones are still starting (php4's page
     before its Samba share): a move is over when the acting hook says so, not at the first answer.
     """
+    return not moving(lab, group)
+
+
+def moving(lab: Lab, group: str | None = None) -> bool:
+    """A hook that answers has a move of ``group`` (of any group, without one) under way."""
     for node in NODES:
         status = hookapi.status(lab, node, group)
-        if status and group in status.groups and status.groups[group].move_in_progress:
-            return False
-    return True
+        if status is not None and any(
+            g.move_in_progress for name, g in status.groups.items() if group in (None, name)
+        ):
+            return True
+    return False
 
 
 def runs_only_on(lab: Lab, group: str, node: str) -> bool:

@@ -25,7 +25,8 @@ from gardien import polling
 from gardien.config.loader import load_config
 from gardien.types import parse_duration
 from gardien_lab import clusterconfig, hookapi, lifecycle, scenario, topology
-from gardien_lab.chaos.kinds import HOLD, KINDS, LONG_HOLD, TWO_AT_ONCE, Context, Fault, Kind
+from gardien_lab.chaos.fault import HOLD, LONG_HOLD, Context, Fault, Kind
+from gardien_lab.chaos.kinds import KINDS, TWO_AT_ONCE
 from gardien_lab.chaos.watch import Sample, Watch
 from gardien_lab.chaos.writers import Audit, Writers
 from gardien_lab.netns import LabError
@@ -105,22 +106,13 @@ def _told(samples: Sequence[Sample], since: float) -> tuple[str, ...]:
     return tuple(f"{s.time - since:+8.2f} s  {s.brief()}" for s in samples)
 
 
-def _moving(lab: Lab) -> bool:
-    """A hook that answers has a move under way."""
-    for node in NODES:
-        status = hookapi.status(lab, node)
-        if status is not None and any(g.move_in_progress for g in status.groups.values()):
-            return True
-    return False
-
-
 def healthy_placement(lab: Lab) -> dict[str, str] | None:
     """Each group's node when every group runs on exactly one node, answers on its VIP from the
     client, and no hook has a move under way; else None."""
     where = scenario.placement(lab)
     if any(len(nodes) != 1 for nodes in where.values()):
         return None
-    if not all(scenario.answers(lab, g) for g in where) or _moving(lab):
+    if not all(scenario.answers(lab, g) for g in where) or scenario.moving(lab):
         return None
     return {g: nodes[0] for g, nodes in where.items()}
 
@@ -167,19 +159,21 @@ class Campaign:
                 f"{LONG_HOLD[0]:g}-{LONG_HOLD[1]:g}s",
             },
         )
-        self.watch: Watch | None = None
+        trial_bound = RECOVERY_BOUND + QUIET_BOUND + LONG_HOLD[1] + self.window
+        self.budget = self.faults * trial_bound + 600
+        """Seconds the whole campaign may take: the checker's and the writers' limit."""
+        self.watch = Watch(self.lab, self.budget)
+        """The checker, sampling from before the first trial to after the last."""
 
     # ---- the run ---------------------------------------------------------------------------
 
     def run(self, progress: Callable[[Trial], None] = lambda _t: None) -> Result:
-        budget = self.faults * (RECOVERY_BOUND + QUIET_BOUND + LONG_HOLD[1] + self.window) + 600
         clusterconfig.write_config(self.lab)
         _reload_hooks(self.lab)
         try:
             scenario.restore(self.lab)
-            writers = Writers(self.lab, self.lab.dir / "chaos", budget)
-            with Watch(self.lab, budget) as watch:
-                self.watch = watch
+            writers = Writers(self.lab, self.lab.dir / "chaos", self.budget)
+            with self.watch as watch:
                 writers.start()
                 try:
                     for index in range(1, self.faults + 1):
@@ -197,12 +191,11 @@ class Campaign:
 
     def _wait_for_budgets(self) -> None:
         """Until no group has spent ``max_moves - 1`` of its moves in the last window."""
-        assert self.watch is not None
 
         def spent() -> bool:
             now = time.time()
             return any(
-                len([t for t, _ in self.watch.arrivals(g) if now - t < self.window])  # type: ignore[union-attr]
+                len([t for t, _ in self.watch.arrivals(g) if now - t < self.window])
                 >= self.max_moves - 1
                 for g in scenario.home(self.lab)
             )
@@ -227,7 +220,6 @@ class Campaign:
         return injected
 
     def trial(self, index: int) -> Trial:
-        assert self.watch is not None
         self._wait_for_budgets()
         kind_name = self.rng.choice(self.kinds)
         hold_range = KINDS[kind_name].hold if kind_name in KINDS else LONG_HOLD
@@ -272,7 +264,7 @@ class Campaign:
                 lifecycle.power_on(self.lab)
             except LabError as exc:
                 trial.notes.append(f"power on: {exc}")
-                polling.wait_until(lambda: not _moving(self.lab), RECOVERY_BOUND, 1.0)
+                polling.wait_until(lambda: not scenario.moving(self.lab), RECOVERY_BOUND, 1.0)
         if any(self.lab.holder(n) is None for n in NODES):
             raise LabError(f"a node stays off after {POWER_ON_ATTEMPTS} power-ons")
 
@@ -300,13 +292,12 @@ class Campaign:
                 f"{', '.join(still)} still firing {QUIET_BOUND:g} s after every group recovered",
             )
         last_arrival = max(
-            (t for g in scenario.home(self.lab) for t, _ in self.watch.arrivals(g)),  # type: ignore[union-attr]
+            (t for g in scenario.home(self.lab) for t, _ in self.watch.arrivals(g)),
             default=0.0,
         )
         time.sleep(max(0.0, last_arrival + self.settle + 1 - time.time()))
 
     def _check(self, trial: Trial, kinds: list[Kind]) -> None:
-        assert self.watch is not None
         since = trial.injected_at
         moved = [
             (g, t, n)
@@ -339,7 +330,7 @@ class Campaign:
         self, trial: Trial | None, invariant: str, detail: str, when: float | None = None
     ) -> None:
         when = time.time() if when is None else when
-        samples = _told(self.watch.around(when), when) if self.watch else ()
+        samples = _told(self.watch.around(when), when)
         violation = Violation(invariant, when, detail, trial.index if trial else None, samples)
         log.warning("violation %s: %s", invariant, detail)
         (trial.violations if trial else self.result.violations).append(violation)
@@ -347,7 +338,6 @@ class Campaign:
     # ---- the end ---------------------------------------------------------------------------
 
     def finish(self, writers: Writers) -> None:
-        assert self.watch is not None
         placed = polling.wait_for(lambda: healthy_placement(self.lab), RECOVERY_BOUND, 1.0) or {}
         audit = writers.audit(placed)
         self.result.audit = audit

@@ -6,7 +6,6 @@ import os
 import shutil
 import threading
 import time
-from pathlib import Path
 
 from gardien_lab import (
     services,
@@ -14,6 +13,7 @@ from gardien_lab import (
 )
 from gardien_lab.chaos.watch import addresses
 from gardien_lab.topology import NODES, Lab
+from gardien_lab.volumes import mounted_in
 
 HOME = {"php4": "node1", "php5": "node2", "mysql1": "node1", "mysql2": "node2", "java": "node2"}
 
@@ -75,17 +75,6 @@ class Sampler(threading.Thread):
         self.join(timeout=10)
 
 
-def mounted_at(holder: int | None, mountpoint: str) -> bool:
-    """Is ``mountpoint`` in the mount table of the machine whose holder is ``holder``?"""
-    if holder is None:
-        return False
-    try:
-        table = Path(f"/proc/{holder}/mountinfo").read_text()
-    except OSError:
-        return False
-    return any(line.split()[4] == mountpoint for line in table.splitlines())
-
-
 class MountWatch(threading.Thread):
     """Reads every node's mount table (its holder's ``/proc/PID/mountinfo``) every 10 ms and
     records each sample in which ``mountpoint`` is mounted there.  Bounded by ``limit`` s."""
@@ -104,7 +93,7 @@ class MountWatch(threading.Thread):
 
     def _sample(self) -> None:
         now = time.time()
-        mounted = [n for n, holder in self.holders.items() if mounted_at(holder, self.mountpoint)]
+        mounted = [n for n, holder in self.holders.items() if mounted_in(holder, self.mountpoint)]
         for node in mounted:
             self.seen[node].append(now)
         if len(mounted) > 1:

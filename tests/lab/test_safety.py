@@ -14,12 +14,13 @@ import subprocess
 from gardien_lab import services, volumes
 from gardien_lab.scenario import restore, runs_only_on
 from gardien_lab.topology import Lab
-from tests.lab.helpers import HOME, MountWatch, mounted_at
+from gardien_lab.volumes import mounted_in
+from tests.lab.helpers import HOME, MountWatch
 from tests.support.kmsg import kernel_messages, mmp_refused
 
 
 def _mounted(lab: Lab, node: str, mountpoint: str) -> bool:
-    return mounted_at(lab.require_holder(node), mountpoint)
+    return mounted_in(lab.require_holder(node), mountpoint)
 
 
 def test_a_raw_mount_of_php4_on_node2_while_node1_holds_it_fails_with_mmp(lab: Lab) -> None:
