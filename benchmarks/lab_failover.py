@@ -5,7 +5,8 @@ Alertmanager, hooks), for each group kind x failure kind, a trial injects the fa
 holding the group and polls from the client machine (every 0.1 s) until the service answers
 correctly on its VIP from the other node.  Phases come from the sources an operator reads:
 
-* detection: fault -> first ``gardien_service_up == 0`` sample in Prometheus (scrape 1 s);
+* detection: fault -> first ``gardien_service_up == 0`` sample in Prometheus
+  (``--scrape-interval``);
 * alerting: -> the failover alert firing (Prometheus ``ALERTS``; rule ``for:`` included);
 * decision: -> the target hook's move starting (webhook through Alertmanager + safety gates);
 * release: -> the release on the source finished (stop services, VIP, unmount) or fencing;
@@ -242,7 +243,16 @@ TOOLS = (failover_rows.GARDIEN, *peers.TOOLS)
 
 def gardien_rows(args: argparse.Namespace, say: Callable[[str], None]) -> list[Row]:
     """gardien's rows, on its lab (up, trials, planned moves, down unless ``--keep``)."""
-    lab = Lab(name=args.lab, group_failed_for=args.group_failed_for)
+    lab = Lab(
+        name=args.lab,
+        group_failed_for=args.group_failed_for,
+        scrape_interval=args.scrape_interval,
+        evaluation_interval=args.evaluation_interval,
+    )
+    say(
+        f"gardien on lab {lab.name!r}: scrape every {lab.scrape_interval}, rules every "
+        f"{lab.evaluation_interval}, GardienGroupFailed for {lab.group_failed_for}"
+    )
     lifecycle.up(lab)
     rows: list[Row] = []
     try:
@@ -300,6 +310,14 @@ def main() -> int:
     parser.add_argument(
         "--for", dest="group_failed_for", default=Lab.group_failed_for,
         help=f"GardienGroupFailed's for (the lab's: {Lab.group_failed_for})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scrape-interval", default=Lab.scrape_interval,
+        help=f"Prometheus' scrape interval (the lab's: {Lab.scrape_interval})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--evaluation-interval", default=Lab.evaluation_interval,
+        help=f"Prometheus' rule evaluation interval (the lab's: {Lab.evaluation_interval})",
     )  # fmt: skip
     parser.add_argument(
         "--peers", action="store_true",

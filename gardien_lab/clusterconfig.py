@@ -15,6 +15,7 @@ import yaml
 
 from gardien.config.loader import load_config
 from gardien.config.model import ClusterConfig
+from gardien.types import parse_duration
 from gardien_lab import directory, volumes
 from gardien_lab.services import LabGroup, lab_groups, secrets_dir
 from gardien_lab.topology import NODES, Lab, prometheus_url
@@ -81,7 +82,12 @@ def config_data(lab: Lab) -> dict[str, Any]:
     return {
         "cluster": f"gardien-{lab.name}",
         "nodes": {n: {"address": str(lab.cluster_address(n))} for n in NODES},
-        "exporter": {"port": EXPORTER_PORT},
+        "exporter": {
+            "port": EXPORTER_PORT,
+            # the answer's margin within the scrape timeout (90 % of the interval): a quarter
+            # of a second, or a quarter of the interval when that is shorter
+            "scrape_timeout_margin": f"{min(0.25, 0.25 * parse_duration(lab.scrape_interval)):g}s",
+        },
         "hook": {
             "port": HOOK_PORT,
             "token_file": str(token_file(lab)),

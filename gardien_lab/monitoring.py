@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gardien.polling import wait_until
+from gardien.types import parse_duration
 from gardien_lab import clusterconfig
 from gardien_lab.netns import LabError, run
 from gardien_lab.topology import (
@@ -74,9 +75,16 @@ def render(lab: Lab) -> tuple[Path, Path]:
     alertmanager.yml."""
     rules = _render(lab, "rules", "--for.group-failed", lab.group_failed_for)
     am_conf = _render(lab, "alertmanager", "--repeat-interval", REPEAT_INTERVAL)
+    scrape_timeout = 0.9 * parse_duration(lab.scrape_interval)
     prom_conf = _render(
         lab,
         "prometheus",
+        "--scrape-interval",
+        lab.scrape_interval,
+        "--scrape-timeout",
+        f"{scrape_timeout * 1000:.0f}ms",
+        "--evaluation-interval",
+        lab.evaluation_interval,
         "--rule-file",
         str(rules),
         "--alertmanager",

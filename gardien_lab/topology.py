@@ -59,6 +59,11 @@ class Lab:
     group) stop ping-pong (docs/lab.md section 7); the ``for`` only filters probes that time out
     once on a loaded machine: at 1 s the lab's untouched groups moved under a load average of 11-20
     (docs/benchmarks.md), at 2 s not.  Read when the monitoring files are rendered."""
+    scrape_interval: str = "1s"
+    """How often Prometheus scrapes the exporters and hooks (``gardien render prometheus
+    --scrape-interval``); each scrape may take 90 % of it.  Read when the files are rendered."""
+    evaluation_interval: str = "1s"
+    """How often Prometheus evaluates the rules.  Read when the files are rendered."""
     move_window: str = "10m"
     """The hooks' anti-flap ``window`` in the lab's config (``max_moves`` moves per window);
     ``gardien lab chaos`` shortens it for its run.  Read when the config is written."""
