@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import socket
 import struct
 import threading
@@ -55,6 +56,11 @@ from smbprotocol.open import (
 )
 from smbprotocol.session import Session, SMB2SessionSetupRequest, SMB2SessionSetupResponse
 from smbprotocol.tree import TreeConnect
+
+# smbprotocol logs every connect, negotiate and login at INFO (several lines per check, the user
+# name among them), at which level the exporter logs: keep the library's log to its warnings
+for _library in ("smbprotocol", "spnego"):
+    logging.getLogger(_library).setLevel(logging.WARNING)
 
 _STATUS_NAMES = {
     value: name for name, value in vars(NtStatus).items() if name.startswith("STATUS_")
