@@ -43,7 +43,8 @@ class SmbParams(ProbeParams):
     directory: str | None = None
     """Folder inside ``share`` to list (default: its root)."""
     credentials_file: SecretFile | None = None
-    """smbclient authentication file (``username``/``password``/``domain``); anonymous without."""
+    """Authentication file in smbclient's ``-A`` format (``username``/``password``/``domain``
+    lines); a null session (anonymous, as ``smbclient -N``) without."""
     port: int = Field(445, ge=1, le=65535)
 
 
