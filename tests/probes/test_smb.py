@@ -8,6 +8,7 @@ listing runs smbclient on the node through the runner's ``nsenter`` prefix."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -143,6 +144,18 @@ def test_lists_a_share_with_a_credentials_file(server: SmbServer) -> None:
     assert result.ok, result.reason
     assert result.values == {"entries": 1}
     assert runner.results == []  # no argv at all, so no password in one
+
+
+def test_a_share_listing_logs_neither_the_password_nor_a_line_per_check(
+    server: SmbServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The exporter logs at INFO; smbprotocol would log every connect and login there."""
+    caplog.set_level(logging.INFO)
+    for password in (PASSWORD, "wrong"):
+        probe = server.probe(share="priv", credentials_file=str(server.credentials(password)))[0]
+        server.check(probe)
+    assert PASSWORD not in caplog.text
+    assert [r.name for r in caplog.records if r.name.startswith(("smbprotocol", "spnego"))] == []
 
 
 def test_wrong_password_fails(server: SmbServer) -> None:
