@@ -13,8 +13,10 @@ makes them do.  CPU is this process's
 ``getrusage(RUSAGE_SELF)`` plus ``RUSAGE_CHILDREN`` (the children it reaped), forks are the
 processes started through :mod:`subprocess` during the runs.  Each case runs once to warm up.
 The rows named "replaced" run what issue 14 replaced (a ping child per target, the process tree
-from all of /proc, pymysql building a TLS context per connection) beside its replacement, and the
-``--version`` rows show what starting smbclient and wbinfo alone costs.
+from all of /proc, pymysql building a TLS context per connection, smbclient listing a share)
+beside its replacement, and the ``--version`` rows show what starting smbclient and wbinfo alone
+costs.  The in-process share listing connects from the test node's network namespace (this
+thread enters it for the node's cases, ``Node.entered``), where smbd listens.
 """
 
 from __future__ import annotations
@@ -208,17 +210,31 @@ def node_cases(base: Path) -> Iterator[list[Case]]:
         def runner() -> CommandRunner:
             return CommandRunner(node.prefix())
 
-        yield [
-            ("smb (server listing)", checked(probe("smb", runner(), server=LOCAL))),
-            ("smb (share listing)", checked(probe("smb", runner(), server=LOCAL, share="pub"))),
-            ("winbind (ping)", checked(probe("winbind", runner(), ping=True))),
-            ("smbclient --version (start-up alone)", started(runner(), "smbclient")),
-            ("wbinfo --version (start-up alone)", started(runner(), "wbinfo")),
-        ]
+        share = checked(probe("smb", server=LOCAL, share="pub"))
+        with node.entered():  # the in-process share listing connects from the node's namespace
+            yield [
+                ("smb (server listing)", checked(probe("smb", runner(), server=LOCAL))),
+                ("smb (share listing, in process)", share),
+                ("replaced: smbclient share listing", smbclient_ls(runner(), "pub")),
+                ("winbind (ping)", checked(probe("winbind", runner(), ping=True))),
+                ("smbclient --version (start-up alone)", started(runner(), "smbclient")),
+                ("wbinfo --version (start-up alone)", started(runner(), "wbinfo")),
+            ]
     finally:
         node.destroy()
         for proc in daemons:
             proc.wait(timeout=10)
+
+
+def smbclient_ls(runner: CommandRunner, share: str) -> Run:
+    """What the smb probe ran for a share listing before issue 14: ``smbclient -c ls``."""
+    argv = ["smbclient", "-N", "-p", "445", f"//{LOCAL}/{share}", "-c", "ls"]
+
+    def run() -> None:
+        if not runner.run(argv, 10).ok:
+            raise SystemExit("smbclient share listing failed")
+
+    return run
 
 
 LOCAL = "127.0.0.1"

@@ -1,20 +1,26 @@
-"""SMB probe: list a server's shares, or the files of one share, with Debian's ``smbclient``.
+"""SMB probe: list the files of one share in process (smbprotocol), or a server's shares with
+Debian's ``smbclient``.
 
-Why smbclient rather than a pure-Python client (smbprotocol): listing shares needs the srvsvc
-DCE/RPC call that smbprotocol does not offer, smbclient speaks exactly the dialects and
-authentication the Samba servers we watch are configured for, and a child process can be killed at
-the deadline whereas a Python thread stuck in a read cannot.  smbclient hangs forever on a frozen
-(SIGSTOPped) smbd and its ``-t`` does not bound that (docs/lab.md section 5), so it always runs
-under :class:`~gardien.command_runner.CommandRunner`, which kills its process group at the deadline.
-A TCP connect succeeds on a frozen smbd: only the server's answer proves it serves.
+With ``share`` set, :mod:`gardien.probes.smb_session` does the whole exchange (negotiate, session
+setup, tree connect, open, query directory) in the exporter's process: no child per check, and the
+probe's ``timeout`` bounds it even against a frozen (SIGSTOPped) smbd, which still accepts the TCP
+connection and never answers.  The anonymous login is the null session ``smbclient -N`` makes.
 
-Credentials are read by smbclient from the ``-A`` file (``username =``, ``password =``,
-``domain =`` lines); they never appear in argv.  Without a file the probe connects anonymously
-(``-N``).
+Without ``share`` the probe lists the server's shares, which needs the srvsvc NetShareEnumAll
+DCE/RPC call over the ``IPC$`` pipe: smbprotocol has no DCE/RPC layer, so that form still runs
+``smbclient -L`` under :class:`~gardien.command_runner.CommandRunner`, which kills its process group
+at the deadline (smbclient hangs forever on a frozen smbd and its ``-t`` does not bound that,
+docs/lab.md section 5).
+
+Both forms read the same credentials file (``username =``, ``password =``, ``domain =`` lines):
+smbclient through ``-A`` and the in-process client through
+:func:`~gardien.probes.smb_session.read_credentials`; the password is never in an argv, a log or
+a reason.  Without a file both log in anonymously.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import ClassVar
 
@@ -27,8 +33,6 @@ from gardien.types import SecretFile
 
 _NT_STATUS = re.compile(r"NT_STATUS_[A-Z0-9_]+")
 _SHARE_LINE = re.compile(r"^(Disk|IPC|Printer|Device)\|([^|]*)\|")
-# "  name    D   0  Tue Nov 24 23:58:14 2026": attributes, size, then the date
-_LS_LINE = re.compile(r"^  (.*?)\s+[A-Z]*\s+\d+\s+\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$")
 
 
 class SmbParams(ProbeParams):
@@ -39,7 +43,8 @@ class SmbParams(ProbeParams):
     directory: str | None = None
     """Folder inside ``share`` to list (default: its root)."""
     credentials_file: SecretFile | None = None
-    """smbclient authentication file (``username``/``password``/``domain``); anonymous without."""
+    """Authentication file in smbclient's ``-A`` format (``username``/``password``/``domain``
+    lines); a null session (anonymous, as ``smbclient -N``) without."""
     port: int = Field(445, ge=1, le=65535)
 
 
@@ -55,37 +60,44 @@ class SmbProbe(Probe[SmbParams]):
     def __init__(self, params: SmbParams, runner: CommandRunner | None = None) -> None:
         super().__init__(params)
         self.runner = runner or CommandRunner()
+        if params.share is not None:
+            # smbprotocol and its crypto weigh a few MiB: loaded only for a share listing, when
+            # the probe is built rather than within the budget of the first scrape
+            importlib.import_module("gardien.probes.smb_session")
 
     def argv(self) -> list[str]:
+        """smbclient's server listing (the one form that still forks, see the module docstring)."""
         p = self.params
         auth = ["-A", str(p.credentials_file)] if p.credentials_file else ["-N"]
-        if p.share is None:
-            return ["smbclient", *auth, "-p", str(p.port), "-g", "-L", f"//{p.server}"]
-        where = ["-D", p.directory] if p.directory else []
-        return [
-            "smbclient",
-            *auth,
-            "-p",
-            str(p.port),
-            f"//{p.server}/{p.share}",
-            *where,
-            "-c",
-            "ls",
-        ]
+        return ["smbclient", *auth, "-p", str(p.port), "-g", "-L", f"//{p.server}"]
 
     def check(self, timeout: float) -> ProbeResult:
+        if self.params.share is not None:
+            return self._list_share(self.params.share, timeout)
         result = self.runner.run(self.argv(), timeout)
         if not result.ok:
             return ProbeResult.failure(failure_reason(result))
-        if self.params.share is None:
-            shares = [
-                m.group(2) for line in result.stdout.splitlines() if (m := _SHARE_LINE.match(line))
-            ]
-            if not shares:
-                return ProbeResult.failure("the server listed no shares")
-            return ProbeResult.success(shares=len(shares))
-        names = [m.group(1) for line in result.stdout.splitlines() if (m := _LS_LINE.match(line))]
-        return ProbeResult.success(entries=len([n for n in names if n not in (".", "..")]))
+        shares = [
+            m.group(2) for line in result.stdout.splitlines() if (m := _SHARE_LINE.match(line))
+        ]
+        if not shares:
+            return ProbeResult.failure("the server listed no shares")
+        return ProbeResult.success(shares=len(shares))
+
+    def _list_share(self, share: str, timeout: float) -> ProbeResult:
+        from gardien.probes import smb_session  # noqa: PLC0415 - loaded by __init__
+
+        p = self.params
+        try:
+            creds = smb_session.read_credentials(p.credentials_file) if p.credentials_file else None
+        except (OSError, ValueError) as exc:
+            return ProbeResult.failure(f"credentials file: {exc}")
+        try:
+            target = smb_session.ShareTarget(p.server, p.port, share, p.directory, creds)
+            entries = smb_session.count_entries(target, timeout)
+        except smb_session.ShareListingError as failed:
+            return ProbeResult.failure(failed.reason)
+        return ProbeResult.success(entries=entries)
 
 
 def failure_reason(result: CommandResult) -> str:

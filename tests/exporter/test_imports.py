@@ -33,6 +33,8 @@ _NOT_FOR_HTTP = (
     "ldap3",
     "pyasn1",
     "pySMART",
+    "smbprotocol",
+    "spnego",
     "grafana_foundation_sdk",
     "gardien.render",
 )
@@ -73,6 +75,7 @@ def test_an_exporter_with_http_probes_loads_no_mysql_ldap_or_render_library(
     [
         ("{mysql: {socket: /run/mysqld/none.sock}}", "pymysql"),
         ("{ldap: {url: 'ldap://127.0.0.1:1'}}", "ldap3"),
+        ("{smb: {server: 127.0.0.1, share: pub}}", "smbprotocol"),
     ],
 )
 def test_a_configured_probe_kind_loads_its_library(
@@ -81,3 +84,11 @@ def test_a_configured_probe_kind_loads_its_library(
     loaded = _modules_loaded(_config(tmp_path / "c.yml", probe), tmp_path / "state")
 
     assert library in loaded
+
+
+def test_an_smb_server_listing_loads_no_smbprotocol(tmp_path: Path) -> None:
+    """Only a share listing runs in process; a server listing still runs smbclient."""
+    loaded = _modules_loaded(_config(tmp_path / "c.yml", "{smb: {server: 127.0.0.1}}"), tmp_path)
+
+    assert "gardien.probes.smb" in loaded
+    assert "smbprotocol" not in loaded

@@ -10,6 +10,7 @@ at once instead of leaving the machine.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import ipaddress
 import itertools
 import os
@@ -83,6 +84,20 @@ class Node:
         kwargs.setdefault("start_new_session", True)
         return subprocess.Popen([*self.prefix(), *argv], **kwargs)  # type: ignore[call-overload, no-any-return]
 
+    @contextlib.contextmanager
+    def entered(self) -> Iterator[None]:
+        """The calling thread in this node's network namespace, for an in-process client (a
+        socket is born in its thread's namespace, and so is a thread started meanwhile)."""
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        try:
+            enter_netns(f"/proc/{self.pid}/ns/net")
+            try:
+                yield
+            finally:
+                _setns(own)
+        finally:
+            os.close(own)
+
     def mount_ns(self) -> Path:
         return Path(f"/proc/{self.pid}/ns/mnt").resolve()
 
@@ -100,6 +115,25 @@ class Node:
         with contextlib.suppress(ChildProcessError):  # this process started it: reap it
             os.waitpid(self.pid, 0)
         netns.delete_netns(self.netns)
+
+
+_CLONE_NEWNET = 0x40000000
+
+
+def _setns(fd: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)  # Python 3.11 has no os.setns
+    if libc.setns(fd, _CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), f"setns({fd}) into a network namespace")
+
+
+def enter_netns(path: str) -> None:
+    """Move the calling thread (only it: a network namespace is a thread's) into the network
+    namespace at ``path`` (``/proc/PID/ns/net``)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _setns(fd)
+    finally:
+        os.close(fd)
 
 
 class Switch:
