@@ -93,7 +93,7 @@ Alertmanager -> webhook (from the alert firing), hook decision the hook's own ti
 alert's arrival to the move's start (``details.decision_seconds`` of its decision)."""
 
 
-def _first(series: list[dict[str, Any]], wanted: str, after: float) -> float | None:
+def first_sample(series: list[dict[str, Any]], wanted: str, after: float) -> float | None:
     times = [
         float(t)
         for s in series
@@ -103,7 +103,7 @@ def _first(series: list[dict[str, Any]], wanted: str, after: float) -> float | N
     return min(times) if times else None
 
 
-def _records(lab: Lab, group: str, since: float) -> list[dict[str, Any]]:
+def records(lab: Lab, group: str, since: float) -> list[dict[str, Any]]:
     """Journal records (moves, acquires, releases) of ``group`` started after ``since``."""
     found = []
     for node in NODES:
@@ -171,14 +171,14 @@ def trial(
         return None
     time.sleep(3)  # the last samples and journal rows
     span = {"start": f"{t0 - 2:.3f}", "end": f"{time.time():.3f}", "step": "0.1"}
-    detected = _first(monitoring.query(lab, symptom, **span), "0", t0)
-    alerted = _first(monitoring.query(lab, alert, **span), "1", t0)
-    records = _records(lab, group, t0)
-    move = next((r for r in records if r["kind"] == "move"), None)
-    acquire = next((r for r in records if r["kind"] == "acquire" and r["target"] == target), None)
+    detected = first_sample(monitoring.query(lab, symptom, **span), "0", t0)
+    alerted = first_sample(monitoring.query(lab, alert, **span), "1", t0)
+    found = records(lab, group, t0)
+    move = next((r for r in found if r["kind"] == "move"), None)
+    acquire = next((r for r in found if r["kind"] == "acquire" and r["target"] == target), None)
     if detected is None or alerted is None or move is None or acquire is None:
         print(
-            f"  {group}: incomplete: detected {detected} alerted {alerted} records {records}",
+            f"  {group}: incomplete: detected {detected} alerted {alerted} records {found}",
             file=sys.stderr,
         )
         return None
@@ -186,7 +186,7 @@ def trial(
     acquired = _finished(acquire["steps"], ("start volume", "start vip"))
     started = _finished(acquire["steps"], ("start service",))
     if released is None or acquired is None or started is None:
-        print(f"  {group}: steps missing in {records}", file=sys.stderr)
+        print(f"  {group}: steps missing in {found}", file=sys.stderr)
         return None
     marks = [t0, detected, alerted, float(move["started"]), released, acquired, started]
     result = {phase: b - a for phase, a, b in zip(PHASES, marks, marks[1:], strict=False)}

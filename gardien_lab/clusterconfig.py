@@ -72,6 +72,7 @@ def _group(lab: Lab, group: LabGroup) -> dict[str, Any]:
                 "probes": s.probes,
                 "start_timeout": f"{s.start_timeout:g}s",
                 "stop_timeout": f"{s.stop_timeout:g}s",
+                "restart": {"attempts": lab.restart_attempts, "window": "10m"},
             }
             for s in group.services
         ],

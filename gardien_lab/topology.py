@@ -64,6 +64,10 @@ class Lab:
     --scrape-interval``); each scrape may take 90 % of it.  Read when the files are rendered."""
     evaluation_interval: str = "1s"
     """How often Prometheus evaluates the rules.  Read when the files are rendered."""
+    restart_attempts: int = 0
+    """Restarts in place of each group service (``restart.attempts``, per 10 min) in the lab's
+    config: 0, a failed service moves its group at once (benchmarks/lab_restart.py sets it).
+    Read when the config is written."""
     move_window: str = "10m"
     """The hooks' anti-flap ``window`` in the lab's config (``max_moves`` moves per window);
     ``gardien lab chaos`` shortens it for its run.  Read when the config is written."""
