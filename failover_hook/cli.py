@@ -344,9 +344,10 @@ def run_history(args: argparse.Namespace) -> int:
                 where = f"on {move['source']}: {','.join(move.get('services', []))}"
             elif move["kind"] in FREEZE_KINDS:  # the operator's, on the node that recorded it
                 where = f"on {move['node']}, {move['trigger']}"
+            forced = " (forced)" if move.get("forced") else ""  # the operator's override
             print(
                 f"{when}  {move['group']:<10} {move['kind']:<8} {where:<20} "
-                f"{move['status'] or 'UNFINISHED'}: {move['message'] or ''}"
+                f"{move['status'] or 'UNFINISHED'}{forced}: {move['message'] or ''}"
             )
             for note in move.get("notes", []):  # a hook of an older version has none
                 print(f"      note: {note}")

@@ -39,6 +39,11 @@ def test_held_elsewhere_is_refused_and_force_overrides(pair: HookPair) -> None:
     [newest, first] = _acquires(pair, "node2", "g1")
     assert (newest["forced"], newest["steps"][0]["state"]) == (True, "skipped")
     assert (first["forced"], first["status"]) == (False, "refused")
+    # the history says so to people too
+    lines = [line for line in pair.cli("history", "g1").stdout.splitlines() if " acquire " in line]
+    assert len(lines) == 3, lines  # node1's acquire, node2's refused one, node2's forced one
+    [forced_line] = [line for line in lines if "(forced)" in line]
+    assert " done (forced): " in forced_line, lines
 
 
 def test_not_held_elsewhere_is_acquired_and_journals_who_answered(pair: HookPair) -> None:

@@ -26,4 +26,14 @@ def test_a_nodes_daemons_are_summed_and_each_child_counted_once() -> None:
 
 def test_budgets_are_only_said_for_a_measured_gardien() -> None:
     peers_only = {"pr-a keepalived (2 processes)": {"self": 0.1, "children": 0.8, "rss": 13.0}}
-    assert budgets(peers_only) == ""
+    assert budgets(peers_only, 1.0) == ""
+
+
+def test_the_cpu_budget_follows_the_scrape_interval() -> None:
+    node = {"self": 1.0, "children": 0.5, "rss": 40.0}
+    found = {"node1 exporter": node, "node1 hook": node}
+    assert budgets(found, 1.0) == (
+        "node1: exporter + hook 3.00 % of a core (budget 2.0 %), "
+        "exporter RSS 40.0 MiB (budget 45 MiB)"
+    )
+    assert "(budget 5.0 %)" in budgets(found, 0.5)
