@@ -56,7 +56,8 @@ SECOND_FAULT_DELAY = (0.0, 3.0)
 class Violation:
     invariant: str
     """``double-volume``, ``double-vip``, ``not-recovered``, ``not-quiet``, ``moved``,
-    ``flapping``, ``unfinished-move``, ``lost-write``, ``unaudited``, ``no-outcome``."""
+    ``flapping``, ``unfinished-move``, ``lost-write``, ``unaudited``, ``no-outcome``,
+    ``aborted`` (the lab failed under the campaign: the trials after it were not run)."""
     time: float
     detail: str
     trial: int | None = None
@@ -180,6 +181,8 @@ class Campaign:
                         trial = self.trial(index)
                         self.result.trials.append(trial)
                         progress(trial)
+                except LabError as exc:  # the lab itself failed: report what was found so far
+                    self._violation(None, "aborted", f"the campaign stopped at a lab error: {exc}")
                 finally:
                     writers.stop()
                 self.finish(writers)
@@ -249,7 +252,16 @@ class Campaign:
             trial.recovered_at = time.time()
         self._quiet(trial)
         self._check(trial, [KINDS[k] for k in (kind_name,) if k in KINDS])
+        if trial.recovered_at is None:
+            self._restore(trial)
         return trial
+
+    def _restore(self, trial: Trial) -> None:
+        """After a trial the cluster did not recover from (its violation recorded): what an
+        operator would do, every group moved home by hand (forced) and the hooks restarted, so
+        that the next trial starts from a healthy cluster instead of failing on its wreck."""
+        trial.notes.append("not recovered: the lab restored by hand (gardien migrate --force)")
+        scenario.restore(self.lab)
 
     def _power_on(self, trial: Trial) -> None:
         """Power on the nodes that are off.  A node powered on while its peer is fencing it is

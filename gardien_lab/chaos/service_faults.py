@@ -8,10 +8,15 @@ import os
 import signal
 from pathlib import Path
 
+from gardien import polling
 from gardien_lab import faults, services
 from gardien_lab.chaos.fault import SERVICES, Context, Fault, Inject, nothing
 from gardien_lab.freeze import freeze, thaw
+from gardien_lab.netns import LabError
 from gardien_lab.topology import NODES, Lab
+
+HEAL_BOUND = 60.0
+"""Seconds a heal waits for what it repairs to be reachable (a volume mounted again)."""
 
 
 def service_target(ctx: Context, service: str, node: str | None) -> tuple[str, str] | None:
@@ -111,9 +116,12 @@ def page_wrong(ctx: Context, node: str | None) -> Fault | None:
     page.write_text("an error page: the application lost its data\n")
 
     def heal() -> None:
-        fixed = _on_volume(ctx.lab, group, _page(group))
-        if fixed is not None:
-            fixed.write_text(services.page_text(group))
+        # the volume may be between nodes (a move under way, a failed acquire rolled back): the
+        # page is fixed once it is mounted again somewhere, the next acquire's attempt at latest
+        fixed = polling.wait_for(lambda: _on_volume(ctx.lab, group, _page(group)), HEAL_BOUND)
+        if fixed is None:
+            raise LabError(f"{group}'s volume mounted nowhere for {HEAL_BOUND:g} s: page not fixed")
+        fixed.write_text(services.page_text(group))
 
     return Fault(
         "page-wrong", f"{group}'s checked page wrong on its volume", ctx.placement[group], heal

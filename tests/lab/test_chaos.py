@@ -4,15 +4,20 @@ shown to see what it must see."""
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
+import threading
 
 import pytest
 
 from gardien_lab import services
+from gardien_lab.chaos.fault import Context
+from gardien_lab.chaos.service_faults import page_wrong
 from gardien_lab.chaos.watch import Watch
-from gardien_lab.scenario import wait_for
-from gardien_lab.topology import Lab
+from gardien_lab.scenario import answers, gardien_on, runs_only_on, wait_for
+from gardien_lab.topology import NODES, Lab
+from gardien_lab.volumes import mounted_in
 
 pytestmark = pytest.mark.usefixtures("home_at_the_end")
 
@@ -38,6 +43,32 @@ def test_the_checker_sees_a_vip_raised_on_the_second_node(lab: Lab) -> None:
     assert seen, "the checker did not see php4's VIP on two nodes"
     assert seen[0].what == "VIP"
     assert {n for n, f in seen[0].sample.nodes.items() if "php4" in f.vips} == {"node1", "node2"}
+
+
+def test_a_wrong_page_is_fixed_once_its_volume_is_mounted_again(lab: Lab) -> None:
+    """Found by a 200-fault campaign (seed 289796015, trial 49): the heal of ``page-wrong`` came
+    while php5 was between nodes (released on node1, not yet mounted on node2), found its volume
+    nowhere and fixed nothing; every start then failed on the wrong page and php5 ran nowhere.
+    Here the group is released by hand (cluster frozen: nothing moves by itself), the heal
+    starts while its volume is mounted nowhere, and an acquire must then find the page fixed."""
+    group = "php4"
+    assert gardien_on(lab, "node1", "freeze", "--all").returncode == 0
+    try:
+        ctx = Context(lab, random.Random(0), {group: "node1"})
+        fault = page_wrong(ctx, "node1")
+        assert fault is not None
+        released = gardien_on(lab, "node1", "release", group, "--force")
+        assert released.returncode == 0, released.stdout + released.stderr
+        mountpoint = services.lab_groups(lab)[group].mountpoint
+        assert not any(mounted_in(lab.holder(n), mountpoint) for n in NODES)
+        healer = threading.Thread(target=fault.heal)
+        healer.start()
+        acquired = gardien_on(lab, "node1", "acquire", group, "--force")
+        healer.join(timeout=90)
+        assert acquired.returncode == 0, acquired.stdout + acquired.stderr
+        assert runs_only_on(lab, group, "node1") and answers(lab, group)
+    finally:
+        gardien_on(lab, "node1", "unfreeze", "--all")
 
 
 @pytest.mark.timeout(CAMPAIGN_TIMEOUT + 120)
