@@ -31,7 +31,7 @@ from failover_hook.journal import Journal
 from failover_hook.locks import GroupLocks
 from failover_hook.outcome import Outcome, Status
 from failover_hook.plan import StepState
-from failover_hook.resources.base import Change, Resource, ResourceError, State
+from failover_hook.resources.base import Change, Resource, ResourceError, ResourceState, State
 from failover_hook.resources.registry import BuildContext, build_resources
 from failover_hook.trigger import API, Trigger
 from gardien import state
@@ -299,10 +299,15 @@ class LocalAgent:
         log.info("%s", outcome)
         return outcome
 
-    def status(self, group: str) -> dict[str, Any]:
-        """Held (as recorded), each resource's state, healthy (every resource running)."""
-        resources = self.resources(group)
-        states = {r.name: r.monitor() for r in resources}
+    def status(self, group: str, until_failure: bool = False) -> dict[str, Any]:
+        """Held (as recorded), each resource's state, healthy (every resource running);
+        ``until_failure``: the resources in order up to the first that does not run, the rest
+        left unchecked (all a confirmation of a failure needs: failover_hook/confirm.py)."""
+        states: dict[str, ResourceState] = {}
+        for resource in self.resources(group):
+            states[resource.name] = resource.monitor()
+            if until_failure and not states[resource.name].running:
+                break
         config = self.config.groups[group]
         holdings = read_holdings({group: config}, self.state_dir)
         return {

@@ -64,8 +64,10 @@ class AcquireRequest(BaseModel):
 class StatusQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     group: str | None = None
-    resources: Literal["0", "1"] = "1"
-    """``0``: leave out the check of each group's resources (what a deciding peer asks)."""
+    resources: Literal["0", "1", "until-failure"] = "1"
+    """``0``: leave out the check of each group's resources (what a deciding peer asks);
+    ``until-failure``: check each group's resources in order up to the first that fails (what a
+    peer confirming a failure asks, failover_hook/confirm.py)."""
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -89,7 +91,11 @@ def _status(hook: Hook, args: dict[str, str]) -> tuple[Response, int]:
         return _error(400, f"invalid status query: {_first_error(exc)}")
     if query.group is not None and query.group not in hook.config.groups:
         return _error(404, "unknown group")
-    status = hook.cluster.status(query.group, resources=query.resources == "1")
+    status = hook.cluster.status(
+        query.group,
+        resources=query.resources != "0",
+        until_failure=query.resources == "until-failure",
+    )
     return jsonify(status.model_dump(mode="json")), 200
 
 

@@ -117,12 +117,17 @@ class HttpPeer:
                 f"{self.name}: unexpected answer {response.status_code}: {response.text[:200]}"
             ) from exc
 
-    def status(self, group: str | None = None, resources: bool = True) -> dict[str, Any]:
+    def status(
+        self, group: str | None = None, resources: bool = True, until_failure: bool = False
+    ) -> dict[str, Any]:
         """The hook's status document; with ``group``, only that group's part; without
-        ``resources``, no check of the groups' resources (see :meth:`Hook.status`)."""
+        ``resources``, no check of the groups' resources; ``until_failure``: each group's
+        resources checked up to the first that fails (see :meth:`ClusterStatus.status`)."""
         params = {"group": group} if group else {}
         if not resources:
             params["resources"] = "0"
+        elif until_failure:
+            params["resources"] = "until-failure"
         return self._json(self._call("GET", "/api/v1/status", params=params))
 
     def answers_status(self, timeout: float) -> bool:

@@ -114,16 +114,19 @@ class ClusterStatus:
         age = journaled.last_change_age
         return age is not None and age < self.config.hook.settle
 
-    def status(self, only: str | None = None, resources: bool = True) -> NodeStatus:
+    def status(
+        self, only: str | None = None, resources: bool = True, until_failure: bool = False
+    ) -> NodeStatus:
         """This node's status document; with ``only``, just that group's (deciding on one).
 
         ``resources=False`` leaves out the agent's check of each group's resources (their
         probes can take their whole timeout on a hung service): a decision reads only what
         this node holds and its journal, network and freeze state, and must not wait for that.
+        ``until_failure``: each group's resources checked up to the first that fails.
         """
         network = network_fields(self.network.check())
         names = [only] if only else list(self.config.groups)
-        agents = self._agent_statuses(names) if resources else {}
+        agents = self._agent_statuses(names, until_failure) if resources else {}
         held = self.agent.held()
         groups = {}
         for name in names:
@@ -148,7 +151,7 @@ class ClusterStatus:
             groups=groups,
         )
 
-    def _agent_statuses(self, names: list[str]) -> dict[str, dict[str, Any]]:
+    def _agent_statuses(self, names: list[str], until_failure: bool) -> dict[str, dict[str, Any]]:
         """Each group's resource states, checked at once and within half the request timeout.
 
         A hung service's probes can take their whole timeout; the status must answer in time all
@@ -157,7 +160,10 @@ class ClusterStatus:
         there, and it is all a decision reads of this part.
         """
         budget = self.config.hook.request_timeout / 2
-        checks = {name: self._resource_checks.submit(self.agent.status, name) for name in names}
+        checks = {
+            name: self._resource_checks.submit(self.agent.status, name, until_failure)
+            for name in names
+        }
         done, _late = wait(checks.values(), timeout=budget)
         held = self.agent.held()
         statuses: dict[str, dict[str, Any]] = {}

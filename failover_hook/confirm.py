@@ -3,18 +3,19 @@
 ``GardienGroupFailed`` says that a probe of the group failed on its node when Prometheus last
 evaluated the rules.  A ``for`` on the rule makes that certain by waiting, and every second of
 it is a second of outage.  Instead, the target's hook asks the group's node for its status with
-the group's resources checked (``GET /api/v1/status?group=G``: each resource's monitor, the
-services' probes run again there, bounded by half that node's ``request_timeout``) and moves the
-group only when something fails there now.  A probe that failed once (a slow moment, a scrape
+the group's resources checked up to the first that fails (``GET
+/api/v1/status?group=G&resources=until-failure``: each resource's monitor in order, the services'
+probes run again there, bounded by half that node's ``request_timeout``) and moves the group only
+when something fails there now.  A probe that failed once (a slow moment, a scrape
 under load) passes again: the move is skipped and the outcome says so.  A crash fails at once (no
 process), a hang by the probe's own timeout (or the status's budget: a check that did not answer
 in time is a failure), a wrong page as the probe says.
 
 A node that does not answer can neither confirm nor deny: the move goes on as it always has
 (the mover asks it to release, and fences it only once it is confirmed gone,
-failover_hook/silence.py).  Neither can a hook of an older version whose status carries no
-check: the alert decides.  Node alerts (isolated, down) are never confirmed this way: the node
-is the fault, not one of its groups.
+failover_hook/silence.py).  Neither can a hook of an older version (it refuses the query, or
+its status carries no check): the alert decides.  Node alerts (isolated, down) are never
+confirmed this way: the node is the fault, not one of its groups.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def ask(peer: HttpPeer, group: str, clock: Callable[[], float] = time.monotonic)
     """Whether ``group`` fails on ``peer``'s node now, by that node's own check of it."""
     started = clock()
     try:
-        document = NodeStatus.model_validate(peer.status(group))
+        document = NodeStatus.model_validate(peer.status(group, until_failure=True))
     except (PeerUnreachable, ValueError) as exc:
         return Confirmation(
             peer.name, None, f"{peer.name} did not answer: {exc}", clock() - started

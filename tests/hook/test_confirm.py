@@ -99,6 +99,20 @@ def test_a_hang_is_confirmed(make_pair, tmp_path: Path) -> None:
     assert alive(pid_of(tmp_path, "web")) and answers(pair)
 
 
+def test_the_check_stops_at_the_first_failed_resource(make_pair, tmp_path: Path) -> None:
+    """What a confirmation asks: the group's resources in order, up to the first that fails."""
+    pair = web_pair(make_pair, tmp_path, attempts=0, confirm_failure=True)
+    everything = pair.get("node1", "/api/v1/status?group=web")["groups"]["web"]["agent"]
+    assert list(everything["resources"]) == ["service web", "service worker"], everything
+    crash(tmp_path)
+    until = pair.get("node1", "/api/v1/status?group=web&resources=until-failure")
+    agent = until["groups"]["web"]["agent"]
+    assert list(agent["resources"]) == ["service web"], agent  # worker left unchecked
+    assert agent["resources"]["service web"]["state"] == "not_running" and not agent["healthy"]
+    bad = pair.session.get(pair.url("node1", "/api/v1/status?resources=some"), timeout=10)
+    assert bad.status_code == 400, bad.text
+
+
 def test_a_source_that_does_not_answer_confirms_nothing(make_pair, tmp_path: Path) -> None:
     """Asked directly: a hook that does not answer is no answer (the move then goes on as
     before: release asked, fence only once the node is confirmed gone)."""
