@@ -249,10 +249,7 @@ def gardien_rows(args: argparse.Namespace, say: Callable[[str], None]) -> list[R
         scrape_interval=args.scrape_interval,
         evaluation_interval=args.evaluation_interval,
     )
-    say(
-        f"gardien on lab {lab.name!r}: scrape every {lab.scrape_interval}, rules every "
-        f"{lab.evaluation_interval}, GardienGroupFailed for {lab.group_failed_for}"
-    )
+    say(f"gardien on lab {lab.name!r}: {lab.timing}")
     lifecycle.up(lab)
     rows: list[Row] = []
     try:

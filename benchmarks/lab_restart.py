@@ -86,11 +86,7 @@ def main() -> int:
         evaluation_interval=args.evaluation_interval,
         restart_attempts=1000,
     )
-    print(
-        f"restart in place on lab {lab.name!r}: scrape every {lab.scrape_interval}, rules every "
-        f"{lab.evaluation_interval}, GardienGroupFailed for {lab.group_failed_for}",
-        flush=True,
-    )
+    print(f"restart in place on lab {lab.name!r}: {lab.timing}", flush=True)
     lifecycle.up(lab)
     rows: list[Row] = []
     try:

@@ -73,6 +73,14 @@ class Lab:
     ``gardien lab chaos`` shortens it for its run.  Read when the config is written."""
 
     @property
+    def timing(self) -> str:
+        """The monitoring settings a measurement depends on, for people."""
+        return (
+            f"scrape every {self.scrape_interval}, rules every {self.evaluation_interval}, "
+            f"GardienGroupFailed for {self.group_failed_for}"
+        )
+
+    @property
     def dir(self) -> Path:
         return self.root / self.name
 

@@ -20,6 +20,7 @@ from tests.support.webgroup import (
     alive,
     answers,
     crash,
+    kill_services,
     last_decision,
     pid_of,
     send_failed,
@@ -31,13 +32,7 @@ from tests.support.webgroup import (
 def _no_service_left(tmp_path: Path) -> Any:
     """Whatever a test leaves of its services (stopped ones too) is killed at its end."""
     yield
-    for service in ("web", "worker"):
-        try:
-            pid = pid_of(tmp_path, service)
-        except (OSError, ValueError):
-            continue
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
+    kill_services(tmp_path)
 
 
 def test_a_group_that_runs_on_its_node_is_not_moved(make_pair, tmp_path: Path) -> None:

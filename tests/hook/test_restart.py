@@ -7,8 +7,6 @@ whose page the hook's ``http`` probe checks, and its dependant ``worker``.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from tests.support.webgroup import (
     answers,
     crash,
     entries,
+    kill_services,
     last_decision,
     pid_of,
     restarts_counted,
@@ -166,13 +165,7 @@ def test_a_node_alert_moves_without_restarting(make_pair, tmp_path: Path) -> Non
 def _no_service_left(tmp_path: Path) -> Any:
     """Whatever a test leaves running of its services is killed at its end."""
     yield
-    for service in ("web", "worker"):
-        try:
-            pid = pid_of(tmp_path, service)
-        except (OSError, ValueError):
-            continue
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
+    kill_services(tmp_path)
 
 
 def _receiver(outcomes: list[Outcome]) -> tuple[Receiver, list[float]]:

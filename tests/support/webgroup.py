@@ -146,3 +146,14 @@ def last_decision(pair: HookPair, node: str, before: int) -> dict[str, Any]:
 
 def settling(pair: HookPair) -> bool:
     return bool(pair.get("node1", "/api/v1/status?group=web")["groups"]["web"]["settling"])
+
+
+def kill_services(folder: Path) -> None:
+    """Kill whatever of ``web`` and ``worker`` still runs (stopped ones too): a test's end."""
+    for service in ("web", "worker"):
+        try:
+            pid = pid_of(folder, service)
+        except (OSError, ValueError):
+            continue
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
