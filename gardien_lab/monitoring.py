@@ -35,6 +35,9 @@ from gardien_lab.topology import (
 log = logging.getLogger(__name__)
 
 REPEAT_INTERVAL = "30s"
+RESEND_DELAY = "2s"
+"""Prometheus' ``--rules.alert.resend-delay`` in the lab (docs/alerting.md, "Prometheus'
+flags"): how soon a firing alert is sent to Alertmanager again."""
 """How often Alertmanager re-sends a still-firing failover alert in the lab (render's default,
 5 min, is the production one).  A decision a gate refused (settle, a move in progress, an outage
 that has just cleared) is decided again at the next repeat: with the lab's anti-flap periods of
@@ -125,6 +128,9 @@ def start(lab: Lab) -> None:
             f"--storage.tsdb.path={data / 'prometheus'}",
             f"--web.listen-address=:{PROMETHEUS_PORT}",
             "--web.enable-lifecycle",
+            # a notification Prometheus drops (no Alertmanager known for a few seconds after a
+            # reload, prometheus/prometheus#13064) is sent again after this, not after 1 min
+            f"--rules.alert.resend-delay={RESEND_DELAY}",
         ],
     )
     for name, url in (
