@@ -96,14 +96,25 @@ def render(lab: Lab) -> tuple[Path, Path]:
     return prom_conf, am_conf
 
 
+def _rendered(lab: Lab) -> dict[Path, str]:
+    """Every file rendered for ``mon`` so far, with its text."""
+    return {p: p.read_text() for p in sorted(mon_dir(lab).glob("*/*.yml"))}
+
+
 def start(lab: Lab) -> None:
-    """Render, check, and start Alertmanager then Prometheus in ``mon`` (idempotent)."""
+    """Render, check, and start Alertmanager then Prometheus in ``mon`` (idempotent).
+
+    Running daemons reload only when a rendered file changed: for a few seconds after a reload
+    Prometheus knows no Alertmanager and drops the notifications it would send (see
+    :data:`RESEND_DELAY`), and every scenario brings the lab up before it starts."""
+    before = _rendered(lab)
     prom_conf, am_conf = render(lab)
     run(["promtool", "check", "config", str(prom_conf)], timeout=60)
     run(["amtool", "check-config", str(am_conf)], timeout=60)
+    changed = _rendered(lab) != before
     for name in ("alertmanager", "prometheus"):
         pid = running(lab, "mon", name)
-        if pid is not None:  # already up: reload the files rendered again
+        if pid is not None and changed:  # already up: reload the files rendered again
             os.kill(pid, signal.SIGHUP)
     data = mon_dir(lab) / "data"
     spawn(
