@@ -44,10 +44,12 @@ class Confirmation:
     """Seconds the question took, answer included."""
 
     def note(self) -> str:
-        """The plan's note of a move that goes on: what was confirmed, or why it could not be."""
+        """What the source said, for the log and, of a move that goes on, the plan's note."""
         if self.failed:
             return f"failure confirmed on {self.node} in {self.took:.2f} s: {self.what}"
-        return f"failure not confirmed ({self.what}): moving on the alert"
+        if self.failed is None:
+            return f"failure not confirmed ({self.what}): moving on the alert"
+        return f"not failing on {self.node} now ({self.what}): not moving"
 
 
 def _failing(agent: dict[str, Any]) -> str:
