@@ -231,7 +231,10 @@ def test_decisions_do_not_check_resources(tmp_path: Path) -> None:
             assert light["agent"] == {} and light["held"] is False
             bad = hooks.session.get(hooks.url("node1", "/api/v1/status?resources=yes"), timeout=10)
             assert bad.status_code == 400, bad.text
-            assert "invalid status query: resources: Input should be '0' or '1'" in bad.text
+            assert (
+                "invalid status query: resources: Input should be '0', '1' or 'until-failure'"
+                in bad.text
+            )
             assert _accepted(silent) == 0
             # node1 decides (target node2: "not mine") on both nodes' statuses
             assert _decided(hooks, "node1", "g1", node="node1") == "not mine: target is node2"
