@@ -11,12 +11,12 @@ import html
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from exporter.collector import ExporterCollector, ReloadStatus
@@ -25,6 +25,7 @@ from exporter.runner import ScrapeRunner, probe_targets
 from gardien import __version__
 from gardien.config import ClusterConfig, load_config
 from gardien.errors import ConfigError
+from gardien.web.exposition import metrics_app
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -143,13 +144,19 @@ class Exporter:
             in_force.runner.hold()  # a reload now closes this runner only after this scrape
         try:
             budget = self.scrape_budget(environ, in_force.config)
-            registry = CollectorRegistry(auto_describe=False)
-            registry.register(ExporterCollector(in_force.config, in_force.runner, budget, status))
+            collectors: list[Collector] = [
+                ExporterCollector(in_force.config, in_force.runner, budget, status)
+            ]
             if self.serving_metrics is not None:
-                registry.register(self.serving_metrics)
-            # prometheus_client's own exposition: content negotiation, gzip, name[] filtering;
-            # it renders the whole answer before returning
-            return make_wsgi_app(registry)(environ, start_response)  # type: ignore[no-any-return]
+                collectors.append(self.serving_metrics)
+
+            def families() -> Iterator[Metric]:
+                for collector in collectors:
+                    yield from collector.collect()
+
+            # prometheus_client's answer (content negotiation, gzip, name[] filtering), written
+            # whole before returning
+            return metrics_app(families)(environ, start_response)
         finally:
             in_force.runner.release()
 

@@ -12,7 +12,6 @@ import logging
 from typing import Any, Literal
 
 from flask import Flask, Response, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -28,8 +27,15 @@ from failover_hook.webhook import (
     check_labels,
     parse_payload,
 )
+from gardien.web.exposition import negotiate
 
 log = logging.getLogger(__name__)
+
+
+def _metrics(hook: Hook) -> Response:
+    """The hook's metrics in the format the scraper asked for (gardien.web.exposition)."""
+    writer, content_type = negotiate(request.headers.get("Accept"))
+    return Response(writer.write(hook.metrics.registry.collect()), content_type=content_type)
 
 
 class MigrateRequest(BaseModel):
@@ -170,7 +176,7 @@ def _api(hook: Hook) -> Flask:
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return Response(generate_latest(hook.metrics.registry), content_type=CONTENT_TYPE_LATEST)
+        return _metrics(hook)
 
     @app.get("/api/v1/status")
     def status() -> tuple[Response, int]:

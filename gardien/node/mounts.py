@@ -28,6 +28,8 @@ SYS = Path("/sys")
 
 _OCTAL = re.compile(r"\\([0-7]{3})")
 _DELETED = " (deleted)"
+LOOP_MAJOR = 7
+"""The loop driver's block major (its partitions are ``blkext``'s and have no backing file)."""
 """What the kernel appends to the path of a backing file that was unlinked."""
 
 
@@ -86,10 +88,14 @@ def parse_line(line: str) -> Mount:
 
 
 def backing_file(device: tuple[int, int], sys_root: Path = SYS) -> BackingFile | None:
-    """The file behind a loop device; None for any other device (or a loop device without one)."""
-    path = sys_root / "dev" / "block" / f"{device[0]}:{device[1]}" / "loop" / "backing_file"
+    """The file behind a loop device; None for any other device (or a loop device without one).
+    Only loop devices are looked up: a scrape reads the whole mount table, dozens of mounts."""
+    if device[0] != LOOP_MAJOR:
+        return None
+    path = f"{sys_root}/dev/block/{device[0]}:{device[1]}/loop/backing_file"
     try:
-        text = path.read_text().rstrip("\n")
+        with open(path, encoding="utf-8", errors="surrogateescape") as file:
+            text = file.read().rstrip("\n")
     except OSError:
         return None
     if text.endswith(_DELETED):
