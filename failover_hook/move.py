@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from failover_hook.agent import LocalAgent
+from failover_hook.client import group_budget
 from failover_hook.fencing import Fencer
 from failover_hook.guard import Clearance
 from failover_hook.journal import Journal, move_key
@@ -31,6 +32,7 @@ from failover_hook.silence import SilenceCheck
 from failover_hook.trigger import Trigger, TriggerKind
 from gardien.config.model import ClusterConfig
 from gardien.errors import GardienError
+from gardien.polling import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,8 @@ class Progress:
     silent_since: float | None = None
     """Unix time the source went silent (its status or its release unanswered); None while it
     answers.  A silent source is fenced only once confirmed gone (:mod:`failover_hook.silence`)."""
+    release_unanswered: bool = False
+    """The source's agent was asked to release and did not answer: it may be part way."""
     why_fence: str | None = None
     """Why the source is fenced, for the outcome: "no answer from its agent in 5 s"."""
     fenced: str | None = None
@@ -282,10 +286,18 @@ class Mover:
             result = self._call(step, Action.RELEASE, Trigger.step_of(move_id), move_id)
         except PeerUnreachable as exc:
             progress.silent_since = asked
+            progress.release_unanswered = True
             progress.failure = f"{step.node} unreachable"
             progress.why_fence = "its agent did not answer the release"
             self.journal.step_finished(move_id, i, StepState.FAILED, f"{progress.failure}: {exc}")
             return None
+        return self._release_answered(move_id, plan, i, progress, result)
+
+    def _release_answered(
+        self, move_id: int, plan: Plan, i: int, progress: Progress, result: Outcome
+    ) -> Outcome | None:
+        """What the source's answer to the release establishes; an Outcome ends the move."""
+        step = plan.steps[i]
         if result.ok:
             progress.released = True
             self.journal.step_finished(move_id, i, StepState.DONE, result.message)
@@ -309,7 +321,24 @@ class Mover:
                 move_id, i, StepState.SKIPPED, f"not needed: {node} released"
             )
             return None
-        if not self.fencer.can_fence(node):
+        can_fence = self.fencer.can_fence(node)
+        silence = None
+        if progress.silent_since is not None and self.silence is not None and can_fence:
+            silence = self.silence.confirm(node, progress.silent_since)
+        forced_through = force and not can_fence
+        if (
+            progress.release_unanswered
+            and not forced_through
+            and (silence is None or not silence.gone)
+            and self._release_once_back(move_id, plan, progress)
+        ):
+            if progress.released:
+                self.journal.step_finished(
+                    move_id, i, StepState.SKIPPED, f"not needed: {node} released when asked again"
+                )
+                return None
+            silence = None  # it answered (and did not release): not silent any more
+        if not can_fence:
             if force:
                 self.journal.step_finished(
                     move_id, i, StepState.SKIPPED, "forced by the operator without fencing"
@@ -322,8 +351,7 @@ class Mover:
             self.journal.step_finished(move_id, i, StepState.FAILED, reason)
             restored = self.restore_source(plan).note if progress.silent_since is None else ""
             return Outcome(Status.REFUSED, f"{reason}{restored}", plan.group, {"move_id": move_id})
-        if progress.silent_since is not None and self.silence is not None:
-            silence = self.silence.confirm(node, progress.silent_since)
+        if silence is not None:
             if not silence.gone:
                 reason = f"{progress.failure}, not fenced: {silence.describe()}"
                 self.journal.step_finished(move_id, i, StepState.FAILED, reason)
@@ -331,6 +359,13 @@ class Mover:
                     Status.REFUSED, f"{reason}; nothing acquired", plan.group, {"move_id": move_id}
                 )
             progress.why_fence = f"{progress.why_fence}; {silence.describe()}"
+        return self._fence_answered(move_id, plan, i, progress)
+
+    def _fence_answered(
+        self, move_id: int, plan: Plan, i: int, progress: Progress
+    ) -> Outcome | None:
+        """Fence the source, which did not release; an Outcome ends the move."""
+        node = plan.steps[i].node
         fenced = self.fencer.fence(node)
         if not fenced.ok:
             self.journal.step_finished(move_id, i, StepState.FAILED, fenced.message)
@@ -346,6 +381,38 @@ class Mover:
         progress.fenced_nodes[node] = fenced.message
         progress.fenced = f"fenced {node}: {progress.why_fence or progress.failure}"
         return None
+
+    def _release_once_back(self, move_id: int, plan: Plan, progress: Progress) -> bool:
+        """Ask the release again once the source's agent answers; whether it answered in time.
+
+        The source's node is up (Prometheus still scrapes it) but its agent did not answer the
+        release: the hook died part way through (its unit restarts it within seconds, and its
+        recovery finishes the release it was running, failover_hook/recovery.py), or it is
+        still releasing.  Refused there and then, the move would leave the group released a
+        moment later and running nowhere, with nothing left to start it (the alert resolves
+        once no node holds the group): found by the fault campaign (docs/chaos.md).  A release
+        is idempotent, so it is asked again until the agent answers other than "in progress",
+        within the group's budget, and the move goes on from its answer.
+        """
+        i = next(n for n, s in enumerate(plan.steps) if s.action is Action.RELEASE)
+        step = plan.steps[i]
+        answers: list[Outcome] = []
+
+        def answered() -> bool:
+            try:
+                result = self._call(step, Action.RELEASE, Trigger.step_of(move_id), move_id)
+            except PeerUnreachable:
+                return False
+            answers.append(result)
+            return result.status is not Status.IN_PROGRESS
+
+        if not wait_until(answered, group_budget(self.config, plan.group), interval=0.5):
+            return False
+        log.info("%s: %s answered the release again: %s", plan.group, step.node, answers[-1])
+        progress.silent_since = None
+        progress.release_unanswered = False
+        self._release_answered(move_id, plan, i, progress, answers[-1])
+        return True
 
     def _fail(self, move_id: int, plan: Plan, i: int, reason: str) -> Outcome:
         self.journal.step_finished(move_id, i, StepState.FAILED, reason)

@@ -3,7 +3,8 @@
 One trial: wait until every group may still move (its ``max_moves`` per ``window`` not spent: a
 fault that could only be refused by anti-flap would prove nothing), draw the kind, the moment and
 the hold time, inject, hold, heal, power on a node the fault left off, then wait until every group
-is healthy on exactly one node (:data:`RECOVERY_BOUND`) and the cluster is quiet again.  Beside
+is healthy on exactly one node (:data:`RECOVERY_BOUND`), power on a node fenced since the heal, and
+wait until the cluster is quiet again.  Beside
 the trials, :class:`~gardien_lab.chaos.watch.Watch` samples the kernel's facts and
 :class:`~gardien_lab.chaos.writers.Writers` write through the VIPs; the invariants are checked
 against those, not against what gardien says (its journals are read only to find a move that
@@ -250,6 +251,11 @@ class Campaign:
             )
         else:
             trial.recovered_at = time.time()
+        if any(self.lab.holder(n) is None for n in NODES):
+            # fenced after the heal, by a decision taken while the fault held (a frozen node
+            # thawed just before its peer's fence): off, as a real node would be, until powered on
+            trial.notes.append("a node fenced after the heal")
+            self._power_on(trial)
         self._quiet(trial)
         self._check(trial, [KINDS[k] for k in (kind_name,) if k in KINDS])
         if trial.recovered_at is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -126,4 +127,69 @@ def _retrying(pair: HookPair) -> bool:
     """node2's mover has begun its move of g1 (its journal has it): it is past the decision."""
     with contextlib.suppress(requests.RequestException):
         return bool(pair.moves("node2", "g1"))
+    return False
+
+
+def test_source_hook_killed_in_its_release_is_asked_again_once_back(tmp_path: Path) -> None:
+    """Found by the fault campaign (seed 1125007070, trial 18; docs/chaos.md): node1's hook was
+    killed while it released the group for node2's move.  node2 could not fence node1 (busy, not
+    gone) and refused; node1's hook, restarted, finished the release it had been running, and the
+    group ran nowhere, with nothing left to start it.  node2 now asks the release again once
+    node1's agent answers, and the move goes on."""
+    port = free_port()
+    mark = tmp_path / "fenced-node1"
+    pidfile = tmp_path / "daemon.pid"
+    slow_stop = {  # a daemon whose stop takes 2 s: the release is in flight long enough
+        "name": "slow",
+        "start": ["sh", "-c", f"sleep 600 > /dev/null 2>&1 & echo $! > {pidfile}"],
+        "stop": ["sh", "-c", f"sleep 2; kill $(cat {pidfile})"],
+        "process": {"pidfile": str(pidfile)},
+    }
+    pair = HookPair(
+        tmp_path,
+        hook={
+            "settle": 0,
+            "cooldown": 0,
+            "request_timeout": 1,
+            "prometheus_url": f"http://127.0.0.1:{port}",
+        },
+        fencing={"node1": {"command": ["touch", str(mark)], "timeout": 5}},
+        groups={"g1": {"nodes": ["node1", "node2"], "services": [slow_stop]}},
+    )
+    exporter = ExporterProcess(pair.config_file)
+    pair.start()
+    try:
+        exporter.wait_ready()
+        jobs = {
+            "gardien-hook": _hooks(pair),
+            "gardien-exporter": {f"127.0.0.1:{exporter.port}": "node1"},
+        }
+        with prometheus(tmp_path, port, jobs, pair.token):
+            pair.post("node1", "/api/v1/groups/g1/acquire").raise_for_status()
+            before = len(pair.decisions("node2", "g1"))
+            pair.send("node2", payload(alert(group="g1", node="node1"))).raise_for_status()
+            assert wait_until(lambda: _releasing(pair, "node1"), 30, 0.02), pair.log("node1")
+            os.kill(pair.procs["node1"].pid, signal.SIGKILL)
+            pair.procs["node1"].wait(10)
+            time.sleep(1)  # its unit's RestartSec
+            pair.start("node1")
+            message = str(pair.wait_decisions("node2", "g1", before + 1)[-1]["message"])
+        assert message.startswith("moved g1 node1 -> node2 in "), message
+        assert not mark.exists(), "node1 was fenced although Prometheus still scraped it"
+        assert pair.held("node2", "g1") and not pair.held("node1", "g1")
+        steps = pair.moves("node2", "g1")[-1]["steps"]
+        assert [s["state"] for s in steps] == ["done", "skipped", "done"], steps
+    finally:
+        exporter.process.terminate()
+        exporter.process.wait(10)
+        pair.terminate()
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def _releasing(pair: HookPair, node: str) -> bool:
+    """``node``'s hook is running a release of g1 (its group lock is held)."""
+    with contextlib.suppress(requests.RequestException):
+        status = pair.get(node, "/api/v1/status?group=g1")
+        return bool(status["groups"]["g1"]["move_in_progress"])
     return False

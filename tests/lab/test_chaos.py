@@ -12,9 +12,11 @@ import threading
 import pytest
 
 from gardien_lab import services
-from gardien_lab.chaos.fault import Context
+from gardien_lab.chaos import campaign
+from gardien_lab.chaos.fault import Context, Fault, Kind
 from gardien_lab.chaos.service_faults import page_wrong
 from gardien_lab.chaos.watch import Watch
+from gardien_lab.fence import fence
 from gardien_lab.scenario import answers, gardien_on, runs_only_on, wait_for
 from gardien_lab.topology import NODES, Lab
 from gardien_lab.volumes import mounted_in
@@ -69,6 +71,31 @@ def test_a_wrong_page_is_fixed_once_its_volume_is_mounted_again(lab: Lab) -> Non
         assert runs_only_on(lab, group, "node1") and answers(lab, group)
     finally:
         gardien_on(lab, "node1", "unfreeze", "--all")
+
+
+def test_a_node_fenced_after_the_heal_is_powered_on_before_the_quiet_check(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a 200-fault campaign (seed 1125007070, trial 55: node2 frozen with a second
+    fault on node1): node1's fence of node2, decided while node2 was frozen, came just after the
+    heal; the campaign powered on only the nodes off at the heal, so node2 stayed off and
+    GardienNodeDown, right to fire, failed the quiet check.  Here the fault's heal fences node2
+    two seconds later: the trial must power it on again and end with no violation."""
+
+    def fenced_late(ctx: Context, _node: str | None) -> Fault:
+        def heal() -> None:
+            threading.Timer(2.0, fence, (ctx.lab, "node2")).start()
+
+        return Fault("fenced-late", "node2 fenced 2 s after the heal", "node2", heal)
+
+    kind = Kind("fenced-late", fenced_late, held=False)
+    monkeypatch.setitem(campaign.KINDS, kind.name, kind)
+    chaos = campaign.Campaign(lab, 1, 1, [kind.name])
+    with chaos.watch:
+        trial = chaos.trial(1)
+    assert "a node fenced after the heal" in trial.notes, trial.notes
+    assert [v.invariant for v in chaos.result.violations] == [], chaos.result.violations
+    assert all(lab.holder(n) is not None for n in NODES)
 
 
 @pytest.mark.timeout(CAMPAIGN_TIMEOUT + 120)
