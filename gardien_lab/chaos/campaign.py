@@ -43,6 +43,7 @@ QUIET_MIN = 6.0
 """Seconds a recovered cluster must stay healthy before the next fault: a fault the client does
 not see at once is seen by gardien within ``for`` (2 s) plus a scrape and an evaluation (1 s
 each), and the move it causes belongs to this trial, not to the next one."""
+FENCED_AFTER_HEAL = "a node fenced after the heal: powered on"
 MOVE_WINDOW = "60s"
 """The lab's anti-flap ``window`` during a campaign (``max_moves`` stays 3): with the lab's 10 min,
 the campaign would mostly wait for the groups' move budgets."""
@@ -251,11 +252,6 @@ class Campaign:
             )
         else:
             trial.recovered_at = time.time()
-        if any(self.lab.holder(n) is None for n in NODES):
-            # fenced after the heal, by a decision taken while the fault held (a frozen node
-            # thawed just before its peer's fence): off, as a real node would be, until powered on
-            trial.notes.append("a node fenced after the heal")
-            self._power_on(trial)
         self._quiet(trial)
         self._check(trial, [KINDS[k] for k in (kind_name,) if k in KINDS])
         if trial.recovered_at is None:
@@ -286,9 +282,19 @@ class Campaign:
         if any(self.lab.holder(n) is None for n in NODES):
             raise LabError(f"a node stays off after {POWER_ON_ATTEMPTS} power-ons")
 
+    def _power_on_fenced(self, trial: Trial) -> None:
+        """Power on a node fenced since the heal: a fence decided while the fault held (a frozen
+        node thawed just before its peer fenced it) can come after the heal, and the node is
+        then off, as a real one would be, until someone powers it on."""
+        if any(self.lab.holder(n) is None for n in NODES):
+            if FENCED_AFTER_HEAL not in trial.notes:
+                trial.notes.append(FENCED_AFTER_HEAL)
+            self._power_on(trial)
+
     def _quiet(self, trial: Trial) -> None:
         if trial.recovered_at is not None:
             time.sleep(max(0.0, trial.recovered_at + QUIET_MIN - time.time()))
+            self._power_on_fenced(trial)
             if polling.wait_for(lambda: healthy_placement(self.lab), RECOVERY_BOUND, 1.0) is None:
                 self._violation(
                     trial,
@@ -297,11 +303,12 @@ class Campaign:
                     f"{RECOVERY_BOUND:g} s: "
                     + scenario.explain(self.lab, trial.injected_at, *scenario.home(self.lab)),
                 )
-        cleared = polling.wait_until(
-            lambda: not any(scenario.firing(self.lab, a) for a in scenario.ALERTS_CLEAR_AT_HOME),
-            QUIET_BOUND,
-            interval=1.0,
-        )
+
+        def quiet() -> bool:
+            self._power_on_fenced(trial)
+            return not any(scenario.firing(self.lab, a) for a in scenario.ALERTS_CLEAR_AT_HOME)
+
+        cleared = polling.wait_until(quiet, QUIET_BOUND, interval=1.0)
         if not cleared:
             still = [a for a in scenario.ALERTS_CLEAR_AT_HOME if scenario.firing(self.lab, a)]
             self._violation(

@@ -93,7 +93,7 @@ def test_a_node_fenced_after_the_heal_is_powered_on_before_the_quiet_check(
     chaos = campaign.Campaign(lab, 1, 1, [kind.name])
     with chaos.watch:
         trial = chaos.trial(1)
-    assert "a node fenced after the heal" in trial.notes, trial.notes
+    assert campaign.FENCED_AFTER_HEAL in trial.notes, trial.notes
     assert [v.invariant for v in chaos.result.violations] == [], chaos.result.violations
     assert all(lab.holder(n) is not None for n in NODES)
 
