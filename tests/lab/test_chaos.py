@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from gardien_lab import services
-from gardien_lab.chaos import campaign
+from gardien_lab.chaos import campaign, kinds
 from gardien_lab.chaos.fault import Context, Fault, Kind
 from gardien_lab.chaos.service_faults import page_wrong
 from gardien_lab.chaos.watch import Watch
@@ -89,7 +89,7 @@ def test_a_node_fenced_after_the_heal_is_powered_on_before_the_quiet_check(
         return Fault("fenced-late", "node2 fenced 2 s after the heal", "node2", heal)
 
     kind = Kind("fenced-late", fenced_late, held=False)
-    monkeypatch.setitem(campaign.KINDS, kind.name, kind)
+    monkeypatch.setitem(kinds.KINDS, kind.name, kind)
     chaos = campaign.Campaign(lab, 1, 1, [kind.name])
     with chaos.watch:
         trial = chaos.trial(1)
