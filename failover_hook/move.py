@@ -28,7 +28,7 @@ from failover_hook.journal import Journal, move_key
 from failover_hook.outcome import Outcome, Status
 from failover_hook.peers import PeerClient, PeerUnreachable
 from failover_hook.plan import Action, Plan, Step, StepState
-from failover_hook.silence import SilenceCheck
+from failover_hook.silence import Silence, SilenceCheck
 from failover_hook.trigger import Trigger, TriggerKind
 from gardien.config.model import ClusterConfig
 from gardien.errors import GardienError
@@ -326,18 +326,14 @@ class Mover:
         if progress.silent_since is not None and self.silence is not None and can_fence:
             silence = self.silence.confirm(node, progress.silent_since)
         forced_through = force and not can_fence
-        if (
-            progress.release_unanswered
-            and not forced_through
-            and (silence is None or not silence.gone)
-            and self._release_once_back(move_id, plan, progress)
-        ):
+        busy = silence is not None and not silence.gone
+        if progress.release_unanswered and not forced_through and (busy or not can_fence):
+            silence = self._release_once_back(move_id, plan, progress, silence)
             if progress.released:
                 self.journal.step_finished(
                     move_id, i, StepState.SKIPPED, f"not needed: {node} released when asked again"
                 )
                 return None
-            silence = None  # it answered (and did not release): not silent any more
         if not can_fence:
             if force:
                 self.journal.step_finished(
@@ -382,8 +378,11 @@ class Mover:
         progress.fenced = f"fenced {node}: {progress.why_fence or progress.failure}"
         return None
 
-    def _release_once_back(self, move_id: int, plan: Plan, progress: Progress) -> bool:
-        """Ask the release again once the source's agent answers; whether it answered in time.
+    def _release_once_back(
+        self, move_id: int, plan: Plan, progress: Progress, silence: Silence | None
+    ) -> Silence | None:
+        """Ask the release again until the source's agent answers; None once it answered
+        (``progress`` says what), else the last check of its silence (``gone``: fence it).
 
         The source's node is up (Prometheus still scrapes it) but its agent did not answer the
         release: the hook died part way through (its unit restarts it within seconds, and its
@@ -392,27 +391,34 @@ class Mover:
         moment later and running nowhere, with nothing left to start it (the alert resolves
         once no node holds the group): found by the fault campaign (docs/chaos.md).  A release
         is idempotent, so it is asked again until the agent answers other than "in progress",
-        within the group's budget, and the move goes on from its answer.
+        within the group's budget, and the move goes on from its answer.  Between two asks the
+        silence is checked again: a node that went off meanwhile is fenced, not waited for.
         """
         i = next(n for n, s in enumerate(plan.steps) if s.action is Action.RELEASE)
         step = plan.steps[i]
-        answers: list[Outcome] = []
+        answer: list[Outcome] = []
+        last = [silence]
 
-        def answered() -> bool:
+        def answered_or_gone() -> bool:
             try:
                 result = self._call(step, Action.RELEASE, Trigger.step_of(move_id), move_id)
             except PeerUnreachable:
+                if self.silence is not None and progress.silent_since is not None:
+                    last[0] = self.silence.confirm(step.node, progress.silent_since)
+                return last[0] is not None and last[0].gone
+            if result.status is Status.IN_PROGRESS:
                 return False
-            answers.append(result)
-            return result.status is not Status.IN_PROGRESS
+            answer.append(result)
+            return True
 
-        if not wait_until(answered, group_budget(self.config, plan.group), interval=0.5):
-            return False
-        log.info("%s: %s answered the release again: %s", plan.group, step.node, answers[-1])
+        wait_until(answered_or_gone, group_budget(self.config, plan.group), interval=0.5)
+        if not answer:
+            return last[0]
+        log.info("%s: %s answered the release again: %s", plan.group, step.node, answer[0])
         progress.silent_since = None
         progress.release_unanswered = False
-        self._release_answered(move_id, plan, i, progress, answers[-1])
-        return True
+        self._release_answered(move_id, plan, i, progress, answer[0])
+        return None
 
     def _fail(self, move_id: int, plan: Plan, i: int, reason: str) -> Outcome:
         self.journal.step_finished(move_id, i, StepState.FAILED, reason)

@@ -130,12 +130,16 @@ def _retrying(pair: HookPair) -> bool:
     return False
 
 
-def test_source_hook_killed_in_its_release_is_asked_again_once_back(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fence_agent", [True, False], ids=["fence-agent", "no-fence-agent"])
+def test_source_hook_killed_in_its_release_is_asked_again_once_back(
+    tmp_path: Path, fence_agent: bool
+) -> None:
     """Found by the fault campaign (seed 1125007070, trial 18; docs/chaos.md): node1's hook was
     killed while it released the group for node2's move.  node2 could not fence node1 (busy, not
     gone) and refused; node1's hook, restarted, finished the release it had been running, and the
     group ran nowhere, with nothing left to start it.  node2 now asks the release again once
-    node1's agent answers, and the move goes on."""
+    node1's agent answers, and the move goes on; without a fence agent too, where the refusal
+    was the same ("no fence agent")."""
     port = free_port()
     mark = tmp_path / "fenced-node1"
     pidfile = tmp_path / "daemon.pid"
@@ -153,7 +157,7 @@ def test_source_hook_killed_in_its_release_is_asked_again_once_back(tmp_path: Pa
             "request_timeout": 1,
             "prometheus_url": f"http://127.0.0.1:{port}",
         },
-        fencing={"node1": {"command": ["touch", str(mark)], "timeout": 5}},
+        fencing={"node1": {"command": ["touch", str(mark)], "timeout": 5}} if fence_agent else {},
         groups={"g1": {"nodes": ["node1", "node2"], "services": [slow_stop]}},
     )
     exporter = ExporterProcess(pair.config_file)
