@@ -30,6 +30,8 @@ from gardien.probes.registry import build_probe
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+_EARLY = 0.1
+"""Seconds before ``every`` that a scrape may still start a probe's new run (:meth:`_Job.due`)."""
 ProbeBuilder = Callable[[str, ProbeParams], Probe[ProbeParams]]
 
 
@@ -146,6 +148,13 @@ class _Job:
         self.future: Future[object] | None = None
         self.started = 0.0
 
+    def due(self, now: float) -> bool:
+        """Whether the last finished run is old enough for a new one.  A scrape may come a few
+        milliseconds before the one that makes the run exactly ``every`` old (Prometheus'
+        spacing jitters): up to a tenth of ``every`` (at most 0.1 s) early still counts, or an
+        ``every: 2s`` probe scraped each second would often run every 3 s."""
+        return now - self.started >= self.every - min(_EARLY, self.every / 10)
+
 
 class ScrapeRunner:
     """Owns the probes and collectors of one config and the thread pool that runs them.
@@ -200,7 +209,7 @@ class ScrapeRunner:
         """The run of ``job`` in flight, its last one while younger than ``job.every``, or a
         new one of ``fn``."""
         with self._lock:
-            if job.future is None or (job.future.done() and now - job.started >= job.every):
+            if job.future is None or (job.future.done() and job.due(now)):
                 job.started = now
                 job.future = self._pool.submit(fn)
             return job.future

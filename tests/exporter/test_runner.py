@@ -130,6 +130,25 @@ def test_a_probe_with_every_reports_its_last_result_until_it_is_that_old() -> No
     assert probe.runs == 2
 
 
+def test_a_scrape_a_moment_early_still_runs_a_probe_with_every() -> None:
+    """``every: 2s`` scraped each second: the scrape 1.995 s after the run's start (Prometheus'
+    spacing jitters) runs it again, it does not wait for the next one (every 3 s)."""
+    now = [1000.0]
+    params = ProbeParams(every="2s")
+    probe = SecondRunFails(params)
+    target = ProbeTarget("", "svc", ProbeSpec("second", "second", params))
+    runner = ScrapeRunner([target], [], build=lambda _kind, _params: probe, clock=lambda: now[0])
+    ages = []
+    try:
+        for step in (0.0, 1.0, 0.995, 1.0):
+            now[0] += step
+            ages.append(runner.scrape(budget=5).probes[0].age)
+    finally:
+        runner.close()
+    assert ages == [0.0, 1.0, 0.0, 1.0]
+    assert probe.runs == 2
+
+
 class Failing(NodeCollector):
     name = "failing"
 

@@ -12,7 +12,9 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -26,7 +28,13 @@ from tests.support.prometheus import prometheus
 pytestmark = pytest.mark.timeout(180)
 
 
-def _pair(tmp: Path, prometheus_port: int) -> tuple[HookPair, Path]:
+def _pair(
+    tmp: Path,
+    prometheus_port: int,
+    *,
+    fence_agent: bool = True,
+    groups: dict[str, Any] | None = None,
+) -> tuple[HookPair, Path]:
     mark = tmp / "fenced-node1"
     pair = HookPair(
         tmp,
@@ -36,10 +44,29 @@ def _pair(tmp: Path, prometheus_port: int) -> tuple[HookPair, Path]:
             "request_timeout": 1,
             "prometheus_url": f"http://127.0.0.1:{prometheus_port}",
         },
-        fencing={"node1": {"command": ["touch", str(mark)], "timeout": 5}},
-        groups={"g1": {"nodes": ["node1", "node2"]}},
+        fencing={"node1": {"command": ["touch", str(mark)], "timeout": 5}} if fence_agent else {},
+        groups=groups or {"g1": {"nodes": ["node1", "node2"]}},
     )
     return pair, mark
+
+
+@contextlib.contextmanager
+def _scraped(tmp: Path, pair: HookPair, prometheus_port: int) -> Iterator[None]:
+    """The pair started, with node1's exporter and a Prometheus scraping it and both hooks."""
+    exporter = ExporterProcess(pair.config_file)
+    pair.start()
+    try:
+        exporter.wait_ready()
+        jobs = {
+            "gardien-hook": _hooks(pair),
+            "gardien-exporter": {f"127.0.0.1:{exporter.port}": "node1"},
+        }
+        with prometheus(tmp, prometheus_port, jobs, pair.token):
+            yield
+    finally:
+        exporter.process.terminate()
+        exporter.process.wait(10)
+        pair.terminate()
 
 
 def _decide(pair: HookPair) -> str:
@@ -74,28 +101,16 @@ def test_silent_node_that_prometheus_still_scrapes_is_not_fenced(tmp_path: Path)
     """Busy, not gone: node1's exporter answers Prometheus while its hook answers nobody."""
     port = free_port()
     pair, mark = _pair(tmp_path, port)
-    exporter = ExporterProcess(pair.config_file)
-    pair.start()
-    try:
-        exporter.wait_ready()
-        jobs = {
-            "gardien-hook": _hooks(pair),
-            "gardien-exporter": {f"127.0.0.1:{exporter.port}": "node1"},
-        }
-        with prometheus(tmp_path, port, jobs, pair.token):
-            pair.post("node1", "/api/v1/groups/g1/acquire").raise_for_status()
-            with pair.frozen("node1"):
-                message = _decide(pair)
-            assert message.startswith("refused: node1 unreachable, not fenced: "), message
-            assert "Prometheus scraped node1 within the last" in message, message
-            assert message.endswith("busy, not gone; nothing acquired"), message
-            assert not mark.exists(), "node1 was fenced although Prometheus still scraped it"
-            # node1 kept its group, node2 took nothing
-            assert pair.held("node1", "g1") and not pair.held("node2", "g1")
-    finally:
-        exporter.process.terminate()
-        exporter.process.wait(10)
-        pair.terminate()
+    with _scraped(tmp_path, pair, port):
+        pair.post("node1", "/api/v1/groups/g1/acquire").raise_for_status()
+        with pair.frozen("node1"):
+            message = _decide(pair)
+        assert message.startswith("refused: node1 unreachable, not fenced: "), message
+        assert "Prometheus scraped node1 within the last" in message, message
+        assert message.endswith("busy, not gone; nothing acquired"), message
+        assert not mark.exists(), "node1 was fenced although Prometheus still scraped it"
+        # node1 kept its group, node2 took nothing
+        assert pair.held("node1", "g1") and not pair.held("node2", "g1")
 
 
 def test_busy_node_that_answers_a_fresh_connection_is_not_fenced(tmp_path: Path) -> None:
@@ -141,7 +156,6 @@ def test_source_hook_killed_in_its_release_is_asked_again_once_back(
     node1's agent answers, and the move goes on; without a fence agent too, where the refusal
     was the same ("no fence agent")."""
     port = free_port()
-    mark = tmp_path / "fenced-node1"
     pidfile = tmp_path / "daemon.pid"
     slow_stop = {  # a daemon whose stop takes 2 s: the release is in flight long enough
         "name": "slow",
@@ -149,26 +163,10 @@ def test_source_hook_killed_in_its_release_is_asked_again_once_back(
         "stop": ["sh", "-c", f"sleep 2; kill $(cat {pidfile})"],
         "process": {"pidfile": str(pidfile)},
     }
-    pair = HookPair(
-        tmp_path,
-        hook={
-            "settle": 0,
-            "cooldown": 0,
-            "request_timeout": 1,
-            "prometheus_url": f"http://127.0.0.1:{port}",
-        },
-        fencing={"node1": {"command": ["touch", str(mark)], "timeout": 5}} if fence_agent else {},
-        groups={"g1": {"nodes": ["node1", "node2"], "services": [slow_stop]}},
-    )
-    exporter = ExporterProcess(pair.config_file)
-    pair.start()
+    groups = {"g1": {"nodes": ["node1", "node2"], "services": [slow_stop]}}
+    pair, mark = _pair(tmp_path, port, fence_agent=fence_agent, groups=groups)
     try:
-        exporter.wait_ready()
-        jobs = {
-            "gardien-hook": _hooks(pair),
-            "gardien-exporter": {f"127.0.0.1:{exporter.port}": "node1"},
-        }
-        with prometheus(tmp_path, port, jobs, pair.token):
+        with _scraped(tmp_path, pair, port):
             pair.post("node1", "/api/v1/groups/g1/acquire").raise_for_status()
             before = len(pair.decisions("node2", "g1"))
             pair.send("node2", payload(alert(group="g1", node="node1"))).raise_for_status()
@@ -178,15 +176,12 @@ def test_source_hook_killed_in_its_release_is_asked_again_once_back(
             time.sleep(1)  # its unit's RestartSec
             pair.start("node1")
             message = str(pair.wait_decisions("node2", "g1", before + 1)[-1]["message"])
-        assert message.startswith("moved g1 node1 -> node2 in "), message
-        assert not mark.exists(), "node1 was fenced although Prometheus still scraped it"
-        assert pair.held("node2", "g1") and not pair.held("node1", "g1")
-        steps = pair.moves("node2", "g1")[-1]["steps"]
-        assert [s["state"] for s in steps] == ["done", "skipped", "done"], steps
+            assert message.startswith("moved g1 node1 -> node2 in "), message
+            assert not mark.exists(), "node1 was fenced although Prometheus still scraped it"
+            assert pair.held("node2", "g1") and not pair.held("node1", "g1")
+            steps = pair.moves("node2", "g1")[-1]["steps"]
+            assert [s["state"] for s in steps] == ["done", "skipped", "done"], steps
     finally:
-        exporter.process.terminate()
-        exporter.process.wait(10)
-        pair.terminate()
         with contextlib.suppress(OSError, ValueError):
             os.kill(int(pidfile.read_text()), signal.SIGKILL)
 
