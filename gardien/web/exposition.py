@@ -33,8 +33,8 @@ Encoder = Callable[[CollectorRegistry], bytes]
 
 _go_float: Callable[[float], str] = floatToGoString
 """A value as Go's strconv writes it (``+Inf``, ``NaN``, exponents): what Prometheus parses."""
-_LEGACY_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LEGACY_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_LEGACY_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LEGACY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _OPENMETRICS = "application/openmetrics-text"
 _EOF = b"# EOF\n"
 _ALLOW = [("Allow", "OPTIONS,GET")]
@@ -57,7 +57,7 @@ class _OneFamily:
 
 @functools.lru_cache(maxsize=4096)
 def _legacy_label(name: str) -> bool:
-    return _LEGACY_LABEL.match(name) is not None
+    return _LEGACY_LABEL.fullmatch(name) is not None
 
 
 def _label_value(value: str) -> str:
@@ -67,7 +67,7 @@ def _label_value(value: str) -> str:
 
 
 class Writer:
-    """Writes families in one negotiated format; remembers the names it has checked."""
+    """Writes families in one negotiated format (prometheus_client's encoder for the rest)."""
 
     def __init__(self, encoder: Encoder, openmetrics: bool, escaping_kept: bool) -> None:
         self._encoder = encoder
@@ -88,7 +88,7 @@ class Writer:
     def _writable(self, family: Metric) -> bool:
         if not self._escaping_kept or family.type not in _WRITTEN_TYPES:
             return False
-        if not _LEGACY_NAME.match(family.name):
+        if not _LEGACY_NAME.fullmatch(family.name):
             return False
         return all(self._plain(family, sample) for sample in family.samples)
 
