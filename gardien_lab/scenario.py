@@ -4,6 +4,7 @@ waits, where groups run, alerts, the hooks' journals, and the way back to the in
 from __future__ import annotations
 
 import functools
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from failover_hook.outcome import Status
 from gardien import alerts, polling
 from gardien_lab import (
     agents,
@@ -127,6 +129,40 @@ def reset_hooks(lab: Lab) -> None:
         agents.start(lab, node)
 
 
+IN_PROGRESS_WAIT = 60.0
+"""How long :func:`restore` asks again a move home answered "in progress": right after a
+test's move the other node may still be deciding about the group on an alert of the move (its
+confirmation call, its gates), holding the group's claim for a moment."""
+
+
+def _migrate_home(lab: Lab, group: str, node: str) -> None:
+    """``gardien migrate GROUP --to NODE --force`` on ``node``, asked again while an answer is
+    "in progress" (within :data:`IN_PROGRESS_WAIT`); any other failure raises."""
+
+    def migrate() -> subprocess.CompletedProcess[str] | None:
+        done = gardien_on(lab, node, "migrate", group, "--to", node, "--force", "--output", "json")
+        if done.returncode != 0 and _any_in_progress(done.stdout):
+            return None
+        return done
+
+    done = wait_for(migrate, IN_PROGRESS_WAIT, interval=1.0)
+    if done is None or done.returncode != 0:
+        answer = "still in progress" if done is None else f"{done.stdout}{done.stderr}"
+        raise LabError(f"migrate {group} to {node}: {answer}")
+
+
+def _any_in_progress(output: str) -> bool:
+    """Whether a node's outcome in ``gardien ... --output json``'s answer is "in progress"."""
+    try:
+        outcomes = json.loads(output)
+    except ValueError:
+        return False
+    return isinstance(outcomes, dict) and any(
+        isinstance(o, dict) and o.get("status") == Status.IN_PROGRESS.value
+        for o in outcomes.values()
+    )
+
+
 def restore(lab: Lab) -> None:
     """Back to the lab's initial state: faults undone, fenced nodes on, every group at home
     and answering, no failover alert firing, hooks without history."""
@@ -141,9 +177,7 @@ def restore(lab: Lab) -> None:
         if placement(lab)[group] == [node] and not answers(lab, group):
             gardien_on(lab, node, "migrate", group, "--to", other, "--force")
         if placement(lab)[group] != [node]:
-            done = gardien_on(lab, node, "migrate", group, "--to", node, "--force")
-            if done.returncode != 0:
-                raise LabError(f"migrate {group} to {node}: {done.stdout}{done.stderr}")
+            _migrate_home(lab, group, node)
     if not wait_for(lambda: all(runs_only_on(lab, g, n) for g, n in homes.items()), 120):
         raise LabError(f"groups not back home: {placement(lab)}")
     if not wait_for(lambda: not any(firing(lab, a) for a in ALERTS_CLEAR_AT_HOME), 90):
