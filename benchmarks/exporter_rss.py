@@ -1,0 +1,181 @@
+"""RSS of the real ``gardien exporter`` process with the lab's five groups, idle and after scrapes.
+
+    python3 -m benchmarks.exporter_rss [--scrapes 200] [--arena-max N] [--repeat 3]
+
+From a checkout's root, as root; no lab.  The config has the lab's shape (gardien_lab/
+clusterconfig.py): php4 and php5 (an Apache with an http probe and a process probe, a Samba with
+an smb share probe every 2 s and a process probe), mysql1 and mysql2 (a mysql probe and a process
+probe each), java (an http probe), winbind on every node (a wbinfo ping), a tcp probe, and a
+network section pinging four loopback addresses.  Every target is on loopback: one real Apache
+serves the http probes and one real MariaDB the mysql probes (started as tests/probes/conftest.py
+starts them), so their probe paths run to the end; smbd and winbindd are absent, so those probes
+fail, having still loaded their libraries and run their code.  Volumes and VIPs are absent.
+
+The exporter runs as its own process (``python3 -m gardien.cli exporter``, as a node runs it); the
+client scrapes it ``--scrapes`` times, ten milliseconds apart, and VmRSS of /proc/PID/status is read
+once it answers (``start``) and after the scrapes (``scraped``), with VmHWM (the peak).
+``--arena-max N`` starts it with ``MALLOC_ARENA_MAX=N`` in its environment (glibc's malloc arenas,
+one per thread that allocates by default, up to eight per core).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gardien_lab.daemons import mariadb
+from tests.probes.conftest import (
+    PROBE_PASSWORD,
+    PROBE_USER,
+    free_port,
+    loopback,
+    running_apache,
+    start,
+)
+from tests.support.exporter import ExporterProcess
+
+PAUSE = 0.01
+PAGE = "health.php"
+
+
+@contextlib.contextmanager
+def running_mariadb(base: Path) -> Iterator[tuple[mariadb.MariadbInstance, Path]]:
+    address = loopback()
+    inst = mariadb.MariadbInstance("rss-mysql", base / "mysql", address, free_port(address))
+    mariadb.write_config(inst)
+    subprocess.run(mariadb.install_db_argv(inst), check=True, capture_output=True, timeout=120)
+    daemon = start(mariadb.foreground_argv(inst), base / "mysql.out")
+    try:
+        mariadb.wait_until_ready(inst)
+        mariadb.run_sql(inst, f"CREATE USER '{PROBE_USER}'@'%' IDENTIFIED BY '{PROBE_PASSWORD}';")
+        creds = base / "mysql-probe.cnf"
+        creds.write_text(f'[client]\nuser = {PROBE_USER}\npassword = "{PROBE_PASSWORD}"\n')
+        creds.chmod(0o600)
+        yield inst, creds
+    finally:
+        daemon.stop()
+
+
+def lab_like_config(
+    base: Path, web: str, pidfile: Path, db: mariadb.MariadbInstance, creds: Path
+) -> Path:
+    process = {"pidfile": str(pidfile), "min_children": 1}
+
+    def service(name: str, probes: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"name": name, "start": ["true"], "stop": ["true"], "process": process,
+                "probes": probes}  # fmt: skip
+
+    def group(i: int, services: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "nodes": ["node1", "node2"],
+            "volume": {"device": f"/dev/absent{i}", "mountpoint": str(base / f"absent{i}"),
+                       "fstype": "ext4"},
+            "vip": {"address": f"127.0.9.{i + 1}/32", "interface": "lo"},
+            "services": services,
+        }  # fmt: skip
+
+    http = {"http": {"url": f"{web}/{PAGE}", "expect_regex": "volume OK", "timeout": "2s"}}
+    smb = {"smb": {"server": "127.0.0.1", "share": "php", "timeout": "3s", "every": "2s"}}
+    mysql = {"mysql": {"host": db.address, "port": db.port, "credentials_file": str(creds),
+                       "timeout": "2s"}}  # fmt: skip
+    tcp = {"tcp": {"host": db.address, "port": db.port, "timeout": "2s"}}
+    groups = {
+        "php4": group(0, [service("apache-php4", [http]), service("samba-php4", [smb])]),
+        "php5": group(1, [service("apache-php5", [http]), service("samba-php5", [smb])]),
+        "mysql1": group(2, [service("mysql1", [mysql, tcp])]),
+        "mysql2": group(3, [service("mysql2", [mysql])]),
+        "java": group(4, [service("tomcat", [http])]),
+    }
+    winbind = {"winbind": {"via": "winbindd", "ping": True, "timeout": "2s"}}
+    config = {
+        "cluster": "rss",
+        "nodes": {"node1": {"address": "127.0.0.1"}, "node2": {"address": "127.0.0.2"}},
+        "network": {"interface": "lo", "internal": ["127.0.0.1", "127.0.0.2"],
+                    "external": ["127.0.0.3", "127.0.0.4"], "timeout": "1s"},
+        "disks": [],
+        "node_services": [{"name": "winbind", "probes": [winbind]}],
+        "groups": groups,
+    }  # fmt: skip
+    path = base / "cluster.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def status_kib(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    raise LookupError(key)
+
+
+def one_run(config: Path, scrapes: int, arena_max: int | None) -> dict[str, float]:
+    saved = os.environ.get("MALLOC_ARENA_MAX")
+    if arena_max is not None:
+        os.environ["MALLOC_ARENA_MAX"] = str(arena_max)
+    try:
+        exporter = ExporterProcess(config, log_level="warning")
+    finally:
+        if saved is None:
+            os.environ.pop("MALLOC_ARENA_MAX", None)
+        else:
+            os.environ["MALLOC_ARENA_MAX"] = saved
+    try:
+        exporter.wait_ready()
+        pid = exporter.process.pid
+        started = status_kib(pid, "VmRSS")
+        failed = set()
+        for _ in range(scrapes):
+            answer = exporter.scrape(scrape_timeout=5.0)
+            answer.raise_for_status()
+            failed = {
+                line.split('probe="')[1].split('"')[0]
+                for line in answer.text.splitlines()
+                if line.startswith("gardien_probe_success{") and line.endswith(" 0.0")
+            }
+            time.sleep(PAUSE)
+        return {
+            "start": started / 1024,
+            "scraped": status_kib(pid, "VmRSS") / 1024,
+            "peak": status_kib(pid, "VmHWM") / 1024,
+            "threads": status_kib(pid, "Threads"),
+            "failed": len(failed),
+        }
+    finally:
+        exporter.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scrapes", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3, help="exporters started one after another")
+    parser.add_argument("--arena-max", type=int, default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="gardien-rss-") as tmp:
+        base = Path(tmp)
+        base.chmod(0o755)
+        page = {PAGE: "rss: volume OK\n"}
+        with running_apache(base, "rss-http", page) as web, running_mariadb(base) as (db, creds):
+            url = f"http://{web.inst.address}:{web.inst.port}"
+            config = lab_like_config(base, url, web.inst.pidfile, db, creds)
+            runs = [one_run(config, args.scrapes, args.arena_max) for _ in range(args.repeat)]
+    arena = "default" if args.arena_max is None else str(args.arena_max)
+    print(f"MALLOC_ARENA_MAX={arena}, {args.scrapes} scrapes, median of {len(runs)} exporters")
+    print(f"failing probes (smb, winbind: no daemon): {runs[-1]['failed']}")
+    for key in ("start", "scraped", "peak"):
+        values = [r[key] for r in runs]
+        print(f"  RSS {key:8} {statistics.median(values):6.1f} MiB  (each: "
+              + ", ".join(f"{v:.1f}" for v in values) + ")")  # fmt: skip
+    print(f"  threads  {runs[-1]['threads']:.0f}")
+
+
+if __name__ == "__main__":
+    main()
