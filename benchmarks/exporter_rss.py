@@ -13,7 +13,9 @@ fail, having still loaded their libraries and run their code.  Volumes and VIPs 
 
 The exporter runs as its own process (``python3 -m gardien.cli exporter``, as a node runs it); the
 client scrapes it ``--scrapes`` times, ten milliseconds apart, and VmRSS of /proc/PID/status is read
-once it answers (``start``) and after the scrapes (``scraped``), with VmHWM (the peak).
+once it answers (``start``) and after the scrapes (``scraped``), with VmHWM (the peak) and the
+scraped RSS split into RssAnon (``anon``: the heap, Python's objects, thread stacks) and RssFile
+(``file``: the pages of the interpreter and the extension modules mapped from disk).
 ``--arena-max N`` starts it with ``MALLOC_ARENA_MAX=N`` in its environment (glibc's malloc arenas,
 one per thread that allocates by default, up to eight per core).
 """
@@ -146,6 +148,8 @@ def one_run(config: Path, scrapes: int, arena_max: int | None) -> dict[str, floa
             "start": started / 1024,
             "scraped": status_kib(pid, "VmRSS") / 1024,
             "peak": status_kib(pid, "VmHWM") / 1024,
+            "anon": status_kib(pid, "RssAnon") / 1024,
+            "file": status_kib(pid, "RssFile") / 1024,
             "threads": status_kib(pid, "Threads"),
             "failed": len(failed),
         }
@@ -170,7 +174,7 @@ def main() -> None:
     arena = "default" if args.arena_max is None else str(args.arena_max)
     print(f"MALLOC_ARENA_MAX={arena}, {args.scrapes} scrapes, median of {len(runs)} exporters")
     print(f"failing probes (smb, winbind: no daemon): {runs[-1]['failed']}")
-    for key in ("start", "scraped", "peak"):
+    for key in ("start", "scraped", "peak", "anon", "file"):
         values = [r[key] for r in runs]
         print(f"  RSS {key:8} {statistics.median(values):6.1f} MiB  (each: "
               + ", ".join(f"{v:.1f}" for v in values) + ")")  # fmt: skip

@@ -1,17 +1,24 @@
 """HTTP probe: one request, its status and what the body says (Apache, Tomcat, any web app).
 
-requests' ``timeout`` bounds each socket operation, not the request: a server that accepts the
-connection and then trickles bytes would hold a probe for many timeouts.  The probe gives the
-connection plus the headers one combined budget (urllib3 ``Timeout(total=...)``), streams the body
-and, before each read, shrinks the socket timeout to what is left of the deadline.
+urllib3 alone, without requests on top of it: requests (with chardet, charset_normalizer and idna)
+cost the exporter 7 MiB of RSS (docs/benchmarks.md, "RSS of the exporter") for what the probe took
+from it: redirects, which :meth:`HttpProbe._send` follows as requests did (at most 30, a 303 or 302
+re-asked with GET, the cookies the chain sets sent along it), and the body's charset
+(:func:`_charset`, requests' rule).  Neither proxies from the environment nor ``.netrc`` apply:
+the probe checks the service itself.
 
-Each probe keeps one ``requests.Session`` across runs (building one is a fifth of a probe's CPU),
-but nothing else: every run opens its own connection (so the connect and the server's accept are
-checked every time) and the session's cookie jar accepts nothing, so no run sees what an earlier
-one was answered.  ``Connection: close`` alone does not do it: a server that does not answer with
-``Connection: close`` itself leaves the client its connection, and urllib3 would hand it to the
-next run, which fails if the server closes it meanwhile.  The session's pools therefore close
-every connection given back to them.
+A socket timeout bounds each socket operation, not the request: a server that accepts the
+connection and then trickles bytes would hold a probe for many timeouts.  The probe gives the
+connection plus the headers of each request what is left of one budget (urllib3
+``Timeout(total=...)``), streams the body and, before each read, shrinks the socket timeout to
+what is left of the deadline.
+
+Each probe keeps one ``PoolManager`` across runs, but nothing else: every run opens its own
+connection (so the connect and the server's accept are checked every time) and keeps its cookies
+for its own redirects only, so no run sees what an earlier one was answered.  ``Connection:
+close`` alone does not do it: a server that does not answer with ``Connection: close`` itself
+leaves the client its connection, and urllib3 would hand it to the next run, which fails if the
+server closes it meanwhile.  The pools therefore close every connection given back to them.
 """
 
 from __future__ import annotations
@@ -19,25 +26,35 @@ from __future__ import annotations
 import re
 import ssl
 import time
-from http.cookiejar import DefaultCookiePolicy
+from http.cookiejar import CookieJar
 from typing import TYPE_CHECKING
+from urllib.parse import urljoin
+from urllib.request import Request
 
-import requests
+import certifi
 import urllib3
 from pydantic import Field
-from requests.adapters import HTTPAdapter
-from urllib3 import Timeout
+from urllib3 import PoolManager, Timeout
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import HTTPError, InsecureRequestWarning, ReadTimeoutError
+from urllib3.exceptions import (
+    HTTPError,
+    InsecureRequestWarning,
+    NewConnectionError,
+    ReadTimeoutError,
+)
+from urllib3.exceptions import TimeoutError as NoAnswerError
 
 from gardien.probes.base import Probe, ProbeParams, ProbeResult
 from gardien.probes.registry import register
 from gardien.types import Regex
 
 if TYPE_CHECKING:
+    from urllib3 import BaseHTTPResponse
     from urllib3._base_connection import BaseHTTPConnection
 
 _CHUNK = 16384
+_MAX_REDIRECTS = 30  # requests' limit
+_HEADERS = {"User-Agent": "gardien", "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
 
 
 class HttpParams(ProbeParams):
@@ -58,7 +75,11 @@ class HttpParams(ProbeParams):
 
 
 class _DeadlineError(Exception):
-    """The probe's time ran out while reading the body."""
+    """The probe's time ran out between two requests or while reading the body."""
+
+
+class _TooManyRedirectsError(Exception):
+    """The redirects went on beyond ``_MAX_REDIRECTS``."""
 
 
 @register
@@ -70,15 +91,14 @@ class HttpProbe(Probe[HttpParams]):
         "content_failed": "1 when the body did not match expect_regex or matched fail_regex.",
     }
 
-    def __init__(self, params: HttpParams, session: requests.Session | None = None) -> None:
+    def __init__(self, params: HttpParams, pools: PoolManager | None = None) -> None:
         super().__init__(params)
-        self._session = session or _direct_session()
-        headers = {"Connection": "close", **({"Host": params.host} if params.host else {})}
-        # prepared once: preparing (URL parsing, header merging) was a third of a run's CPU;
-        # each run sends a copy, which a redirect may change
-        self._request = self._session.prepare_request(
-            requests.Request(params.method, params.url, headers=headers)
-        )
+        self._pools = pools or _one_use_pools(params.verify_tls)
+        self._headers = {
+            **_HEADERS,
+            "Connection": "close",
+            **({"Host": params.host} if params.host else {}),
+        }
         self._expect = re.compile(params.expect_regex) if params.expect_regex else None
         self._fail = re.compile(params.fail_regex) if params.fail_regex else None
         if not params.verify_tls:
@@ -89,33 +109,80 @@ class HttpProbe(Probe[HttpParams]):
     def check(self, timeout: float) -> ProbeResult:
         p = self.params
         deadline = time.monotonic() + timeout
+        status = 0
         try:
-            response = self._session.send(
-                self._request.copy(),
-                timeout=Timeout(total=timeout),  # type: ignore[arg-type]  # requests takes it
-                verify=p.verify_tls,
-                allow_redirects=p.follow_redirects,
-                stream=True,
-            )
-            with response:
-                status = response.status_code
+            response = self._send(deadline)
+            try:
+                status = response.status
                 need_body = status in p.expect_status and (self._expect or self._fail)
                 body = self._read_body(response, deadline) if need_body else ""
+            finally:
+                response.close()
+                response.release_conn()
         except _DeadlineError:
-            return ProbeResult.failure(
-                f"timeout: body not read within {timeout:g} s", status_code=status, content_failed=0
-            )
-        except requests.Timeout:
-            return ProbeResult.failure(
-                f"timeout: no answer from {p.url} within {timeout:g} s",
-                status_code=0,
-                content_failed=0,
-            )
-        except (requests.RequestException, HTTPError) as exc:
+            if status:
+                return ProbeResult.failure(
+                    f"timeout: body not read within {timeout:g} s",
+                    status_code=status,
+                    content_failed=0,
+                )
+            return self._no_answer(timeout)
+        except (_TooManyRedirectsError, HTTPError) as exc:
+            # a refused connection is a NewConnectionError, which urllib3 derives from its
+            # connect timeout
+            if isinstance(exc, NoAnswerError) and not isinstance(exc, NewConnectionError):
+                return self._no_answer(timeout)
             return ProbeResult.failure(f"{p.url}: {_short(exc)}", status_code=0, content_failed=0)
         return self._judge(status, body)
 
-    def _read_body(self, response: requests.Response, deadline: float) -> str:
+    def _no_answer(self, timeout: float) -> ProbeResult:
+        return ProbeResult.failure(
+            f"timeout: no answer from {self.params.url} within {timeout:g} s",
+            status_code=0,
+            content_failed=0,
+        )
+
+    def _send(self, deadline: float) -> BaseHTTPResponse:
+        """The answer to the configured request, after its redirects when they are followed.
+
+        Each request of the chain gets what is left of the deadline; a redirect is asked again
+        with the cookies the chain has set so far (a login page's session, as requests did).
+        """
+        url, method = self.params.url, self.params.method
+        cookies = CookieJar()  # this run's only
+        for _ in range(_MAX_REDIRECTS + 1):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _DeadlineError
+            # only for the cookie jar, which reads a urllib request; urllib3 sends it
+            request = Request(url, headers=self._headers, method=method)  # noqa: S310
+            cookies.add_cookie_header(request)
+            headers = dict(self._headers)
+            if request.has_header("Cookie"):
+                headers["Cookie"] = str(request.get_header("Cookie"))
+            response = self._pools.urlopen(
+                method,
+                url,
+                headers=headers,
+                redirect=False,
+                retries=False,
+                timeout=Timeout(total=remaining),
+                preload_content=False,
+            )
+            location = self.params.follow_redirects and response.get_redirect_location()
+            if not location:
+                return response
+            cookies.extract_cookies(response, request)  # type: ignore[arg-type]  # has info()
+            response.close()
+            response.release_conn()
+            url = urljoin(url, location)
+            if method != "HEAD" and (
+                response.status in (302, 303) or (response.status == 301 and method == "POST")
+            ):
+                method = "GET"
+        raise _TooManyRedirectsError(f"more than {_MAX_REDIRECTS} redirects")
+
+    def _read_body(self, response: BaseHTTPResponse, deadline: float) -> str:
         """Up to ``max_body_bytes`` of the body, read before ``deadline``."""
         chunks: list[bytes] = []
         size = 0
@@ -124,12 +191,12 @@ class HttpProbe(Probe[HttpParams]):
             if remaining <= 0:
                 raise _DeadlineError
             # none once the whole body is in: urllib3 then gives the connection back (closed)
-            sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+            sock = getattr(getattr(response, "connection", None), "sock", None)
             if sock is not None:
                 sock.settimeout(remaining)
             try:
                 # read1: at most one read from the socket, so the deadline is checked between
-                chunk = response.raw.read1(
+                chunk = response.read1(
                     min(_CHUNK, self.params.max_body_bytes - size), decode_content=True
                 )
             except ReadTimeoutError:
@@ -138,7 +205,8 @@ class HttpProbe(Probe[HttpParams]):
                 break
             chunks.append(chunk)
             size += len(chunk)
-        return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
+        charset = _charset(response.headers.get("Content-Type"))
+        return b"".join(chunks).decode(charset, errors="replace")
 
     def _judge(self, status: int, body: str) -> ProbeResult:
         p = self.params
@@ -178,30 +246,33 @@ class _OneUseHTTPSConnectionPool(HTTPSConnectionPool):
         super()._put_conn(None)
 
 
-class _NewConnectionAdapter(HTTPAdapter):
-    """Every request (a redirect's too) on a connection of its own."""
+def _one_use_pools(verify_tls: bool) -> PoolManager:
+    """Pools that open a connection per request, checking certificates against certifi's CA
+    bundle (the one requests used) unless ``verify_tls`` is off."""
+    if verify_tls:
+        pools = PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+    else:
+        pools = PoolManager(cert_reqs="CERT_NONE")
+    pools.pool_classes_by_scheme = {
+        "http": _OneUseHTTPConnectionPool,
+        "https": _OneUseHTTPSConnectionPool,
+    }
+    return pools
 
-    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
-        super().init_poolmanager(*args, **kwargs)  # type: ignore[arg-type]
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _OneUseHTTPConnectionPool,
-            "https": _OneUseHTTPSConnectionPool,
-        }
 
-
-def _direct_session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False  # no proxy from the environment: probe the service itself
-    adapter = _NewConnectionAdapter()
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    # no cookie kept from one run to the next (a redirect within one run still carries them)
-    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    return session
+def _charset(content_type: str | None) -> str:
+    """The body's charset as requests chose it: the header's ``charset``, else ISO-8859-1 for a
+    text type (RFC 2616), else UTF-8."""
+    kind, *params = (content_type or "").split(";")
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip(" '\"")
+    return "ISO-8859-1" if "text" in kind.lower() else "utf-8"
 
 
 def _short(exc: BaseException) -> str:
-    """The innermost error of a requests/urllib3 chain, in a few words ("Connection refused")."""
+    """The innermost error of a urllib3 chain, in a few words ("Connection refused")."""
     inner = exc
     for _ in range(10):
         reason = getattr(inner, "reason", None)
