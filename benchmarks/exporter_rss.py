@@ -15,9 +15,12 @@ The exporter runs as its own process (``python3 -m gardien.cli exporter``, as a 
 client scrapes it ``--scrapes`` times, ten milliseconds apart, and VmRSS of /proc/PID/status is read
 once it answers (``start``) and after the scrapes (``scraped``), with VmHWM (the peak) and the
 scraped RSS split into RssAnon (``anon``: the heap, Python's objects, thread stacks) and RssFile
-(``file``: the pages of the interpreter and the extension modules mapped from disk).
-``--arena-max N`` starts it with ``MALLOC_ARENA_MAX=N`` in its environment (glibc's malloc arenas,
-one per thread that allocates by default, up to eight per core).
+(``file``: the pages of the interpreter and the extension modules mapped from disk), and the
+exporter's CPU time (utime + stime, every thread) per scrape.
+``--arena-max N`` starts it with ``MALLOC_ARENA_MAX=N`` in its environment (glibc's malloc arenas:
+one per thread that allocates by default, up to eight per core; the exporter limits itself to two
+unless the variable is set, exporter/daemon.py, so ``--arena-max 16`` measures glibc's default on
+two cores).
 """
 
 from __future__ import annotations
@@ -119,6 +122,12 @@ def status_kib(pid: int, key: str) -> int:
     raise LookupError(key)
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process (every thread), /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def one_run(config: Path, scrapes: int, arena_max: int | None) -> dict[str, float]:
     saved = os.environ.get("MALLOC_ARENA_MAX")
     if arena_max is not None:
@@ -134,6 +143,7 @@ def one_run(config: Path, scrapes: int, arena_max: int | None) -> dict[str, floa
         exporter.wait_ready()
         pid = exporter.process.pid
         started = status_kib(pid, "VmRSS")
+        cpu_before = cpu_seconds(pid)
         failed = set()
         for _ in range(scrapes):
             answer = exporter.scrape(scrape_timeout=5.0)
@@ -144,7 +154,9 @@ def one_run(config: Path, scrapes: int, arena_max: int | None) -> dict[str, floa
                 if line.startswith("gardien_probe_success{") and line.endswith(" 0.0")
             }
             time.sleep(PAUSE)
+        cpu = cpu_seconds(pid) - cpu_before
         return {
+            "cpu_ms": cpu / scrapes * 1000,
             "start": started / 1024,
             "scraped": status_kib(pid, "VmRSS") / 1024,
             "peak": status_kib(pid, "VmHWM") / 1024,
@@ -171,14 +183,15 @@ def main() -> None:
             url = f"http://{web.inst.address}:{web.inst.port}"
             config = lab_like_config(base, url, web.inst.pidfile, db, creds)
             runs = [one_run(config, args.scrapes, args.arena_max) for _ in range(args.repeat)]
-    arena = "default" if args.arena_max is None else str(args.arena_max)
+    arena = "unset" if args.arena_max is None else str(args.arena_max)
     print(f"MALLOC_ARENA_MAX={arena}, {args.scrapes} scrapes, median of {len(runs)} exporters")
     print(f"failing probes (smb, winbind: no daemon): {runs[-1]['failed']}")
     for key in ("start", "scraped", "peak", "anon", "file"):
         values = [r[key] for r in runs]
         print(f"  RSS {key:8} {statistics.median(values):6.1f} MiB  (each: "
               + ", ".join(f"{v:.1f}" for v in values) + ")")  # fmt: skip
-    print(f"  threads  {runs[-1]['threads']:.0f}")
+    cpu = statistics.median(r["cpu_ms"] for r in runs)
+    print(f"  CPU per scrape {cpu:.1f} ms, threads {runs[-1]['threads']:.0f}")
 
 
 if __name__ == "__main__":
