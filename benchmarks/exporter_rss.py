@@ -1,6 +1,7 @@
 """RSS of the real ``gardien exporter`` process with the lab's five groups, idle and after scrapes.
 
     python3 -m benchmarks.exporter_rss [--scrapes 200] [--arena-max N] [--repeat 3]
+    python3 -m benchmarks.exporter_rss --imports
 
 From a checkout's root, as root; no lab.  The config has the lab's shape (gardien_lab/
 clusterconfig.py): php4 and php5 (an Apache with an http probe and a process probe, a Samba with
@@ -21,6 +22,12 @@ exporter's CPU time (utime + stime, every thread) per scrape.
 one per thread that allocates by default, up to eight per core; the exporter limits itself to two
 unless the variable is set, exporter/daemon.py, so ``--arena-max 16`` measures glibc's default on
 two cores).
+
+``--imports`` says where the RSS at start goes, each in a fresh interpreter (VmRSS after the
+imports): the interpreter alone, then every library the exporter of that config loads, added in
+turn (``added``: what it brings that the ones before did not, the standard library modules it
+is the first to import included) with its ``share`` (what the whole set weighs less without it: a
+module two libraries import counts in neither), then gardien's own modules.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -50,6 +58,24 @@ from tests.support.exporter import ExporterProcess
 
 PAUSE = 0.01
 PAGE = "health.php"
+LIBRARIES = {
+    # pydantic loads most of itself lazily: on first use of its names and its first model
+    "pydantic": "from pydantic import AfterValidator, BaseModel, Field, create_model\n"
+    "create_model('M', x=(int, Field(1, ge=0)))",
+    "pyyaml": "import yaml",
+    "urllib3": "import urllib3",
+    "prometheus_client": "import prometheus_client",
+    "psutil": "import psutil",
+    "icmplib": "import icmplib",
+    "h11": "import h11",
+    "bcrypt": "import bcrypt",
+    "pymysql": "import pymysql",
+    "smbprotocol": "import smbprotocol.connection, smbprotocol.session, smbprotocol.open, "
+    "smbprotocol.tree",
+}
+"""What the exporter with the lab's config imports beyond the standard library, by distribution:
+the statement that loads it as the exporter uses it."""
+GARDIEN = "import exporter.daemon, gardien.probes.mysql, gardien.probes.smb_session"
 
 
 @contextlib.contextmanager
@@ -169,12 +195,44 @@ def one_run(config: Path, scrapes: int, arena_max: int | None) -> dict[str, floa
         exporter.stop()
 
 
+def rss_after(statements: list[str]) -> float:
+    """VmRSS in MiB of a fresh interpreter once it ran ``statements``."""
+    code = "\n".join(statements)
+    code += "\nprint(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])\n"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    return int(done.stdout) / 1024
+
+
+def imports_report() -> None:
+    """Each library added in turn (what it brings that the ones before did not), and its share
+    (what all of them weigh less without it)."""
+    everything = list(LIBRARIES.values())
+    total = rss_after(everything)
+    before = rss_after([])
+    print(f"{'':24} {'added':>7} {'share':>7}   (MiB)")
+    print(f"{'interpreter':24} {before:7.1f}")
+    for i, (name, statement) in enumerate(LIBRARIES.items()):
+        now = rss_after(everything[: i + 1])
+        share = total - rss_after([s for s in everything if s != statement])
+        print(f"{name:24} {now - before:7.1f} {share:7.1f}")
+        before = now
+    full = rss_after([*everything, GARDIEN])
+    print(f"{'gardien':24} {full - total:7.1f}")
+    print(f"{'all':24} {full:7.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scrapes", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3, help="exporters started one after another")
     parser.add_argument("--arena-max", type=int, default=None)
+    parser.add_argument("--imports", action="store_true", help="where the RSS at start goes")
     args = parser.parse_args()
+    if args.imports:
+        imports_report()
+        return
     with tempfile.TemporaryDirectory(prefix="gardien-rss-") as tmp:
         base = Path(tmp)
         base.chmod(0o755)
