@@ -33,7 +33,6 @@ module two libraries import counts in neither), then gardien's own modules.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
@@ -41,19 +40,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from gardien_lab.daemons import mariadb
-from tests.probes.conftest import (
-    PROBE_PASSWORD,
-    PROBE_USER,
-    free_port,
-    loopback,
-    running_apache,
-    start,
-)
+from tests.probes.conftest import running_apache, running_mariadb
 from tests.support.exporter import ExporterProcess
 
 PAUSE = 0.01
@@ -76,24 +67,6 @@ LIBRARIES = {
 """What the exporter with the lab's config imports beyond the standard library, by distribution:
 the statement that loads it as the exporter uses it."""
 GARDIEN = "import exporter.daemon, gardien.probes.mysql, gardien.probes.smb_session"
-
-
-@contextlib.contextmanager
-def running_mariadb(base: Path) -> Iterator[tuple[mariadb.MariadbInstance, Path]]:
-    address = loopback()
-    inst = mariadb.MariadbInstance("rss-mysql", base / "mysql", address, free_port(address))
-    mariadb.write_config(inst)
-    subprocess.run(mariadb.install_db_argv(inst), check=True, capture_output=True, timeout=120)
-    daemon = start(mariadb.foreground_argv(inst), base / "mysql.out")
-    try:
-        mariadb.wait_until_ready(inst)
-        mariadb.run_sql(inst, f"CREATE USER '{PROBE_USER}'@'%' IDENTIFIED BY '{PROBE_PASSWORD}';")
-        creds = base / "mysql-probe.cnf"
-        creds.write_text(f'[client]\nuser = {PROBE_USER}\npassword = "{PROBE_PASSWORD}"\n')
-        creds.chmod(0o600)
-        yield inst, creds
-    finally:
-        daemon.stop()
 
 
 def lab_like_config(
@@ -237,7 +210,10 @@ def main() -> None:
         base = Path(tmp)
         base.chmod(0o755)
         page = {PAGE: "rss: volume OK\n"}
-        with running_apache(base, "rss-http", page) as web, running_mariadb(base) as (db, creds):
+        with (
+            running_apache(base, "rss-http", page) as web,
+            running_mariadb(base, "rss-mysql") as (db, creds),
+        ):
             url = f"http://{web.inst.address}:{web.inst.port}"
             config = lab_like_config(base, url, web.inst.pidfile, db, creds)
             runs = [one_run(config, args.scrapes, args.arena_max) for _ in range(args.repeat)]
