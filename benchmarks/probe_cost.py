@@ -49,16 +49,14 @@ from gardien.node.reachability import IPAddress, at_once
 from gardien.probes.base import Probe, ProbeParams
 from gardien.probes.mysql import MysqlParams, MysqlProbe
 from gardien.probes.registry import probe_kinds
-from gardien_lab.daemons import apache, mariadb
+from gardien_lab.daemons import apache
 from gardien_lab.daemons.samba import Share, SmbdInstance
 from gardien_lab.daemons.slapd import SlapdInstance
 from gardien_lab.daemons.winbind import WinbinddInstance
 from tests.probes.conftest import (
-    PROBE_PASSWORD,
-    PROBE_USER,
     free_port,
-    loopback,
     running_apache,
+    running_mariadb,
     start,
 )
 from tests.support.netns import Node
@@ -142,20 +140,7 @@ def liveness_master(inst: apache.ApacheInstance) -> liveness.Process:
 
 @contextlib.contextmanager
 def mysql_cases(base: Path) -> Iterator[list[Case]]:
-    address = loopback()
-    inst = mariadb.MariadbInstance("bench-mysql", base / "mysql", address, free_port(address))
-    mariadb.write_config(inst)
-    subprocess.run(mariadb.install_db_argv(inst), check=True, capture_output=True, timeout=120)
-    daemon = start(mariadb.foreground_argv(inst), base / "mysql.out")
-    try:
-        mariadb.wait_until_ready(inst)
-        mariadb.run_sql(
-            inst,
-            f"CREATE USER '{PROBE_USER}'@'localhost' IDENTIFIED BY '{PROBE_PASSWORD}';",
-        )
-        creds = base / "mysql-probe.cnf"
-        creds.write_text(f'[client]\nuser = {PROBE_USER}\npassword = "{PROBE_PASSWORD}"\n')
-        creds.chmod(0o600)
+    with running_mariadb(base, "bench-mysql") as (inst, creds):
         params = MysqlParams.model_validate(
             {"socket": str(inst.socket), "credentials_file": str(creds)}
         )
@@ -166,8 +151,6 @@ def mysql_cases(base: Path) -> Iterator[list[Case]]:
                 checked(MysqlProbe(params, pymysql.connect)),
             ),
         ]
-    finally:
-        daemon.stop()
 
 
 @contextlib.contextmanager

@@ -37,6 +37,10 @@ _NOT_FOR_HTTP = (
     "spnego",
     "grafana_foundation_sdk",
     "gardien.render",
+    # the http probe speaks urllib3 alone: requests and its charset detectors cost 6 MiB
+    "requests",
+    "chardet",
+    "charset_normalizer",
 )
 
 
@@ -65,7 +69,7 @@ def test_an_exporter_with_http_probes_loads_no_mysql_ldap_or_render_library(
     loaded = _modules_loaded(config, tmp_path / "state")
 
     assert "gardien.probes.http" in loaded
-    assert "requests" in loaded
+    assert "urllib3" in loaded
     for name in _NOT_FOR_HTTP:
         assert name not in loaded, f"{name} imported by an exporter with only http probes"
 
@@ -76,6 +80,7 @@ def test_an_exporter_with_http_probes_loads_no_mysql_ldap_or_render_library(
         ("{mysql: {socket: /run/mysqld/none.sock}}", "pymysql"),
         ("{ldap: {url: 'ldap://127.0.0.1:1'}}", "ldap3"),
         ("{smb: {server: 127.0.0.1, share: pub}}", "smbprotocol"),
+        ("{http: {url: 'http://127.0.0.1:1/'}}", "urllib3"),
     ],
 )
 def test_a_configured_probe_kind_loads_its_library(
@@ -92,3 +97,13 @@ def test_an_smb_server_listing_loads_no_smbprotocol(tmp_path: Path) -> None:
 
     assert "gardien.probes.smb" in loaded
     assert "smbprotocol" not in loaded
+
+
+def test_an_exporter_without_http_probes_loads_no_http_client(tmp_path: Path) -> None:
+    loaded = _modules_loaded(
+        _config(tmp_path / "c.yml", "{tcp: {host: 127.0.0.1, port: 1}}"), tmp_path
+    )
+
+    assert "gardien.probes.http" in loaded  # its parameters, for the config
+    assert "gardien.probes.http_client" not in loaded
+    assert "urllib3" not in loaded

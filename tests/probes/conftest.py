@@ -122,6 +122,30 @@ def running_apache(
         daemon.stop()
 
 
+@contextlib.contextmanager
+def running_mariadb(base: Path, name: str) -> Iterator[tuple[mariadb.MariadbInstance, Path]]:
+    """A fresh MariaDB on a loopback address with the probe's user (by socket and by TCP) and
+    its credentials file; stopped at the end (benchmarks: ``mariadb_pair`` is the tests')."""
+    address = loopback()
+    inst = mariadb.MariadbInstance(name, base / name, address, free_port(address))
+    mariadb.write_config(inst)
+    subprocess.run(mariadb.install_db_argv(inst), check=True, capture_output=True, timeout=120)
+    daemon = start(mariadb.foreground_argv(inst), base / f"{name}.out")
+    try:
+        mariadb.wait_until_ready(inst)
+        mariadb.run_sql(
+            inst,
+            f"CREATE USER '{PROBE_USER}'@'localhost' IDENTIFIED BY '{PROBE_PASSWORD}';\n"
+            f"CREATE USER '{PROBE_USER}'@'%' IDENTIFIED BY '{PROBE_PASSWORD}';",
+        )
+        creds = base / f"{name}-probe.cnf"
+        creds.write_text(f'[client]\nuser = {PROBE_USER}\npassword = "{PROBE_PASSWORD}"\n')
+        creds.chmod(0o600)
+        yield inst, creds
+    finally:
+        daemon.stop()
+
+
 @pytest.fixture
 def apache_factory(lab_dir: Path) -> Iterator[Callable[..., ApacheUnderTest]]:
     """``factory(name, pages=None, extra=None)`` -> a fresh Apache, stopped after the test."""

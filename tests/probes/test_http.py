@@ -253,3 +253,53 @@ def test_each_run_opens_its_own_connection_and_keeps_no_cookie() -> None:
     assert first_port != second_port
     assert second_cookie is None
     assert first_conn == second_conn == "close"
+
+
+def test_redirects_are_followed_only_when_asked_with_the_cookies_they_set() -> None:
+    """``/login`` sets a cookie and redirects (relative Location) to ``/app``, which answers 200
+    only with that cookie; ``/loop`` redirects to itself forever."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/login":
+                self.send_response(302)
+                self.send_header("Set-Cookie", "ticket=t1; Path=/")
+                self.send_header("Location", "app")
+            elif self.path == "/loop":
+                self.send_response(301)
+                self.send_header("Location", "/loop")
+            elif self.path == "/app" and self.headers["Cookie"] == "ticket=t1":
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+            else:
+                self.send_response(403)
+            body = f"{self.path}: APP UP\n".encode()
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        not_followed = probe(f"{base}/login", expect_regex="APP UP").run()
+        redirect_expected = probe(f"{base}/login", expect_status=[302]).run()
+        followed = probe(f"{base}/login", expect_regex="/app: APP UP", follow_redirects=True)
+        results = [followed.run(), followed.run()]
+        endless = probe(f"{base}/loop", follow_redirects=True, timeout=3).run()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+    assert not not_followed.ok
+    assert not_followed.values == {"status_code": 302, "content_failed": 0}
+    assert redirect_expected.ok, redirect_expected.reason
+    assert all(r.ok for r in results), results
+    assert not endless.ok
+    assert endless.values["status_code"] == 0
+    assert "redirects" in endless.reason
