@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import inspect
 import logging
-import os
 import queue
 import signal
 from functools import partial
@@ -19,17 +17,10 @@ from exporter.server import Exporter
 from gardien import exitcodes
 from gardien.config import ClusterConfig, default_config_path
 from gardien.errors import ConfigError, GardienError
+from gardien.memory import limit_malloc_arenas
 from gardien.web import WebServer, load_web_config, node_listen_address
 
 log = logging.getLogger(__name__)
-
-_M_ARENA_MAX = -8  # glibc's malloc.h
-MALLOC_ARENAS = 2
-"""glibc gives each thread that allocates an arena of its own, up to eight per core, and keeps
-what each holds; the exporter runs every probe and collector of a scrape on a thread of its own
-(exporter/runner.py), so that a two-core node's exporter held 16.  Two cost it 2.3 MiB less RSS
-after 600 scrapes (1.7 MiB net of ctypes, imported for this), with no measurable CPU
-(docs/benchmarks.md, "RSS of the exporter")."""
 
 
 def node_collectors(config: ClusterConfig, state_dir: Path) -> list[NodeCollector]:
@@ -39,16 +30,6 @@ def node_collectors(config: ClusterConfig, state_dir: Path) -> list[NodeCollecto
         wants_state = "state_dir" in inspect.signature(cls).parameters
         built.append(cls(config, state_dir=state_dir) if wants_state else cls(config))  # type: ignore[call-arg]
     return built
-
-
-def limit_malloc_arenas() -> None:
-    """At most :data:`MALLOC_ARENAS` malloc arenas, unless ``MALLOC_ARENA_MAX`` says otherwise;
-    before any thread starts (a thread keeps the arena it was given).  A no-op without glibc."""
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
-    if mallopt is not None:
-        mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ from gardien import exitcodes
 from gardien.command_runner import INHERIT, CommandRunner
 from gardien.config import ClusterConfig, load_config
 from gardien.errors import ConfigError
+from gardien.memory import limit_malloc_arenas
 from gardien.node.reachability import Pinger
 from gardien.web import (
     DEFAULT_THREADS,
@@ -125,6 +126,7 @@ def request_threads(config: ClusterConfig) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    limit_malloc_arenas()
     # no ``_created`` series next to every counter: not in the metrics contract, and Prometheus
     # does not need them
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
