@@ -27,15 +27,21 @@ from failover_hook.webhook import (
     check_labels,
     parse_payload,
 )
-from gardien.web.exposition import negotiate
+from gardien.web.exposition import answer
 
 log = logging.getLogger(__name__)
 
 
 def _metrics(hook: Hook) -> Response:
-    """The hook's metrics in the format the scraper asked for (gardien.web.exposition)."""
-    writer, content_type = negotiate(request.headers.get("Accept"))
-    return Response(writer.write(hook.metrics.registry.collect()), content_type=content_type)
+    """The hook's metrics as the exporter answers its own (:func:`gardien.web.exposition.answer`:
+    the format the scraper asked for, ``name[]``, gzip)."""
+    body, headers = answer(
+        hook.metrics.registry.collect(),
+        request.headers.get("Accept"),
+        request.headers.get("Accept-Encoding"),
+        request.query_string.decode("latin-1"),
+    )
+    return Response(body, headers=headers)
 
 
 class MigrateRequest(BaseModel):

@@ -162,20 +162,37 @@ def metrics_app(
         if environ.get("PATH_INFO") == "/favicon.ico":
             start_response("200 OK", [])
             return [b""]
-        writer, content_type = negotiate(environ.get("HTTP_ACCEPT"))
-        families: Iterable[Metric] = collect()
-        names = parse_qs(environ.get("QUERY_STRING", "")).get("name[]")
-        if names is not None:
-            families = _restricted(families, set(names))
-        output = writer.write(families)
-        headers = [("Content-Type", content_type)]
-        if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING") or ""):
-            output = gzip.compress(output)
-            headers.append(("Content-Encoding", "gzip"))
+        output, headers = answer(
+            collect(),
+            environ.get("HTTP_ACCEPT"),
+            environ.get("HTTP_ACCEPT_ENCODING"),
+            environ.get("QUERY_STRING", ""),
+        )
         start_response("200 OK", headers)
         return [output]
 
     return app
+
+
+def answer(
+    families: Iterable[Metric],
+    accept: str | None,
+    accept_encoding: str | None,
+    query_string: str,
+) -> tuple[bytes, list[tuple[str, str]]]:
+    """The body and headers of one scrape's answer: the format ``accept`` asks for, only the
+    families of the query's ``name[]`` when it has some, gzip when ``accept_encoding`` takes it.
+    What :func:`metrics_app` and the hook's Flask route (failover_hook/app.py) both answer."""
+    writer, content_type = negotiate(accept)
+    names = parse_qs(query_string).get("name[]")
+    if names is not None:
+        families = _restricted(families, set(names))
+    output = writer.write(families)
+    headers = [("Content-Type", content_type)]
+    if gzip_accepted(accept_encoding or ""):
+        output = gzip.compress(output)
+        headers.append(("Content-Encoding", "gzip"))
+    return output, headers
 
 
 def _restricted(families: Iterable[Metric], names: set[str]) -> Iterable[Metric]:

@@ -127,6 +127,35 @@ def test_invalid_payloads_are_refused_with_4xx_and_no_action(pair: HookPair) -> 
     assert 'gardien_hook_webhook_requests_total{code="413"} 1.0' in metrics
 
 
+def test_the_hooks_metrics_are_answered_as_the_exporter_answers_its_own(pair: HookPair) -> None:
+    """The format Prometheus asks for, gzip when accepted, ``name[]`` (gardien.web.exposition)."""
+    url = pair.url("node2", "/metrics")
+    asked = {
+        **pair.session.headers,
+        "Accept": "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+        "Accept-Encoding": "gzip",
+    }
+    # urllib3 decodes the body it was sent gzipped; the header says it was
+    scraped = requests.get(url, timeout=10, headers=asked)
+    assert scraped.status_code == 200
+    assert scraped.headers["Content-Encoding"] == "gzip"
+    assert scraped.headers["Content-Type"].startswith("application/openmetrics-text")
+    assert scraped.text.endswith("# EOF\n")
+    assert "gardien_hook_webhook_requests_total" in scraped.text
+    one = requests.get(
+        url,
+        params={"name[]": "gardien_hook_decision_duration_seconds_count"},
+        timeout=10,
+        headers={**pair.session.headers, "Accept-Encoding": "identity"},
+    )
+    assert "Content-Encoding" not in one.headers
+    assert one.headers["Content-Type"].startswith("text/plain")
+    samples = [line for line in one.text.splitlines() if not line.startswith("#")]
+    assert samples and all(
+        line.startswith("gardien_hook_decision_duration_seconds_count") for line in samples
+    ), one.text
+
+
 def test_resolved_and_foreign_alerts_start_no_move(pair: HookPair) -> None:
     pair.post("node1", "/api/v1/groups/g3/acquire").raise_for_status()
     resolved = payload(alert(group="g3", node="node1", status="resolved"))
