@@ -6,6 +6,12 @@ reported as failed and timed out, and its thread is left to finish on its own (a
 cannot be killed; probes bound themselves with their own timeout).  A probe whose previous run is
 still going is not started a second time: it is reported as timed out again, so a blackholed
 target never piles up threads.
+
+A probe with ``every`` runs on a schedule of its own, not the scrapes': its run is bounded by the
+probe's own ``timeout``, not by the scrape's budget, and a scrape that finds it still running
+answers the last finished result until the run is older than that timeout (then failed, timed
+out).  At sub-second scrapes the budget is a fraction of a second: a share listing or a login that
+takes 0.2 s on a loaded node is slow, not failed (docs/alerting.md "How fast, and what it costs").
 """
 
 from __future__ import annotations
@@ -147,6 +153,8 @@ class _Job:
         self.every = every
         self.future: Future[object] | None = None
         self.started = 0.0
+        self.finished: tuple[Future[object], float] | None = None
+        """The last finished run and when it started, kept while a newer one runs."""
 
     def due(self, now: float) -> bool:
         """Whether the last finished run is old enough for a new one.  A scrape may come a few
@@ -210,6 +218,8 @@ class ScrapeRunner:
         new one of ``fn``."""
         with self._lock:
             if job.future is None or (job.future.done() and job.due(now)):
+                if job.future is not None:
+                    job.finished = (job.future, job.started)
                 job.started = now
                 job.future = self._pool.submit(fn)
             return job.future
@@ -219,7 +229,7 @@ class ScrapeRunner:
         started = self._clock()
         deadline = started + budget
         probe_runs = [
-            self._run(job, partial(probe.run, budget), started)
+            self._run(job, partial(probe.run, None if job.every else budget), started)
             for job, (_target, probe) in zip(self._probe_jobs, self._probes, strict=True)
         ]
         facts = ScrapeFacts()  # what several collectors read, read once for this scrape
@@ -252,15 +262,34 @@ class ScrapeRunner:
         run: Future[object],
         budget: float,
     ) -> ProbeOutcome:
-        age = self._clock() - job.started
+        now = self._clock()
+        age = now - job.started
+        timeout = probe.params.timeout
+        own_budget = timeout if job.every else min(budget, timeout)
         if not run.done():
-            reason = f"no answer within the scrape budget of {budget:.2f}s (running for {age:.1f}s)"
+            finished = job.finished
+            if not job.every:
+                reason = f"no answer within the scrape budget of {budget:.2f}s"
+                reason += f" (running for {age:.1f}s)"
+            elif age >= timeout:
+                reason = f"no answer within its timeout of {timeout:g}s (running for {age:.1f}s)"
+            elif finished is None:
+                reason = f"no answer yet: its first run has been running for {age:.1f}s"
+            else:  # on a schedule of its own: slow is not failed before its timeout
+                last, last_started = finished
+                return self._finished_outcome(target, job, last, own_budget, now - last_started)
             return ProbeOutcome(
                 target, ProbeResult(False, reason, duration=age), timed_out=True, age=age
             )
+        return self._finished_outcome(target, job, run, own_budget, age)
+
+    @staticmethod
+    def _finished_outcome(
+        target: ProbeTarget, job: _Job, run: Future[object], own_budget: float, age: float
+    ) -> ProbeOutcome:
+        """The outcome of a finished run: a probe bounded by its own budget (``own_budget``)
+        fails after spending all of it, and that failure is a time-out."""
         result = cast(ProbeResult, run.result())
-        # A probe bounded by its own timeout fails after spending its whole budget.
-        own_budget = min(budget, probe.params.timeout)
         timed_out = not result.ok and result.duration >= own_budget * 0.99
         if not result.ok:
             log.debug("probe %s failed: %s", job.name, result.reason)

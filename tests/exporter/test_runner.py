@@ -149,6 +149,73 @@ def test_a_scrape_a_moment_early_still_runs_a_probe_with_every() -> None:
     assert probe.runs == 2
 
 
+class SlowSecondRun(Probe[ProbeParams]):
+    """Passes at once, then each later run waits for ``release`` and fails; records the timeout
+    each run was given."""
+
+    kind = "slow"
+    params_model = ProbeParams
+
+    def __init__(self, params: ProbeParams) -> None:
+        super().__init__(params)
+        self.release = threading.Event()
+        self.timeouts: list[float] = []
+
+    def check(self, timeout: float) -> ProbeResult:
+        self.timeouts.append(timeout)
+        if len(self.timeouts) == 1:
+            return ProbeResult.success()
+        self.release.wait(30)
+        return ProbeResult.failure("slow second run")
+
+
+def test_a_probe_with_every_is_bounded_by_its_timeout_and_slow_is_not_failed_before_it() -> None:
+    """On a schedule of its own, a run slower than the scrape's budget is reported with the last
+    finished result (and its age) until it is older than the probe's timeout; a probe without
+    ``every`` is failed at the scrape's deadline (the test above)."""
+    now = [1000.0]
+    params = ProbeParams(every="1s", timeout="3s")
+    probe = SlowSecondRun(params)
+    target = ProbeTarget("", "svc", ProbeSpec("slow", "slow", params))
+    runner = ScrapeRunner([target], [], build=lambda _kind, _params: probe, clock=lambda: now[0])
+    try:
+        first = runner.scrape(budget=0.2).probes[0]
+        now[0] += 1.0
+        slow = runner.scrape(budget=0.2).probes[0]  # the second run starts, and is slow
+        now[0] += 1.5
+        still = runner.scrape(budget=0.2).probes[0]
+        now[0] += 1.5
+        late = runner.scrape(budget=0.2).probes[0]  # 3 s: older than its timeout
+        probe.release.set()
+        now[0] += 0.25
+        done = runner.scrape(budget=5).probes[0]
+    finally:
+        probe.release.set()
+        runner.close()
+    assert probe.timeouts == [3.0, 3.0]  # its own timeout, not the scrape's 0.2 s
+    assert (first.result.ok, first.timed_out) == (True, False)
+    assert (slow.result.ok, slow.timed_out, slow.age) == (True, False, 1.0)
+    assert (still.result.ok, still.timed_out, still.age) == (True, False, 2.5)
+    assert (late.result.ok, late.timed_out) == (False, True)
+    assert "no answer within its timeout of 3s" in late.result.reason
+    assert (done.result.ok, done.result.reason) == (False, "slow second run")
+
+
+def test_the_first_run_of_a_probe_with_every_still_running_is_not_a_pass() -> None:
+    """Nothing finished yet: no result to answer, so the scrape says it failed, timed out."""
+    probe = StuckProbe()
+    params = ProbeParams(every="1s")
+    target = ProbeTarget("", "svc", ProbeSpec("stuck", "stuck", params))
+    runner = ScrapeRunner([target], [], build=lambda _kind, _params: probe)
+    try:
+        first = runner.scrape(budget=0.2).probes[0]
+    finally:
+        probe.release.set()
+        runner.close()
+    assert (first.result.ok, first.timed_out) == (False, True)
+    assert "no answer yet" in first.result.reason
+
+
 class Failing(NodeCollector):
     name = "failing"
 
