@@ -29,9 +29,10 @@ class ProbeParams(BaseModel):
     """Hard limit for one run of the probe, in seconds."""
     every: PositiveDuration | None = None
     """Run at most this often; the scrapes in between report the last result, and
-    ``gardien_probe_age_seconds`` says how old it is.  For an expensive check (a trust check
-    that asks a domain controller, a table check), never for one that should move a group
-    quickly.  Default: on every scrape."""
+    ``gardien_probe_age_seconds`` says how old it is.  Such a run is bounded by ``timeout``, not
+    by the scrape's budget (exporter/runner.py).  For an expensive or slow check (a trust check
+    that asks a domain controller, a share listing, a login at sub-second scrapes), never for the
+    only check that should move a group quickly.  Default: on every scrape."""
 
 
 @dataclass(frozen=True)
