@@ -454,3 +454,52 @@ def test_an_interrupted_restart_is_finished_as_failed_and_releases_nothing(
     record = agent.journal.get(entry)
     assert record.status == "failed" and record.services == ("x",)
     assert agent.held() == {"bare"}
+
+
+class _BusyThenGivenBackPeer(_ReleasingPeer):
+    """A source that releases at once, then answers the group given back "in progress" twice
+    (another decision holds the group's claim there for a moment) before taking it."""
+
+    def __init__(self) -> None:
+        self.acquires = 0
+
+    def acquire(self, group: str, force: bool = False, given_back_by: str | None = None) -> Outcome:
+        self.acquires += 1
+        if self.acquires <= 2:
+            return Outcome(Status.IN_PROGRESS, f"already in progress: {group}", group)
+        return Outcome(Status.DONE, f"acquired {group} on node1 in 0.0 s", group)
+
+
+FAILING_START = """
+cluster: t
+nodes: {node1: {address: 10.213.250.1}, node2: {address: 10.213.250.2}}
+groups:
+  broken:
+    nodes: [node1, node2]
+    services:
+      - name: x
+        start: [%s, -c, "raise SystemExit(1)"]
+        process: {cmdline: %s}
+        start_timeout: 2s
+"""
+
+
+def test_an_undo_answered_in_progress_is_asked_again_until_the_source_takes_the_group_back(
+    tmp_path: Path,
+) -> None:
+    """The acquire fails on the target: the source is given the group back even when its first
+    answers are "in progress" (the fault campaign at 250 ms: taken as the undo's failure, the
+    group was left running nowhere)."""
+    cfg = parse_config(FAILING_START % (sys.executable, MARKER), check_files=False)
+    agent = LocalAgent(cfg, "node2", tmp_path)
+    source = _BusyThenGivenBackPeer()
+    mover = Mover(cfg, "node2", agent.journal, agent, {"node1": source}, Fencer(cfg))
+
+    outcome = mover.execute(mover.plan("broken", "node1", "node2"))
+
+    assert outcome.status is Status.FAILED, outcome.message
+    assert outcome.message.endswith("rolled back: broken restarted on node1"), outcome.message
+    assert source.acquires == 3
+    [move] = [m for m in agent.journal.history("broken") if m.kind == "move"]
+    assert move.steps[0].state is StepState.UNDONE
+    assert agent.held() == set()
