@@ -1,8 +1,8 @@
 """Lab: idle cost of every gardien process, Prometheus and Alertmanager, nothing failing.
 
-Brings the lab up (``gardien lab``, its intervals: scrape every 1 s), waits until Prometheus scrapes
-every exporter and hook and ``--settle`` seconds more, then measures each daemon over ``--seconds``
-(found through the lab's process records, :func:`gardien_lab.topology.running`):
+Brings the lab up (``gardien lab``, its intervals: scrape every 250 ms), waits until Prometheus
+scrapes every exporter and hook and ``--settle`` seconds more, then measures each daemon over
+``--seconds`` (found through the lab's process records, :func:`gardien_lab.topology.running`):
 
 * CPU: ``utime + stime`` of /proc/PID/stat (self) and ``cutime + cstime`` (the children it reaped:
   smbclient, wbinfo, getent...), as a percentage of one core;

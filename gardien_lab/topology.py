@@ -53,16 +53,21 @@ class Lab:
         default_factory=lambda: ipaddress.IPv4Network("10.99.0.0/16")
     )
     root: Path = LAB_ROOT
-    group_failed_for: str = "2s"
+    group_failed_for: str = "0s"
     """The ``for`` of GardienGroupFailed in the lab's rules (render's default, 3 s, is the
-    production one).  The hook's gates (settle period, move in progress, anti-flap, one move per
-    group) stop ping-pong (docs/lab.md section 7); the ``for`` only filters probes that time out
-    once on a loaded machine: at 1 s the lab's untouched groups moved under a load average of 11-20
-    (docs/benchmarks.md), at 2 s not.  Read when the monitoring files are rendered."""
-    scrape_interval: str = "1s"
+    production one).  None: the target's hook confirms the failure on the group's node before
+    moving (``hook.confirm_failure``), so a probe that fails once moves nothing; the hook's gates
+    (settle period, move in progress, anti-flap, one move per group) stop ping-pong (docs/lab.md
+    section 7).  Each second of ``for`` is a second of outage (docs/alerting.md "How fast, and
+    what it costs").  Read when the monitoring files are rendered."""
+    scrape_interval: str = "250ms"
     """How often Prometheus scrapes the exporters and hooks (``gardien render prometheus
-    --scrape-interval``); each scrape may take 90 % of it.  Read when the files are rendered."""
-    evaluation_interval: str = "1s"
+    --scrape-interval``); each scrape may take 90 % of it.  The fast setting of docs/benchmarks.md
+    "The fast path" (render's default, 1 s, is where production starts); the slow or expensive
+    probes run on a schedule of their own (``every``, gardien_lab/services.py), bounded by their
+    own timeouts, so that a loaded node's slow share listing is not a failure.  Read when the
+    files are rendered."""
+    evaluation_interval: str = "250ms"
     """How often Prometheus evaluates the rules.  Read when the files are rendered."""
     restart_attempts: int = 0
     """Restarts in place of each group service (``restart.attempts``, per 10 min) in the lab's
