@@ -110,12 +110,17 @@ class SecondRunFails(Probe[ProbeParams]):
         return ProbeResult.success() if self.runs == 1 else ProbeResult.failure("second run")
 
 
+def _on_a_clock(probe: Probe[ProbeParams], now: list[float]) -> ScrapeRunner:
+    """A runner of ``probe`` alone whose clock reads ``now[0]``."""
+    target = ProbeTarget("", "svc", ProbeSpec(probe.kind, probe.kind, probe.params))
+    return ScrapeRunner([target], [], build=lambda _kind, _params: probe, clock=lambda: now[0])
+
+
 def test_a_probe_with_every_reports_its_last_result_until_it_is_that_old() -> None:
     now = [1000.0]
     params = ProbeParams(every="30s")
     probe = SecondRunFails(params)
-    target = ProbeTarget("", "svc", ProbeSpec("second", "second", params))
-    runner = ScrapeRunner([target], [], build=lambda _kind, _params: probe, clock=lambda: now[0])
+    runner = _on_a_clock(probe, now)
     try:
         first = runner.scrape(budget=5).probes[0]
         now[0] += 29.5
@@ -136,8 +141,7 @@ def test_a_scrape_a_moment_early_still_runs_a_probe_with_every() -> None:
     now = [1000.0]
     params = ProbeParams(every="2s")
     probe = SecondRunFails(params)
-    target = ProbeTarget("", "svc", ProbeSpec("second", "second", params))
-    runner = ScrapeRunner([target], [], build=lambda _kind, _params: probe, clock=lambda: now[0])
+    runner = _on_a_clock(probe, now)
     ages = []
     try:
         for step in (0.0, 1.0, 0.995, 1.0):
@@ -176,8 +180,7 @@ def test_a_probe_with_every_is_bounded_by_its_timeout_and_slow_is_not_failed_bef
     now = [1000.0]
     params = ProbeParams(every="1s", timeout="3s")
     probe = SlowSecondRun(params)
-    target = ProbeTarget("", "svc", ProbeSpec("slow", "slow", params))
-    runner = ScrapeRunner([target], [], build=lambda _kind, _params: probe, clock=lambda: now[0])
+    runner = _on_a_clock(probe, now)
     try:
         first = runner.scrape(budget=0.2).probes[0]
         now[0] += 1.0
