@@ -37,9 +37,11 @@ def content_every(lab: Lab) -> dict[str, str]:
     a second at the lab's sub-second scrapes, at every scrape otherwise.  Each group's process
     probes run at every scrape and see a crash or a stopped process at once; what only a content
     probe sees (a wrong page, a server that accepts nothing) is seen up to a second later.  At
-    250 ms scrapes the 3 http and 2 mysql probes of a node cost about 2 % of a core at every
-    scrape (docs/benchmarks.md "Idle cost on the lab, per daemon"); a stale result right after
-    a move is masked by the group's settling."""
+    250 ms scrapes, the 3 http and 2 mysql probes of a node at every scrape cost 1.3-1.6 % of a
+    core more (docs/benchmarks.md "Idle cost on the lab, per daemon"), and a login or a page
+    slower than the scrape's budget under load read failed (a probe with ``every`` is bounded
+    by its own timeout, exporter/runner.py); a stale result right after a move is masked by the
+    group's settling."""
     return {"every": "1s"} if parse_duration(lab.scrape_interval) < 1 else {}
 
 
