@@ -211,6 +211,11 @@ class VolumeConfig(_Frozen):
     """Run ``fsck -p`` before mounting."""
     write_test: bool = True
     """The exporter writes and removes a small file to prove the volume is writable."""
+    check_every: Duration = 5.0
+    """The exporter's filesystem check (free space and the write test, which fsyncs the volume)
+    runs at most this often; the scrapes between two checks report the last one's answer.  A
+    read-only remount or an unmount shows at the next scrape whatever this is (the mount table
+    is read at every scrape).  0: a check at every scrape."""
     stop_timeout: PositiveDuration = 20.0
     """Time allowed to unmount, killing the processes that hold the volume."""
     mmp: bool = False

@@ -181,3 +181,39 @@ def test_frozen_filesystem_is_not_writable(
     assert volume(frozen, "writable") == volume(again, "writable") == 0
     assert stuck[("threads", frozenset())] == 1  # the second scrape started no other check
     assert volume(thawed, "writable") == 1
+
+
+def test_the_filesystem_is_checked_on_its_own_schedule(
+    node: Node, images: list[tuple[Path, str]], mountpoint: Path, tmp_path: Path
+) -> None:
+    """Scrapes within ``check_every`` report the last check (free space unchanged after a write);
+    a read-only remount shows at once all the same; once the check is older, a new one runs."""
+    _, loop = images[0]
+    volume_cfg = {"device": loop, "mountpoint": str(mountpoint), "check_every": "2s"}
+    data = config_data(groups={"g1": {"nodes": ["n1"], "volume": volume_cfg}})
+    filler = str(mountpoint / "filler")
+    with mounted(node, loop, mountpoint):
+        first, cached, read_only, later = session_on_node(
+            node,
+            data,
+            "volume",
+            tmp_path,
+            [
+                ("collect", 5),
+                ("run", ["dd", "if=/dev/zero", f"of={filler}", "bs=1M", "count=8", "conv=fsync"]),
+                ("collect", 5),
+                ("run", ["mount", "-o", "remount,ro", str(mountpoint)]),
+                ("collect", 5),
+                ("run", ["mount", "-o", "remount,rw", str(mountpoint)]),
+                ("run", ["sleep", "2.2"]),
+                ("collect", 5),
+            ],
+        )
+        space = os.statvfs(on_node(node, mountpoint))
+
+    assert volume(first, "writable") == volume(cached, "writable") == 1
+    assert volume(cached, "free_bytes") == volume(first, "free_bytes")  # the same check's answer
+    assert volume(read_only, "writable") == 0
+    assert volume(later, "writable") == 1
+    assert volume(later, "free_bytes") <= volume(first, "free_bytes") - 8 * 2**20
+    assert volume(later, "free_bytes") <= space.f_bavail * space.f_frsize + 65536
