@@ -13,7 +13,10 @@ scrapes every exporter and hook and ``--settle`` seconds more, then measures eac
 
 The budgets of issue 14 are printed beside: exporter + hook of a node at most 2 % of a core at 1 s
 intervals (5 % below 1 s: ``--scrape-interval``, ``--evaluation-interval``), exporter RSS at
-most 45 MiB.  The per-probe and per-collector cost is benchmarks/probe_cost.py's.
+most 45 MiB.  Then each probe kind and node collector of node1's exporter alone, at the lab's
+interval, for ``--part-seconds`` each (benchmarks/check_cost.py, in node1's namespaces, the lab
+still up): runs per second, CPU per run and CPU, and what the whole exporter spends beyond their
+sum (serving, writing the answer, the hand-offs between the parts).
 
 ``--peers`` then measures the peers the same way, each configuration on a lab of its own
 (benchmarks/peers/, nothing failing, after ``--settle`` seconds): keepalived, and Pacemaker +
@@ -29,7 +32,9 @@ pacemaker``: the peers alone).
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -215,10 +220,51 @@ def measure_gardien(args: argparse.Namespace) -> dict[str, dict[str, float]] | N
     )
     lifecycle.up(lab)
     try:
-        return measure_lab(lab, args)
+        found = measure_lab(lab, args)
+        if found is not None and args.part_seconds:
+            print(parts_table(lab, args, found["node1 exporter"]), flush=True)
+        return found
     finally:
         if not args.keep:
             lifecycle.down(lab)
+
+
+def parts_table(lab: Lab, args: argparse.Namespace, exporter: dict[str, float]) -> str:
+    """Each probe kind and collector of node1's exporter alone at the lab's interval
+    (benchmarks/check_cost.py, in node1's namespaces), and what the whole exporter spends
+    beyond their sum."""
+    argv = [
+        *lab.prefix_argv("node1"),
+        sys.executable, "-m", "benchmarks.check_cost",
+        "--config.file", str(lab.dir / "cluster.yml"),
+        "--state-dir", str(lab.dir / "node1" / "state"),
+        "--interval", str(parse_duration(lab.scrape_interval)),
+        "--seconds", str(args.part_seconds),
+    ]  # fmt: skip
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        argv, cwd=root, env=env, capture_output=True, text=True, check=True, timeout=1800
+    )
+    parts = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    lines = [
+        f"node1 exporter by part, each alone at the lab's interval ({lab.scrape_interval}):",
+        "| part | count | runs/s | CPU per run | CPU (% of a core) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for part in parts:
+        lines.append(
+            f"| {part['part']} | {part['count']} | {part['runs_per_second']:.2f} "
+            f"| {part['cpu_ms_per_run']:.2f} ms | {part['cpu_percent']:.2f} % |"
+        )
+    summed = sum(part["cpu_percent"] for part in parts)
+    whole = exporter["self"] + exporter["children"]
+    lines.append(f"| the parts, summed | | | | {summed:.2f} % |")
+    lines.append(
+        "| the rest of the exporter's total (serving, writing, the hand-offs between parts) "
+        f"| | | | {whole - summed:.2f} % |"
+    )
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -230,6 +276,10 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
     parser.add_argument("--scrape-interval", default=Lab.scrape_interval)
     parser.add_argument("--evaluation-interval", default=Lab.evaluation_interval)
+    parser.add_argument(
+        "--part-seconds", type=float, default=20.0,
+        help="then each probe kind and collector of node1's exporter alone for this long (0: not)",
+    )  # fmt: skip
     parser.add_argument("--peers", action="store_true", help="also keepalived and Pacemaker")
     parser.add_argument(
         "--tools", nargs="*", choices=("gardien", *PEERS),

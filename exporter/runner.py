@@ -16,8 +16,8 @@ takes 0.2 s on a loaded node is slow, not failed (docs/alerting.md "How fast, an
 
 from __future__ import annotations
 
+import collections
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 _EARLY = 0.1
+SPREAD_AFTER = 0.002
+"""Seconds a scrape's jobs may wait for a thread before more threads are woken for them."""
 """Seconds before ``every`` that a scrape may still start a probe's new run (:meth:`_Job.due`)."""
 ProbeBuilder = Callable[[str, ProbeParams], Probe[ProbeParams]]
 
@@ -94,38 +96,67 @@ class ScrapeReport:
 
 
 class _DaemonThreadPool:
-    """A minimal thread pool whose threads are daemons.
+    """A thread pool whose threads are daemons, woken as the work needs them.
 
     ``ThreadPoolExecutor`` joins its threads when the interpreter exits, so one probe hung on a
-    blackholed target would hold a stopping exporter for the probe's whole timeout.  Threads are
-    started on demand, up to ``max_workers``, and reused.
+    blackholed target would hold a stopping exporter for the probe's whole timeout.  And it wakes
+    a thread per job: a scrape's twenty jobs, most of them a fraction of a millisecond of work,
+    then fight over the GIL on twenty threads, each system call of one handing it to another (a
+    third of a whole scrape's CPU, docs/benchmarks.md "Idle cost on the lab").  Here a batch of
+    jobs wakes one thread, which runs them one after the other; :meth:`spread`, called by whoever
+    waits on the batch every :data:`SPREAD_AFTER`, wakes as many more threads as are already
+    awake while jobs still wait for one, so a job stuck on a hung target delays the others by a
+    few milliseconds at most, and a batch whose every job hangs still has each on its own thread
+    within a few ticks.  Threads are started when none is idle, up to ``max_workers``, and kept.
     """
 
     def __init__(self, max_workers: int, name: str) -> None:
         self._max = max_workers
         self._name = name
-        self._work: queue.SimpleQueue[tuple[Future[object], Callable[[], object]] | None] = (
-            queue.SimpleQueue()
+        self._queued: collections.deque[tuple[Future[object], Callable[[], object]]] = (
+            collections.deque()
         )
-        self._idle = threading.Semaphore(0)
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._threads = 0
+        self._idle = 0
+        self._closing = False
 
     def submit(self, fn: Callable[[], object]) -> Future[object]:
+        """Queue ``fn``; nothing runs it before :meth:`wake` (or a thread still running earlier
+        work takes it)."""
         future: Future[object] = Future()
-        self._work.put((future, fn))
-        if not self._idle.acquire(blocking=False):
-            with self._lock:
-                if len(self._threads) < self._max:
-                    thread = threading.Thread(
-                        target=self._worker, name=f"{self._name}-{len(self._threads)}", daemon=True
-                    )
-                    thread.start()
-                    self._threads.append(thread)
+        with self._lock:
+            self._queued.append((future, fn))
         return future
 
+    def waiting(self) -> int:
+        """Jobs queued that no thread has taken yet."""
+        return len(self._queued)
+
+    def wake(self, count: int) -> None:
+        """Wake ``count`` idle threads (or start them, up to ``max_workers``)."""
+        with self._lock:
+            woken = min(count, self._idle)
+            self._lock.notify(woken)
+            for _ in range(min(count - woken, self._max - self._threads)):
+                thread = threading.Thread(
+                    target=self._worker, name=f"{self._name}-{self._threads}", daemon=True
+                )
+                thread.start()
+                self._threads += 1
+
+    def _take(self) -> tuple[Future[object], Callable[[], object]] | None:
+        with self._lock:
+            while not self._queued:
+                if self._closing:
+                    return None
+                self._idle += 1
+                self._lock.wait()
+                self._idle -= 1
+            return self._queued.popleft()
+
     def _worker(self) -> None:
-        while (item := self._work.get()) is not None:
+        while (item := self._take()) is not None:
             future, fn = item
             if future.set_running_or_notify_cancel():
                 try:
@@ -133,13 +164,12 @@ class _DaemonThreadPool:
                 except BaseException as exc:  # handed to whoever waits on the future
                     future.set_exception(exc)
             del item, future, fn
-            self._idle.release()
 
     def shutdown(self) -> None:
-        """Let every thread end once its current work is done."""
+        """Let every thread end once the work queued is done."""
         with self._lock:
-            for _ in self._threads:
-                self._work.put(None)
+            self._closing = True
+            self._lock.notify_all()
 
 
 class _Job:
@@ -237,6 +267,7 @@ class ScrapeRunner:
             self._run(job, partial(self._collect, collector, budget, facts), started)
             for job, collector in zip(self._collector_jobs, self._collectors, strict=True)
         ]
+        self._dispatch([*probe_runs, *collector_runs], deadline, budget)
         not_done = wait(probe_runs, timeout=max(0.0, deadline - self._clock())).not_done
         probes_duration = self._clock() - started
         wait(collector_runs, timeout=max(0.0, deadline - self._clock()))
@@ -253,6 +284,29 @@ class ScrapeRunner:
             for job, run in zip(self._collector_jobs, collector_runs, strict=True)
         )
         return ScrapeReport(probes, probes_duration, collectors)
+
+    def _dispatch(self, runs: list[Future[object]], deadline: float, budget: float) -> None:
+        """Wake the pool's threads as this scrape's jobs need them (:class:`_DaemonThreadPool`):
+        one, then twice as many at each :data:`SPREAD_AFTER` in which no queued job found a
+        thread (those awake are all waiting on their targets), and every one still queued once
+        a quarter of the budget is gone, so that no job starts late enough to miss the deadline
+        on a node too loaded to run them one after the other."""
+        pool = self._pool
+        pool.wake(1)
+        awake, waiting = 1, pool.waiting()
+        hurry = self._clock() + budget / 4
+        while waiting:
+            left = deadline - self._clock()
+            if left <= 0 or not wait(runs, timeout=min(SPREAD_AFTER, left)).not_done:
+                return
+            still = pool.waiting()
+            if still and self._clock() >= hurry:
+                pool.wake(still)
+                return
+            if still and still >= waiting:
+                pool.wake(min(still, awake))
+                awake *= 2
+            waiting = still
 
     def _probe_outcome(
         self,

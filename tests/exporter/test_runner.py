@@ -97,6 +97,42 @@ def test_a_probe_still_running_is_reported_timed_out_and_not_started_again() -> 
     assert probe.runs <= 2
 
 
+class QuickProbe(Probe[ProbeParams]):
+    kind = "quick"
+    params_model = ProbeParams
+
+    def __init__(self) -> None:
+        super().__init__(ProbeParams())
+
+    def check(self, timeout: float) -> ProbeResult:
+        return ProbeResult.success()
+
+
+def test_quick_probes_queued_behind_hung_ones_answer_in_the_same_scrape() -> None:
+    """A scrape's jobs start on one thread and more are woken only when those are stuck
+    (exporter/runner.py ``_dispatch``): four hung probes first in the queue must not keep the
+    twelve quick ones after them from answering, in this scrape and the next."""
+    stuck = [StuckProbe() for _ in range(4)]
+    probes: list[Probe[ProbeParams]] = [*stuck, *(QuickProbe() for _ in range(12))]
+    targets = [
+        ProbeTarget("g", f"s{i}", ProbeSpec(p.kind, p.kind, ProbeParams()))
+        for i, p in enumerate(probes)
+    ]
+    built = iter(probes)
+    runner = ScrapeRunner(targets, [], build=lambda _kind, _params: next(built))
+    try:
+        first = runner.scrape(budget=1.0)
+        second = runner.scrape(budget=1.0)
+    finally:
+        for probe in stuck:
+            probe.release.set()
+        runner.close()
+    for report in (first, second):
+        assert [o.timed_out for o in report.probes] == [True] * 4 + [False] * 12, report
+        assert [o.result.ok for o in report.probes] == [False] * 4 + [True] * 12, report
+    assert [probe.runs for probe in stuck] == [1] * 4
+
+
 class SecondRunFails(Probe[ProbeParams]):
     kind = "second"
     params_model = ProbeParams
