@@ -6,17 +6,18 @@ started per run, against real daemons started the way the probe tests start them
 No lab: Apache, MariaDB and slapd listen on loopback; smbd and a standalone winbindd run on a test
 node (a network namespace, ``tests/support/netns.py``) and the probes reach them through the node's
 ``nsenter`` prefix, as in tests/probes/test_smb.py and test_winbind.py (the prefix costs one exec,
-no extra fork).  ``network`` pings four loopback addresses (one echo each, all at once); ``volume``
-and ``vip`` judge five groups (a tmpfs mounted as each volume, VIPs absent on ``lo``); ``scrape``
-is the volume and vip collectors of one scrape together, sharing its readings as the runner
-makes them do.  CPU is this process's
-``getrusage(RUSAGE_SELF)`` plus ``RUSAGE_CHILDREN`` (the children it reaped), forks are the
-processes started through :mod:`subprocess` during the runs.  Each case runs once to warm up.
-The rows named "replaced" run what issue 14 replaced (a ping child per target, the process tree
-from all of /proc, pymysql building a TLS context per connection, smbclient listing a share)
-beside its replacement, and the ``--version`` rows show what starting smbclient and wbinfo alone
-costs.  The in-process share listing connects from the test node's network namespace (this
-thread enters it for the node's cases, ``Node.entered``), where smbd listens.
+no extra fork).  ``network`` pings four loopback addresses (one echo each, in one round on the
+calling thread); ``volume`` and ``vip`` judge five groups (a tmpfs mounted as each volume, VIPs
+absent on ``lo``); ``scrape`` is the volume and vip collectors of one scrape together, sharing its
+readings as the runner makes them do.  CPU is this process's ``getrusage(RUSAGE_SELF)`` plus
+``RUSAGE_CHILDREN`` (the children it reaped), forks are the processes started through
+:mod:`subprocess` during the runs.  Each case runs once to warm up.  The rows named "replaced" run
+what issue 14 replaced (a ping child per target, then a thread per target each sending its echo
+through ``icmplib.ping``, the process tree from all of /proc, pymysql building a TLS context per
+connection, smbclient listing a share) beside its replacement, and the ``--version`` rows show
+what starting smbclient and wbinfo alone costs.  The in-process share listing connects from the
+test node's network namespace (this thread enters it for the node's cases, ``Node.entered``),
+where smbd listens.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import icmplib
 import pymysql
 
 import gardien.config  # first: import order of the config/probes cycle
@@ -45,7 +48,7 @@ from exporter.collectors.volume import VolumeCollector
 from gardien.command_runner import CommandRunner
 from gardien.config import parse_config
 from gardien.node import liveness
-from gardien.node.reachability import IPAddress, at_once
+from gardien.node.reachability import IPAddress
 from gardien.probes.base import Probe, ProbeParams
 from gardien.probes.mysql import MysqlParams, MysqlProbe
 from gardien.probes.registry import probe_kinds
@@ -228,14 +231,29 @@ def started(runner: CommandRunner, program: str) -> Run:
     return lambda: runner.run([program, "--version"], 10)
 
 
+def thread_each(echo: Callable[[IPAddress], object], targets: list[IPAddress]) -> Run:
+    """``echo(target)`` for every target at once, one thread each, as the Pinger did before."""
+
+    def run() -> None:
+        threads = [threading.Thread(target=echo, args=(t,), daemon=True) for t in targets]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    return run
+
+
 def ping_children(targets: list[IPAddress]) -> Run:
     """What the Pinger did before issue 14: one ``ping`` child per target, all at once."""
     runner = CommandRunner()
+    argv = ["ping", "-n", "-c", "1", "-W", "1"]
+    return thread_each(lambda t: runner.run([*argv, str(t)], 2.0), targets)
 
-    def echo(target: IPAddress, timeout: float) -> object:
-        return runner.run(["ping", "-n", "-c", "1", "-W", "1", str(target)], timeout)
 
-    return lambda: at_once(echo, targets, 2.0)
+def icmplib_threads(targets: list[IPAddress]) -> Run:
+    """What it did next: a thread per target, each one ``icmplib.ping`` (a raw socket each)."""
+    return thread_each(lambda t: icmplib.ping(str(t), count=1, timeout=2.0), targets)
 
 
 @contextlib.contextmanager
@@ -272,6 +290,7 @@ def collector_cases(base: Path) -> Iterator[list[Case]]:
         yield [
             ("network (4 targets)", lambda: list(network.collect(10))),
             ("replaced: 4 ping children", ping_children(addresses)),
+            ("replaced: 4 threads, icmplib.ping each", icmplib_threads(addresses)),
             (f"volume ({GROUPS} groups)", lambda: list(volume.collect(10))),
             (f"vip ({GROUPS} groups)", lambda: list(vip.collect(10))),
             ("volume + vip (one scrape)", scrape),

@@ -75,7 +75,7 @@ def build_hook(config: ClusterConfig, node: str, state_dir: Path, dry_run: bool)
         mover = Mover(config, node, journal, agent, peers, Fencer(config, runner), silence(peers))
         network = NetworkCheck(
             config.network,
-            lambda a, t: pinger.echo(a, t).up,
+            pinger.round,
             # a round lasts at most the echo timeout: the watcher's result is never older
             max_age=NETWORK_REFRESH + (config.network.timeout if config.network else 0) + 0.5,
         )

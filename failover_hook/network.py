@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from gardien.config.model import NetworkConfig
-from gardien.node.reachability import IPAddress, at_once, link_up
+from gardien.node.reachability import EchoResult, IPAddress, link_up
 from gardien.node.verdict import NetworkState, NetworkVerdict, judge
 
 log = logging.getLogger(__name__)
@@ -32,13 +32,13 @@ class NetworkReport:
     """None when no network is configured (no interface to read)."""
 
 
-Echo = Callable[[IPAddress, float], bool]
-"""One ICMP echo to an address within a timeout: answered or not (the daemon passes in
-:meth:`gardien.node.reachability.Pinger.echo`, the exporter's echo too)."""
+Echoes = Callable[[Sequence[IPAddress], float], Sequence[EchoResult]]
+"""One ICMP echo to each address, each answer awaited at most a timeout, in address order (the
+daemon passes in :meth:`gardien.node.reachability.Pinger.round`, the exporter's round too)."""
 
 
 class NetworkCheck:
-    """Pings the targets concurrently; results are reused for ``max_age`` seconds.
+    """Pings the targets in one round; results are reused for ``max_age`` seconds.
 
     The daemon keeps the result fresh from a thread of its own (:meth:`watch`), so a status
     call, which peers make while deciding, answers at once: on an isolated node a round of pings
@@ -49,14 +49,14 @@ class NetworkCheck:
     def __init__(
         self,
         network: NetworkConfig | None,
-        echo: Echo,
+        echoes: Echoes,
         max_age: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         link: Callable[[str], bool] | None = None,
     ) -> None:
         """``link(interface)``: whether the interface is up (default: its state in /sys)."""
         self._network = network
-        self._echo = echo
+        self._echoes = echoes
         self._link = link or link_up
         self._max_age = max_age
         self._clock = clock
@@ -95,8 +95,8 @@ class NetworkCheck:
             return NetworkReport(judge(False, {}, {}))  # unknown: nothing to judge by
         targets = [*network.internal, *network.external]
         link = self._link(network.interface)
-        up = at_once(self._echo, targets, network.timeout)  # each echo bounded by its timeout
-        answers = {str(a): bool(ok) for a, ok in zip(targets, up, strict=True)}
+        results = self._echoes(targets, network.timeout)  # the round ends at the timeout
+        answers = {str(a): r.up for a, r in zip(targets, results, strict=True)}
         verdict = judge(
             link,
             {str(a): answers[str(a)] for a in network.internal},

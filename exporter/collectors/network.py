@@ -1,10 +1,10 @@
 """Network collector: ICMP echo to the internal and external targets, and the link of the interface.
 
 A node that cannot reach its targets while its peer can is isolated; when neither can, the outage
-is network-wide and moving groups would not help.  Each target gets one echo request
-(:class:`gardien.node.reachability.Pinger`, the same the hook's network verdict uses), all targets
-at once (:func:`~gardien.node.reachability.at_once`, as the hook's round), each echo waiting at most
-the network's ``timeout``; a target that has not answered by the scrape's deadline is down.
+is network-wide and moving groups would not help.  Each target gets one echo request per scrape,
+all in one round (:meth:`gardien.node.reachability.Pinger.round`, as the hook's network verdict
+pings) on the thread that runs this collector; each answer is awaited at most the network's
+``timeout``, and a target that has not answered by the scrape's deadline is down.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from prometheus_client.metrics_core import Metric
 
 from exporter.collectors.base import NodeCollector, ScrapeFacts
 from gardien.config import ClusterConfig
-from gardien.node.reachability import NO_ANSWER, Pinger, at_once, link_up
+from gardien.node.reachability import Pinger, link_up
 from gardien.polling import Deadline
 
 
@@ -54,9 +54,8 @@ class NetworkCollector(NodeCollector):
         targets = [(t, "internal") for t in network.internal] + [
             (t, "external") for t in network.external
         ]
-        results = at_once(self.pinger.echo, [t for t, _ in targets], budget, deadline)
-        for (target, scope), answer in zip(targets, results, strict=True):
-            result = NO_ANSWER if answer is None else answer  # missing at the deadline: down
+        results = self.pinger.round([t for t, _ in targets], budget, deadline)
+        for (target, scope), result in zip(targets, results, strict=True):
             up.add_metric([str(target), scope], float(result.up))
             rtt.add_metric([str(target), scope], result.rtt)
         return [up, rtt, link]

@@ -7,7 +7,8 @@ test node:
 - :mod:`~gardien.node.mounts`: the mount table (mountinfo), loop devices with their backing files;
 - :mod:`~gardien.node.mmp`: ext4 multi-mount protection of a device (``dumpe2fs -h``);
 - :mod:`~gardien.node.addresses`: the addresses on each interface;
-- :mod:`~gardien.node.reachability`: ICMP echo to a target, and the link state of an interface;
+- :mod:`~gardien.node.reachability`: a round of ICMP echoes to the targets, and the link state of an
+  interface;
 - :mod:`~gardien.node.verdict`: the network verdict from those (ok, degraded, isolated), which
   the hook decides on and the rules mirror;
 - :mod:`~gardien.node.liveness`: processes as /proc shows them (state, zombies, start time);

@@ -1,17 +1,19 @@
 """The hook's network verdict: fresh from its watcher, so a status call never waits for pings.
 
-The echo is injected (the daemon passes gardien.node.reachability's ping, tested in namespaces in
-tests/collectors); here it is a table of which target answers, and a record of the pings asked.
+The round of echoes is injected (the daemon passes gardien.node.reachability's, tested in
+namespaces in tests/collectors); here it is a table of which target answers, and a record of the
+pings asked.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import threading
+from collections.abc import Sequence
 
 from failover_hook.network import NetworkCheck, NetworkReport
 from gardien.config.model import NetworkConfig
-from gardien.node.reachability import IPAddress
+from gardien.node.reachability import NO_ANSWER, EchoResult, IPAddress
 from gardien.node.verdict import NetworkState
 
 INTERNAL, EXTERNAL = ipaddress.ip_address("127.0.0.2"), ipaddress.ip_address("127.0.0.3")
@@ -22,9 +24,9 @@ class Echo:
         self.answering = {INTERNAL: True, EXTERNAL: True}
         self.asked: list[IPAddress] = []
 
-    def __call__(self, address: IPAddress, _timeout: float) -> bool:
-        self.asked.append(address)
-        return self.answering[address]
+    def __call__(self, addresses: Sequence[IPAddress], _timeout: float) -> list[EchoResult]:
+        self.asked.extend(addresses)
+        return [EchoResult(True, 0.001) if self.answering[a] else NO_ANSWER for a in addresses]
 
 
 def _check(echo: Echo, now: list[float], link: dict[str, bool] | None = None) -> NetworkCheck:
