@@ -13,8 +13,10 @@ CPU is this process's ``getrusage`` over the part's window, self and reaped chil
 (a probe's helper threads and the children it runs included), and runs are counted where the
 runner starts them (a probe with ``every`` runs less often than it is scraped).  Each part is alone
 in the process, so the hand-offs between parts and the serving and writing of a whole scrape are
-not in any row: the exporter's total less the sum of the rows is that.  Prints one JSON object
-per part.
+not in any row; nor is the runner's own cost of one scrape shared: each row pays it.  The last
+row holds every part in one runner, as the exporter does, and writes each scrape's answer (its
+families, OpenMetrics, gzip): the exporter's whole work but for serving it over HTTP.  Prints one
+JSON object per part.
 """
 
 from __future__ import annotations
@@ -27,13 +29,18 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import gardien.config  # noqa: F401 - first: import order of the config/probes cycle
+from exporter.collector import ExporterCollector, ReloadStatus
 from exporter.daemon import node_collectors
 from exporter.runner import ProbeTarget, ScrapeRunner, probe_targets
-from gardien.config import load_config
+from gardien.config import ClusterConfig, load_config
 from gardien.probes.base import Probe, ProbeParams, ProbeResult
 from gardien.probes.registry import build_probe
+from gardien.web.exposition import answer
+
+OPENMETRICS = "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3"
 
 
 def cpu_seconds() -> float:
@@ -55,8 +62,12 @@ class _Counted:
         return self._probe.run(budget)
 
 
+class Scraped(Protocol):
+    def scrape(self, budget: float) -> object: ...
+
+
 def scraped(
-    runner: ScrapeRunner, interval: float, seconds: float, counted: Sequence[_Counted] = ()
+    runner: Scraped, interval: float, seconds: float, counted: Sequence[_Counted] = ()
 ) -> tuple[float, int, float]:
     """Scrape ``runner`` every ``interval`` for ``seconds`` (after two scrapes of warm-up, whose
     runs ``counted`` forget): CPU seconds spent, scrapes made and the wall time they spanned."""
@@ -111,7 +122,26 @@ def main() -> int:
         spent, scrapes, wall = scraped(runner, args.interval, args.seconds)
         runner.close()
         report(f"{collector.name} collector", 1, spent, scrapes, wall)
+    measure_whole(config, args)
     return 0
+
+
+def measure_whole(config: ClusterConfig, args: argparse.Namespace) -> None:
+    """Every part in one runner, as the exporter holds them, and each scrape's answer written as
+    Prometheus asks for it (OpenMetrics, gzip): the exporter's work but for serving it."""
+    runner = ScrapeRunner(probe_targets(config), node_collectors(config, args.state_dir))
+    status = ReloadStatus(successful=True, last_success=time.time())
+
+    class _Answered:
+        """The runner as the exporter scrapes it: its families, then the answer."""
+
+        def scrape(self, budget: float) -> None:
+            families = ExporterCollector(config, runner, budget, status).collect()
+            answer(families, OPENMETRICS, "gzip", "")
+
+    spent, scrapes, wall = scraped(_Answered(), args.interval, args.seconds)
+    runner.close()
+    report("all parts in one runner, answers written", 1, spent, scrapes, wall)
 
 
 def report(part: str, count: int, spent: float, runs: int, wall: float) -> None:

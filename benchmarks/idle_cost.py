@@ -15,8 +15,8 @@ The budgets of issue 14 are printed beside: exporter + hook of a node at most 2 
 intervals (5 % below 1 s: ``--scrape-interval``, ``--evaluation-interval``), exporter RSS at
 most 45 MiB.  Then each probe kind and node collector of node1's exporter alone, at the lab's
 interval, for ``--part-seconds`` each (benchmarks/check_cost.py, in node1's namespaces, the lab
-still up): runs per second, CPU per run and CPU, and what the whole exporter spends beyond their
-sum (serving, writing the answer, the hand-offs between the parts).
+still up): runs per second, CPU per run and CPU; then all of them in one runner with each
+scrape's answer written, beside the exporter's total (the difference is serving it over HTTP).
 
 ``--peers`` then measures the peers the same way, each configuration on a lab of its own
 (benchmarks/peers/, nothing failing, after ``--settle`` seconds): keepalived, and Pacemaker +
@@ -231,8 +231,8 @@ def measure_gardien(args: argparse.Namespace) -> dict[str, dict[str, float]] | N
 
 def parts_table(lab: Lab, args: argparse.Namespace, exporter: dict[str, float]) -> str:
     """Each probe kind and collector of node1's exporter alone at the lab's interval
-    (benchmarks/check_cost.py, in node1's namespaces), and what the whole exporter spends
-    beyond their sum."""
+    (benchmarks/check_cost.py, in node1's namespaces), then all of them in one runner with the
+    answers written, beside the whole exporter measured in the window (``exporter``)."""
     argv = [
         *lab.prefix_argv("node1"),
         sys.executable, "-m", "benchmarks.check_cost",
@@ -252,18 +252,20 @@ def parts_table(lab: Lab, args: argparse.Namespace, exporter: dict[str, float]) 
         "| part | count | runs/s | CPU per run | CPU (% of a core) |",
         "|---|---:|---:|---:|---:|",
     ]
-    for part in parts:
+    *each, whole_runner = parts
+    for part in each:
         lines.append(
             f"| {part['part']} | {part['count']} | {part['runs_per_second']:.2f} "
             f"| {part['cpu_ms_per_run']:.2f} ms | {part['cpu_percent']:.2f} % |"
         )
-    summed = sum(part["cpu_percent"] for part in parts)
-    whole = exporter["self"] + exporter["children"]
-    lines.append(f"| the parts, summed | | | | {summed:.2f} % |")
-    lines.append(
-        "| the rest of the exporter's total (serving, writing, the hand-offs between parts) "
-        f"| | | | {whole - summed:.2f} % |"
-    )
+    exporter_total = exporter["self"] + exporter["children"]
+    lines += [
+        f"| the parts, summed (each pays a runner's scrape) | | | "
+        f"| {sum(part['cpu_percent'] for part in each):.2f} % |",
+        f"| {whole_runner['part']} | | {whole_runner['runs_per_second']:.2f} "
+        f"| {whole_runner['cpu_ms_per_run']:.2f} ms | {whole_runner['cpu_percent']:.2f} % |",
+        f"| the exporter as measured above, serving included | | | | {exporter_total:.2f} % |",
+    ]
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ add ... label eth0:vip``) is listed under that label, which still counts as the 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Callable, Mapping, Sequence
@@ -35,17 +36,24 @@ def _prefix_length(netmask: str | None, address: IPAddress) -> int:
     return bin(int(ipaddress.ip_address(netmask.split("%")[0]))).count("1")
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed(address: str, netmask: str | None) -> Address:
+    """One address as the kernel lists it, parsed (the same few addresses at every scrape: the
+    parse was most of a read, docs/benchmarks.md "Idle cost on the lab")."""
+    ip = ipaddress.ip_address(address.partition("%")[0])  # fe80::1%eth0
+    return ipaddress.ip_interface((ip, _prefix_length(netmask, ip)))
+
+
 def read_addresses() -> AddressTable:
     """The addresses of every interface of this network namespace; raises OSError when the kernel
     cannot be asked."""
     table: dict[str, list[Address]] = {}
     for name, entries in psutil.net_if_addrs().items():
-        found = table.setdefault(name, [])
-        for entry in entries:
-            if entry.family not in (socket.AF_INET, socket.AF_INET6):
-                continue  # the link-layer (MAC) address
-            ip = ipaddress.ip_address(entry.address.split("%")[0])  # fe80::1%eth0
-            found.append(ipaddress.ip_interface((ip, _prefix_length(entry.netmask, ip))))
+        table[name] = [
+            _parsed(entry.address, entry.netmask)
+            for entry in entries
+            if entry.family in (socket.AF_INET, socket.AF_INET6)  # not the link-layer (MAC) one
+        ]
     return table
 
 

@@ -11,6 +11,7 @@ matches by number.  Only the mount visible at a mountpoint counts: the last one 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import re
@@ -64,9 +65,12 @@ class Mount:
     backing_file: BackingFile | None = None
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_line(line: str) -> Mount:
     """One mountinfo line: ``ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE
-    SOURCE SUPER_OPTIONS`` (no field holds a raw space: they are escaped)."""
+    SOURCE SUPER_OPTIONS`` (no field holds a raw space: they are escaped).  Kept for the lines
+    seen again (a node's table changes seldom; its parse was half of a read at every scrape):
+    the same line is the same mount, down to its mount ID."""
     mount_part, separator, super_part = line.partition(" - ")
     fields, supers = mount_part.split(), super_part.split()
     if not separator or len(fields) < 6 or len(supers) < 2:
