@@ -190,7 +190,9 @@ def answer(
     output = writer.write(families)
     headers = [("Content-Type", content_type)]
     if gzip_accepted(accept_encoding or ""):
-        output = gzip.compress(output)
+        # level 1, not prometheus_client's 9: a lab node's answer (26 KB) in 0.10 ms of CPU
+        # instead of 0.35, 4.9 KB instead of 4.1 (docs/benchmarks.md "Idle cost on the lab")
+        output = gzip.compress(output, compresslevel=1)
         headers.append(("Content-Encoding", "gzip"))
     return output, headers
 
