@@ -11,7 +11,12 @@ Prometheus' ``Accept`` (OpenMetrics preferred) and ``Accept-Encoding: gzip``, te
 apart.  CPU is this process's (``getrusage(RUSAGE_SELF)``, every thread) minus the client's own
 thread time.  The hook row is one hook of the same five groups (no services running), its
 ``/metrics`` asked through Flask's test client in the main thread (whose time then counts).
-``--profile`` prints the functions that took the most CPU (yappi, when installed).
+``--journal N`` gives the hook a journal of ``N`` entries first, spread over the five groups and
+the last 30 days (the newest an hour and a half old: an idle cluster with a history): each move
+journaled as the mover writes it (its plan, its steps, the local acquire inside it), then the
+releases for the peer's moves, restarts in place that worked and that did not, freezes.
+``--only exporter|hook`` measures one row.  ``--profile`` prints the functions that took the most
+CPU (yappi, when installed).
 
 To compare two commits, run it from each checkout (``git worktree add /tmp/before REV``) one
 after the other: ``python3 -m`` imports gardien from the directory it runs in.
@@ -23,6 +28,7 @@ import argparse
 import http.client
 import json
 import resource
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -38,6 +44,10 @@ from exporter.daemon import node_collectors
 from exporter.server import Exporter
 from failover_hook.app import create_app
 from failover_hook.daemon import build_hook
+from failover_hook.journal import Journal
+from failover_hook.outcome import Outcome, Status
+from failover_hook.plan import Action, Plan, Step, StepState
+from failover_hook.trigger import Trigger, TriggerKind
 from gardien.config import load_config
 from gardien.web import WebServer, load_web_config
 from tests.probes.conftest import free_port, running_apache
@@ -147,9 +157,77 @@ def exporter_row(base: Path, scrapes: int) -> tuple[dict[str, float], int]:
             exporter.close()
 
 
-def hook_row(base: Path, scrapes: int) -> tuple[dict[str, float], int]:
+HISTORY_DAYS = 30
+
+
+def _journal_entry(journal: Journal, group: str, n: int) -> int:
+    """The ``n``-th entry of ``group``'s history, written as the hook writes it (see the
+    module); how many entries that wrote (a move: two)."""
+    done = Outcome(Status.DONE, f"done {group}", group)
+    kind = ("move", "release", "restart", "declined", "freeze")[n % 5]
+    if kind == "move":
+        detail = f"volume /dev/absent, vip 127.0.9.1/32, start svc of {group}"
+        plan = Plan(group, "n2", "n1", (
+            Step("n2", Action.RELEASE, group, local=False, detail=detail),
+            Step("n2", Action.FENCE, group, local=False, only_if_failed=0),
+            Step("n1", Action.ACQUIRE, group, local=True, detail=detail),
+        ), TriggerKind.ALERT)  # fmt: skip
+        move = journal.begin_move(plan)
+        for idx, state in enumerate((StepState.DONE, StepState.SKIPPED, StepState.DONE)):
+            journal.step_started(move, idx)
+            if idx == 2:  # the local acquire journals its own entry, inside the move's
+                steps = [f"make sure no other node holds {group}", "start svc"]
+                acquire = journal.begin_local(group, "n1", "acquire", steps, Trigger.step_of(move))
+                for step in range(len(steps)):
+                    journal.step_finished(acquire, step, StepState.DONE, "ok")
+                journal.finish(acquire, done)
+            journal.step_finished(move, idx, state, "ok")
+        journal.finish(move, done)
+        return 2
+    if kind == "release":
+        entry = journal.begin_local(
+            group, "n1", "release", ["stop svc"], Trigger.for_peer_move(f"n2#{n}")
+        )
+        journal.step_finished(entry, 0, StepState.DONE, "stopped")
+        journal.finish(entry, done)
+    elif kind in {"restart", "declined"}:
+        steps = ["stop svc", "start svc"] if kind == "restart" else []
+        entry = journal.begin_local(
+            group, "n1", "restart", steps, Trigger(TriggerKind.ALERT), services=["svc"]
+        )
+        for step in range(len(steps)):
+            journal.step_finished(entry, step, StepState.DONE, "ok")
+        journal.finish(entry, done if steps else Outcome(Status.REFUSED, "not restarted", group))
+    else:
+        journal.record_freeze(group, n % 10 < 5, Trigger(TriggerKind.API, by="token"), done)
+    return 1
+
+
+def write_history(state_dir: Path, groups: list[str], entries: int) -> None:
+    """``entries`` entries (one more if a move ends it) over ``groups``, each in turn, then
+    spread over the last ``HISTORY_DAYS``."""
+    journal = Journal.in_state_dir(state_dir)
+    written = turn = 0
+    while written < entries:
+        written += _journal_entry(journal, groups[turn % len(groups)], turn // len(groups))
+        turn += 1
+    journal.close()
+    with sqlite3.connect(state_dir / "journal.db") as db:  # each entry and its steps, aged
+        (count,) = db.execute("SELECT MAX(id) FROM moves").fetchone()
+        step = HISTORY_DAYS * 86400 / count
+        newest = time.time() - 5400
+        db.execute("UPDATE moves SET started = ? - (? - id) * ?, finished = ? - (? - id) * ? + 2",
+                   (newest, count, step) * 2)  # fmt: skip
+        aged = "SET started = m.started + idx * 0.5, finished = m.started + idx * 0.5 + 0.4"
+        db.execute(f"UPDATE steps {aged} FROM (SELECT id, started FROM moves) AS m"
+                   " WHERE steps.move_id = m.id")  # fmt: skip
+
+
+def hook_row(base: Path, scrapes: int, journal: int = 0) -> tuple[dict[str, float], int]:
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # as the daemon
     services = [[{"name": f"svc{i}", "start": ["true"], "stop": ["true"]}] for i in range(5)]
+    if journal:
+        write_history(base / "hook", [f"g{i}" for i in range(5)], journal)
     hook = build_hook(load_config(cluster(base, services)), "n1", base / "hook", dry_run=True)
     client = create_app(hook).test_client()
 
@@ -188,17 +266,28 @@ def main() -> int:
     parser.add_argument("--scrapes", type=int, default=300)
     parser.add_argument("--profile", choices=("exporter", "hook"))
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--journal", type=int, default=0, help="entries in the hook's journal")
+    parser.add_argument("--only", choices=("exporter", "hook"))
     args = parser.parse_args()
+    rows: dict[str, Callable[[Path, int], tuple[dict[str, float], int]]] = {
+        "exporter": exporter_row,
+        "hook": lambda base, scrapes: hook_row(base, scrapes, args.journal),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         if args.profile:
-            row = exporter_row if args.profile == "exporter" else hook_row
+            row = rows[args.profile]
             profiled(lambda: row(base, args.scrapes), args.scrapes, args.top)
             return 0
         print("| what | CPU per scrape | wall median | answer |")
         print("|---|---:|---:|---:|")
-        for name, row in (("exporter /metrics", exporter_row), ("hook /metrics", hook_row)):
+        for what, row in rows.items():
+            if args.only not in {None, what}:
+                continue
             found, size = row(base, args.scrapes)
+            name = f"{what} /metrics" + (
+                f", journal of {args.journal}" if what == "hook" and args.journal else ""
+            )
             print(
                 f"| {name} | {found['cpu_ms']:.2f} ms | {found['wall_median_ms']:.2f} ms | "
                 f"{size} bytes |"

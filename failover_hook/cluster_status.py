@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
@@ -19,19 +19,14 @@ from failover_hook.agent import LocalAgent
 from failover_hook.client import HttpPeer
 from failover_hook.decide import ClusterView
 from failover_hook.freeze import FreezeRecord, FreezeStore, merged
-from failover_hook.journal import Journal, MoveRecord, move_key
+from failover_hook.journal import Journal, move_key
 from failover_hook.network import NetworkCheck
-from failover_hook.outcome import Status
 from failover_hook.peers import PeerUnreachable
-from failover_hook.restart import KIND, Restarter
+from failover_hook.restart import Restarter
 from failover_hook.status import GroupStatus, NodeStatus, network_fields
 from gardien.config import ClusterConfig
 
 log = logging.getLogger(__name__)
-
-
-def _end(record: MoveRecord) -> float:
-    return record.finished if record.finished is not None else record.started
 
 
 @dataclass(frozen=True)
@@ -91,24 +86,25 @@ class ClusterStatus:
             max_workers=max(len(self.peers), 1) * workers, thread_name_prefix="peer"
         )
 
-    def journaled(self, group: str) -> Journaled:
-        """The group's ages and moves from this node's journal."""
-        records = self.journal.history(group, freezes=False)  # a freeze changes nothing held
+    def journaled(self, groups: Sequence[str]) -> dict[str, Journaled]:
+        """Each group's ages and moves from this node's journal, read in one go: only the fields
+        of the entries they need (:meth:`Journal.recent`), whatever the journal's history."""
         now = self._clock()
-        # a restart in place that did not work changed nothing the group must settle from: it
-        # moves at once (failover_hook/restart.py); one that worked settles it as a move does
-        changes = [_end(r) for r in records if r.kind != KIND or r.status == str(Status.DONE)]
-        ran = [r.started for r in records if r.kind == "move"]
-        moves: dict[str, float] = {}
-        for record in records:
-            if record.kind == "move":
-                key: str | None = move_key(self.node, record.id)
-            else:
-                key = record.trigger.move_key if record.kind == "release" else None
-            if key is not None and now - record.started < self.config.hook.window:
-                moves[key] = now - record.started
-        age = max(now - max(changes), 0.0) if changes else None
-        return Journaled(age, moves, max(ran, default=None))
+        window = self.config.hook.window
+        journaled = {}
+        for name, recent in self.journal.recent(groups, since=now - window).items():
+            moves: dict[str, float] = {}
+            for entry in recent.window:  # newest first: a key journaled twice keeps its oldest
+                if entry.kind == "move":
+                    key: str | None = move_key(self.node, entry.id)
+                else:
+                    key = entry.move_key
+                if key is not None and now - entry.started < window:
+                    moves[key] = now - entry.started
+            change = recent.last_change
+            age = max(now - change, 0.0) if change is not None else None
+            journaled[name] = Journaled(age, moves, recent.last_move)
+        return journaled
 
     def settling(self, journaled: Journaled) -> bool:
         age = journaled.last_change_age
@@ -128,16 +124,16 @@ class ClusterStatus:
         names = [only] if only else list(self.config.groups)
         agents = self._agent_statuses(names, until_failure) if resources else {}
         held = self.agent.held()
+        journaled = self.journaled(names)
         groups = {}
         for name in names:
-            journaled = self.journaled(name)
             groups[name] = GroupStatus(
                 held=name in held,
                 frozen=self.freeze.group(name),
                 move_in_progress=self.agent.locks.held(name),
-                settling=self.settling(journaled),
-                last_change_age=journaled.last_change_age,
-                moves=journaled.moves,
+                settling=self.settling(journaled[name]),
+                last_change_age=journaled[name].last_change_age,
+                moves=journaled[name].moves,
                 agent=agents.get(name, {}),
                 restart=self.restarts.report(name),
             )

@@ -56,6 +56,11 @@ class FreezeState(BaseModel):
     def get(self, group: str | None) -> FreezeRecord | None:
         return self.cluster if group is None else self.groups.get(group)
 
+    def frozen(self, group: str | None) -> bool:
+        """Whether ``group`` (None: the cluster) is frozen."""
+        record = self.get(group)
+        return bool(record and record.frozen)
+
 
 def newest(a: FreezeRecord | None, b: FreezeRecord | None) -> FreezeRecord | None:
     if a is None or b is None:
@@ -92,11 +97,10 @@ class FreezeStore:
 
     @property
     def cluster(self) -> bool:
-        return bool(self._state.cluster and self._state.cluster.frozen)
+        return self._state.frozen(None)
 
     def group(self, name: str) -> bool:
-        record = self._state.groups.get(name)
-        return bool(record and record.frozen)
+        return self._state.frozen(name)
 
     def state(self) -> FreezeState:
         return self._state

@@ -8,7 +8,9 @@ from failover_hook.metrics import GroupGauges
 
 class StateGauges:
     """Owns the reading of the state gauges: fresh from the agent, the freeze store, the group
-    locks and the journal at every scrape, no state carried between scrapes."""
+    locks and the journal at every scrape, no state carried between scrapes.  Each source is
+    read once per scrape, for every group at once: the groups held, one snapshot of the freeze
+    state, and one query of the journal whose cost does not grow with its history."""
 
     def __init__(self, cluster: ClusterStatus) -> None:
         self._cluster = cluster
@@ -16,15 +18,18 @@ class StateGauges:
     def read(self) -> tuple[bool, dict[str, GroupGauges]]:
         """Whether the cluster is frozen, and each group's gauges."""
         cluster = self._cluster
+        names = list(cluster.config.groups)
         held = cluster.agent.held()
-        gauges = {}
-        for name in cluster.config.groups:
-            journaled = cluster.journaled(name)
-            gauges[name] = GroupGauges(
+        freeze = cluster.freeze.state()
+        journaled = cluster.journaled(names)
+        gauges = {
+            name: GroupGauges(
                 held=name in held,
-                frozen=cluster.freeze.group(name),
-                settling=cluster.settling(journaled),
+                frozen=freeze.frozen(name),
+                settling=cluster.settling(journaled[name]),
                 move_in_progress=cluster.agent.locks.held(name),
-                last_move=journaled.last_move,
+                last_move=journaled[name].last_move,
             )
-        return cluster.freeze.cluster, gauges
+            for name in names
+        }
+        return freeze.frozen(None), gauges

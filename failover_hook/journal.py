@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from failover_hook.freeze import CLUSTER_ENTRY, FREEZE_KINDS
-from failover_hook.outcome import Outcome
+from failover_hook.outcome import Outcome, Status
 from failover_hook.plan import Plan, StepState
 from failover_hook.trigger import Trigger, TriggerKind, from_legacy_text
 
 JOURNAL_FILE = "journal.db"
+RESTART_KIND = "restart"
+"""The kind of a restart in place's entry (failover_hook/restart.py)."""
 
 
 def move_key(node: str, move_id: int) -> str:
@@ -30,7 +32,16 @@ def move_key(node: str, move_id: int) -> str:
     return f"{node}#{move_id}"
 
 
-_SCHEMA = """
+_CHANGES = (
+    f"kind NOT IN ({', '.join(map(repr, FREEZE_KINDS))})"
+    f" AND (kind != '{RESTART_KIND}' OR status = '{Status.DONE}')"
+)
+"""The entries that changed what a group holds, those its settle counts from: not an operator's
+freeze (it changes nothing held), nor a restart in place that did not work (the group moves at
+once, failover_hook/restart.py); one that worked settles the group as a move does.  The partial
+index ``moves_changes`` holds exactly these (SQLite uses it for a query with the same terms)."""
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS moves (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     group_name TEXT NOT NULL,
@@ -51,6 +62,9 @@ CREATE TABLE IF NOT EXISTS moves (
     services TEXT                  -- JSON list: the failed services a restart was for
 );
 CREATE INDEX IF NOT EXISTS moves_group ON moves (group_name, started);
+CREATE INDEX IF NOT EXISTS moves_kind ON moves (group_name, kind, started);
+CREATE INDEX IF NOT EXISTS moves_changes ON moves (group_name, COALESCE(finished, started))
+    WHERE {_CHANGES};
 CREATE TABLE IF NOT EXISTS steps (
     move_id INTEGER NOT NULL REFERENCES moves (id),
     idx INTEGER NOT NULL,
@@ -161,6 +175,30 @@ class MoveRecord:
         if self.plan is None or idx >= len(self.plan.steps):
             return None
         return str(self.plan.steps[idx].action)
+
+
+@dataclass(frozen=True)
+class WindowEntry:
+    """A move or a release of a group, as its anti-flap reads it (:meth:`Journal.recent`)."""
+
+    id: int
+    kind: str
+    started: float
+    move_key: str | None
+    """The key of the other node's move a release was a step of (its trigger's)."""
+
+
+@dataclass(frozen=True)
+class Recent:
+    """What a group's settle, anti-flap and state gauges read of the journal: a few fields of
+    the entries that matter, nothing of their steps or plans (:meth:`Journal.recent`)."""
+
+    last_change: float | None
+    """When the newest change of the group ended (started, while unfinished), None if none."""
+    last_move: float | None
+    """Unix time the newest move of the group started."""
+    window: tuple[WindowEntry, ...]
+    """Its moves and releases started since the time asked, newest first."""
 
 
 class Journal:
@@ -355,6 +393,33 @@ class Journal:
         if group is None:
             return self._select(f"WHERE 1{kinds} ORDER BY id DESC LIMIT ?", (limit,))
         return self._select(f"WHERE group_name = ?{kinds} ORDER BY id DESC LIMIT ?", (group, limit))
+
+    def recent(self, groups: Sequence[str], since: float) -> dict[str, Recent]:
+        """Each group's :class:`Recent`, ``window`` from ``since`` on: one query for the groups'
+        newest change and move and one for the window, each an index search (``moves_changes``,
+        ``moves_kind``), so its cost does not grow with the journal's history."""
+        if not groups:
+            return {}
+        marks = ", ".join("?" * len(groups))
+        newest = (
+            f"WITH asked(name) AS (VALUES {', '.join(['(?)'] * len(groups))}) SELECT name,"  # noqa: S608 - fixed
+            f" (SELECT MAX(COALESCE(finished, started)) FROM moves"
+            f" WHERE group_name = name AND {_CHANGES}),"
+            " (SELECT MAX(started) FROM moves WHERE group_name = name AND kind = 'move')"
+            " FROM asked"
+        )
+        window = (
+            "SELECT group_name, id, kind, started, trigger_move_key FROM moves"  # noqa: S608 - fixed
+            f" WHERE group_name IN ({marks}) AND kind IN ('move', 'release') AND started >= ?"
+            " ORDER BY id DESC"
+        )
+        with self._lock:
+            ends = self._db.execute(newest, list(groups)).fetchall()
+            entries = self._db.execute(window, [*groups, since]).fetchall()
+        found: dict[str, list[WindowEntry]] = {name: [] for name in groups}
+        for group, *entry in entries:
+            found[group].append(WindowEntry(*entry))
+        return {name: Recent(change, move, tuple(found[name])) for name, change, move in ends}
 
     def _select(self, where: str, params: Sequence[Any]) -> list[MoveRecord]:
         with self._lock:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from failover_hook.agent import LocalAgent
-from failover_hook.journal import Journal, MoveRecord
+from failover_hook.journal import RESTART_KIND, Journal, MoveRecord
 from failover_hook.outcome import Outcome, Status
 from failover_hook.plan import StepState
 from failover_hook.resources.base import Resource, ResourceError, State
@@ -37,7 +37,7 @@ from gardien.config.model import GroupServiceConfig
 
 log = logging.getLogger(__name__)
 
-KIND = "restart"
+KIND = RESTART_KIND
 """The journal kind of a restart entry."""
 
 
