@@ -87,6 +87,13 @@ def scraped(
     return cpu_seconds() - began_cpu, scrapes, time.monotonic() - began
 
 
+def window(targets: Sequence[ProbeTarget], seconds: float) -> float:
+    """``seconds``, or longer, up to 60 s, to hold two runs of the probe with the longest
+    ``every``."""
+    longest = max((t.spec.params.every or 0.0 for t in targets), default=0.0)
+    return min(60.0, max(seconds, 2.2 * longest))
+
+
 def measure_probes(
     kind: str, targets: Sequence[ProbeTarget], interval: float, seconds: float
 ) -> None:
@@ -97,9 +104,7 @@ def measure_probes(
         return counted[-1]  # type: ignore[return-value]
 
     runner = ScrapeRunner(targets, [], build=build)
-    # a window that holds at least two runs of the probe with the longest ``every``
-    longest = max(t.spec.params.every or 0.0 for t in targets)
-    spent, _, wall = scraped(runner, interval, min(60.0, max(seconds, 2.2 * longest)), counted)
+    spent, _, wall = scraped(runner, interval, window(targets, seconds), counted)
     runner.close()
     report(f"{kind} probes", len(targets), spent, sum(c.runs for c in counted), wall)
 
@@ -139,7 +144,8 @@ def measure_whole(config: ClusterConfig, args: argparse.Namespace) -> None:
             families = ExporterCollector(config, runner, budget, status).collect()
             answer(families, OPENMETRICS, "gzip", "")
 
-    spent, scrapes, wall = scraped(_Answered(), args.interval, args.seconds)
+    seconds = window(probe_targets(config), args.seconds)
+    spent, scrapes, wall = scraped(_Answered(), args.interval, seconds)
     runner.close()
     report("all parts in one runner, answers written", 1, spent, scrapes, wall)
 

@@ -1,4 +1,4 @@
-"""Run every probe and node collector of one scrape concurrently, within the scrape's budget.
+"""Run every probe and node collector of one scrape, side by side as they need, within its budget.
 
 Prometheus gives up on a scrape after its scrape timeout, and a scrape that times out loses every
 sample, so the runner always answers within the budget: what is still running at the deadline is
@@ -37,9 +37,9 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 _EARLY = 0.1
+"""Seconds before ``every`` that a scrape may still start a probe's new run (:meth:`_Job.due`)."""
 SPREAD_AFTER = 0.002
 """Seconds a scrape's jobs may wait for a thread before more threads are woken for them."""
-"""Seconds before ``every`` that a scrape may still start a probe's new run (:meth:`_Job.due`)."""
 ProbeBuilder = Callable[[str, ProbeParams], Probe[ProbeParams]]
 
 
@@ -102,12 +102,12 @@ class _DaemonThreadPool:
     blackholed target would hold a stopping exporter for the probe's whole timeout.  And it wakes
     a thread per job: a scrape's twenty jobs, most of them a fraction of a millisecond of work,
     then fight over the GIL on twenty threads, each system call of one handing it to another (a
-    third of a whole scrape's CPU, docs/benchmarks.md "Idle cost on the lab").  Here a batch of
-    jobs wakes one thread, which runs them one after the other; :meth:`spread`, called by whoever
-    waits on the batch every :data:`SPREAD_AFTER`, wakes as many more threads as are already
-    awake while jobs still wait for one, so a job stuck on a hung target delays the others by a
-    few milliseconds at most, and a batch whose every job hangs still has each on its own thread
-    within a few ticks.  Threads are started when none is idle, up to ``max_workers``, and kept.
+    third of a whole scrape's CPU, docs/benchmarks.md "Idle cost on the lab by part").  Here
+    :meth:`submit` only queues, and whoever waits on a batch wakes threads as it needs them
+    (:meth:`ScrapeRunner._dispatch`: one, then more while queued jobs find none), so a job stuck
+    on a hung target delays the others by a few milliseconds at most, and a batch whose every job
+    hangs still has each on its own thread within a few ticks.  Threads are started when none is
+    idle, up to ``max_workers``, and kept.
     """
 
     def __init__(self, max_workers: int, name: str) -> None:
@@ -197,7 +197,8 @@ class _Job:
 class ScrapeRunner:
     """Owns the probes and collectors of one config and the thread pool that runs them.
 
-    The pool has one thread per probe and collector and is reused across scrapes.  A job never
+    The pool has up to one thread per probe and collector, woken as a scrape needs them
+    (:meth:`_dispatch`), and is reused across scrapes.  A job never
     has two runs in flight: a scrape that finds a job still running (a hung target, or a
     concurrent scrape from a second Prometheus) waits for that run instead of starting another,
     so a hung job holds at most one thread.  Build a new runner for a new config and
